@@ -1,0 +1,50 @@
+import { randomUUID } from 'node:crypto'
+import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import type { Config } from './config.js'
+import { openDatabase, type Database } from './db/index.js'
+import auth from './infra/auth.js'
+import db from './infra/db.js'
+import graphql from './infra/graphql.js'
+import health from './infra/health.js'
+import httpErrors from './infra/http-errors.js'
+import { loggerOptions } from './infra/logger.js'
+import openapi from './infra/openapi.js'
+import { restRoutes } from './modules/index.js'
+import { createRegionDirectory } from './modules/regions/regions-service.js'
+import type { Clock } from './shared/context.js'
+
+export interface AppOptions {
+  config: Config
+  /** An already open database (tests); otherwise the app opens one from config and closes it on close. */
+  database?: Database
+  clock?: Clock
+}
+
+/** Fastify server options shared by server.ts and the tests. */
+export function serverOptions (config: Config): FastifyServerOptions {
+  return {
+    logger: loggerOptions(config),
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    bodyLimit: 1024 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } }
+  }
+}
+
+/** The whole service as one Fastify plugin: infrastructure, then modules. */
+export default async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
+  const { config } = opts
+  const database = opts.database ?? await openDatabase(config.database, fastify.log)
+  await fastify.register(db, { database, closeDatabase: opts.database === undefined })
+  fastify.decorate('deps', { db: database.db, config, clock: opts.clock ?? (() => new Date()) })
+
+  fastify.addHook('onSend', async (req, reply) => { reply.header('x-request-id', req.id) })
+  await fastify.register(httpErrors)
+  await fastify.register(auth, { auth: config.auth, regionExists: createRegionDirectory(database.db).exists })
+  await fastify.register(health)
+  await fastify.register(openapi)
+  await fastify.register(graphql, { graphiql: config.env === 'development' })
+  await fastify.register(async (api) => {
+    for (const routes of restRoutes) await api.register(routes)
+  }, { prefix: '/api/v1' })
+}

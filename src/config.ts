@@ -1,0 +1,137 @@
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+
+/**
+ * The service's configuration, parsed and validated once from the environment.
+ * Nothing else in the code reads `process.env`. Every variable is documented in
+ * README.md and .env.example.
+ */
+export interface Config {
+  env: 'development' | 'production' | 'test'
+  host: string
+  port: number
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  database:
+    | { kind: 'postgres', url: string, poolMax: number }
+    | { kind: 'pglite', dataDir: string }
+  /** Directory for generated development secrets (and the embedded database). */
+  dataDir: string
+  auth: {
+    issuer: string
+    audience: string
+    /** HS256 secret, or null when JWKS is used. */
+    secret: Uint8Array | null
+    jwksUrl: URL | null
+    /** True when the secret was generated into the data directory (embedded dev default). */
+    generatedSecret: boolean
+  }
+  /** Administrative code whose seed file (src/db/seed/regions-<code>.tsv) is loaded on first start. */
+  regionSeed: string
+}
+
+export class ConfigError extends Error {
+  constructor (readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+type Env = Record<string, string | undefined>
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+const ENVS = ['development', 'production', 'test'] as const
+
+export function loadConfig (env: Env = process.env): Config {
+  const problems: string[] = []
+  const str = (name: string, fallback: string): string => {
+    const v = env[name]
+    return v === undefined || v === '' ? fallback : v
+  }
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name]
+    if (raw === undefined || raw === '') return fallback
+    const n = Number(raw)
+    if (!/^\d+$/.test(raw) || n < min || n > max) {
+      problems.push(`${name} must be an integer between ${min} and ${max} (got "${raw}")`)
+      return fallback
+    }
+    return n
+  }
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
+    const v = str(name, fallback)
+    if (!(allowed as readonly string[]).includes(v)) {
+      problems.push(`${name} must be one of ${allowed.join(', ')} (got "${v}")`)
+      return fallback
+    }
+    return v as T
+  }
+  const url = (name: string, protocols: string[]): URL | null => {
+    const raw = env[name]
+    if (raw === undefined || raw === '') return null
+    try {
+      const u = new URL(raw)
+      if (!protocols.includes(u.protocol)) throw new Error('protocol')
+      return u
+    } catch {
+      problems.push(`${name} must be a ${protocols.join(' or ')} URL`)
+      return null
+    }
+  }
+
+  const nodeEnv = oneOf('NODE_ENV', ENVS, 'development')
+  const dataDir = resolve(str('DATA_DIR', './data'))
+  const databaseUrl = url('DATABASE_URL', ['postgres:', 'postgresql:'])
+  const poolMax = int('DATABASE_POOL_MAX', 10, 1, 500)
+  const jwksUrl = url('JWT_JWKS_URL', ['https:', 'http:'])
+  const rawSecret = env.JWT_SECRET
+  const regionSeed = str('REGION_SEED', '4112')
+  if (!/^\d{2}(\d{2}){0,1}$/.test(regionSeed)) problems.push(`REGION_SEED must be a 2- or 4-digit province or city code (got "${regionSeed}")`)
+
+  let secret: Uint8Array | null = null
+  let generatedSecret = false
+  if (rawSecret !== undefined && rawSecret !== '') {
+    if (jwksUrl) problems.push('set either JWT_SECRET or JWT_JWKS_URL, not both')
+    if (Buffer.byteLength(rawSecret) < 32) problems.push('JWT_SECRET must be at least 32 bytes long')
+    secret = new TextEncoder().encode(rawSecret)
+  } else if (!jwksUrl) {
+    if (databaseUrl) {
+      problems.push('JWT_SECRET or JWT_JWKS_URL is required when DATABASE_URL is set')
+    } else if (problems.length === 0) {
+      // Embedded default: a random secret kept in the data directory.
+      secret = new TextEncoder().encode(devSecret(dataDir, 'jwt-secret'))
+      generatedSecret = true
+    }
+  }
+
+  const config: Config = {
+    env: nodeEnv,
+    host: str('HOST', '127.0.0.1'),
+    port: int('PORT', 3000, 0, 65535),
+    logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+    database: databaseUrl
+      ? { kind: 'postgres', url: databaseUrl.toString(), poolMax }
+      : { kind: 'pglite', dataDir: join(dataDir, 'pglite') },
+    dataDir,
+    auth: {
+      issuer: str('JWT_ISSUER', 'beneficiary-registry'),
+      audience: str('JWT_AUDIENCE', 'beneficiary-registry'),
+      secret,
+      jwksUrl,
+      generatedSecret
+    },
+    regionSeed
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+  return config
+}
+
+/** Reads a random secret kept in the data directory, creating it (mode 0600) on first use. */
+export function devSecret (dataDir: string, name: string): string {
+  const file = join(dataDir, name)
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim()
+  mkdirSync(dataDir, { recursive: true })
+  const value = randomBytes(32).toString('base64url')
+  writeFileSync(file, value + '\n', { mode: 0o600, flag: 'wx' })
+  return value
+}

@@ -1,0 +1,68 @@
+import { PGlite } from '@electric-sql/pglite'
+import type { ExtractTablesWithRelations } from 'drizzle-orm'
+import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres'
+import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator'
+import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core'
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
+import pg from 'pg'
+import type { Config } from '../config.js'
+import { paths } from '../paths.js'
+import * as schema from './schema/index.js'
+
+export { schema }
+export type Schema = typeof schema
+/** The database, whichever driver serves it: node-postgres and PGlite share this base type. */
+export type Db = PgDatabase<PgQueryResultHKT, Schema>
+export type Tx = PgTransaction<PgQueryResultHKT, Schema, ExtractTablesWithRelations<Schema>>
+/** Repositories accept either the database or an open transaction. */
+export type DbOrTx = Db | Tx
+
+export interface Database {
+  db: Db
+  kind: 'postgres' | 'pglite'
+  /** Applies the committed migrations (serialised across processes on PostgreSQL). */
+  migrate: () => Promise<void>
+  close: () => Promise<void>
+}
+
+interface Logger { error: (obj: unknown, msg?: string) => void }
+
+const MIGRATION_LOCK = 4112_0001
+
+export async function openDatabase (cfg: Config['database'], log: Logger): Promise<Database> {
+  if (cfg.kind === 'postgres') {
+    const pool = new pg.Pool({
+      connectionString: cfg.url,
+      max: cfg.poolMax,
+      connectionTimeoutMillis: 5_000,
+      idleTimeoutMillis: 30_000
+    })
+    // An idle client losing its connection (database restart) must not crash the process.
+    pool.on('error', (err) => log.error({ err }, 'idle database connection failed'))
+    return {
+      db: drizzlePg({ client: pool, schema }) as unknown as Db,
+      kind: 'postgres',
+      async migrate () {
+        // One connection holds an advisory lock so that concurrent starts migrate once.
+        const client = new pg.Client({ connectionString: cfg.url })
+        await client.connect()
+        try {
+          await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK])
+          await migratePg(drizzlePg({ client }), { migrationsFolder: paths.migrations })
+        } finally {
+          await client.end()
+        }
+      },
+      close: async () => { await pool.end() }
+    }
+  }
+  const client = await PGlite.create({ dataDir: cfg.dataDir })
+  const db = drizzlePglite({ client, schema }) as unknown as Db
+  return {
+    db,
+    kind: 'pglite',
+    migrate: async () => { await migratePglite(drizzlePglite({ client }), { migrationsFolder: paths.migrations }) },
+    close: async () => { await client.close() }
+  }
+}

@@ -1,0 +1,86 @@
+import fp from 'fastify-plugin'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { isAppError, type FieldError } from '../shared/errors.js'
+
+interface Problem {
+  type: string
+  title: string
+  status: number
+  detail: string
+  code?: string
+  errors?: FieldError[]
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+  406: 'Not Acceptable', 409: 'Conflict', 413: 'Content Too Large', 415: 'Unsupported Media Type',
+  422: 'Unprocessable Content', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable'
+}
+
+export const problemType = (status: number): string => `urn:beneficiary-registry:problem:${status}`
+
+/** Fastify's own schema-validation errors, as field paths like `body.nationalIds.3`. */
+function validationFields (err: FastifyError): FieldError[] {
+  const where = err.validationContext ?? 'request'
+  return (err.validation ?? []).map((v) => {
+    const params = v.params as Record<string, unknown>
+    const extra = (params.missingProperty ?? params.additionalProperty) as string | undefined
+    const segments = [where, ...v.instancePath.split('/').filter(Boolean), ...(extra === undefined ? [] : [extra])]
+    const message = params.additionalProperty !== undefined ? 'is not allowed' : v.message ?? 'is invalid'
+    return { path: segments.join('.'), message }
+  })
+}
+
+function problemOf (err: FastifyError): Problem {
+  if (isAppError(err)) {
+    return {
+      type: problemType(err.status),
+      title: TITLES[err.status] ?? 'Error',
+      status: err.status,
+      detail: err.status < 500 ? err.message : 'Internal server error',
+      code: err.code,
+      ...(err.fields.length > 0 ? { errors: err.fields } : {})
+    }
+  }
+  if (err.validation !== undefined) {
+    const errors = validationFields(err)
+    return {
+      type: problemType(400),
+      title: TITLES[400]!,
+      status: 400,
+      detail: errors.map(e => `${e.path}: ${e.message}`).join('; '),
+      code: 'BAD_USER_INPUT',
+      errors
+    }
+  }
+  const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500
+  return {
+    type: problemType(status),
+    title: TITLES[status] ?? 'Error',
+    status,
+    detail: status < 500 ? err.message : 'Internal server error',
+    ...(status === 400 ? { code: 'BAD_USER_INPUT' } : {})
+  }
+}
+
+/**
+ * One rendering of every error that reaches HTTP: RFC 9457 problem+json for REST,
+ * and a GraphQL-shaped body (`errors[].extensions.code`) for the GraphQL
+ * transport, e.g. a request refused by authentication before GraphQL ran.
+ */
+export function sendError (req: FastifyRequest, reply: FastifyReply, err: FastifyError): FastifyReply {
+  const problem = problemOf(err)
+  if (problem.status >= 500) req.log.error({ err }, 'request failed')
+  else req.log.info({ code: problem.code, status: problem.status }, problem.detail)
+  if (req.routeOptions.url === '/graphql') {
+    const extensions = { code: problem.code ?? (problem.status >= 500 ? 'INTERNAL' : 'BAD_USER_INPUT'), ...(problem.errors ? { fields: problem.errors } : {}) }
+    return reply.code(problem.status).type('application/json; charset=utf-8')
+      .send({ data: null, errors: [{ message: problem.detail, extensions }] })
+  }
+  return reply.code(problem.status).type('application/problem+json; charset=utf-8').send(problem)
+}
+
+export default fp(async (app) => {
+  app.setErrorHandler((err: FastifyError, req, reply) => sendError(req, reply, err))
+  app.setNotFoundHandler((req, reply) => sendError(req, reply, Object.assign(new Error('No such route'), { statusCode: 404 }) as FastifyError))
+}, { name: 'http-errors' })

@@ -1,0 +1,63 @@
+import { and, asc, count, desc, eq, gt, gte, lt, lte, sql, type SQL } from 'drizzle-orm'
+import type { DbOrTx } from '../../db/index.js'
+import { auditEvents } from '../../db/schema/index.js'
+import { inArea } from '../../shared/policy.js'
+import type { Principal } from '../../shared/principal.js'
+
+export type AuditRow = typeof auditEvents.$inferSelect
+
+/** Every audit append takes this transaction-scoped lock, so the chain has one head. */
+const CHAIN_LOCK = 4112_0002
+
+export async function lockChainHead (tx: DbOrTx): Promise<{ seq: bigint, hash: string } | null> {
+  await tx.execute(sql`SELECT pg_advisory_xact_lock(${CHAIN_LOCK})`)
+  const [head] = await tx.select({ seq: auditEvents.seq, hash: auditEvents.hash })
+    .from(auditEvents).orderBy(desc(auditEvents.seq)).limit(1)
+  return head ?? null
+}
+
+export async function insertEntries (tx: DbOrTx, rows: AuditRow[]): Promise<void> {
+  if (rows.length > 0) await tx.insert(auditEvents).values(rows)
+}
+
+export interface AuditQuery {
+  entity?: string | null
+  entityId?: string | null
+  actorSub?: string | null
+  from?: Date | null
+  to?: Date | null
+}
+
+function where (p: Principal, q: AuditQuery): SQL | undefined {
+  return and(
+    inArea(auditEvents.regionCode, p),
+    q.entity != null ? eq(auditEvents.entity, q.entity) : undefined,
+    q.entityId != null ? eq(auditEvents.entityId, q.entityId) : undefined,
+    q.actorSub != null ? eq(auditEvents.actorSub, q.actorSub) : undefined,
+    q.from != null ? gte(auditEvents.at, q.from) : undefined,
+    q.to != null ? lte(auditEvents.at, q.to) : undefined
+  )
+}
+
+/** Entries in the principal's area, newest first, after the keyset position `beforeSeq`. */
+export async function listInArea (db: DbOrTx, p: Principal, q: AuditQuery, beforeSeq: bigint | null, limit: number): Promise<AuditRow[]> {
+  return await db.select().from(auditEvents)
+    .where(and(where(p, q), beforeSeq !== null ? lt(auditEvents.seq, beforeSeq) : undefined))
+    .orderBy(desc(auditEvents.seq)).limit(limit)
+}
+
+export async function countInArea (db: DbOrTx, p: Principal, q: AuditQuery): Promise<number> {
+  const [row] = await db.select({ n: count() }).from(auditEvents).where(where(p, q))
+  return row?.n ?? 0
+}
+
+/** In-area entries with the stored hash of the entry before each (null when that entry is missing). */
+export async function chainSlice (db: DbOrTx, p: Principal, afterSeq: bigint, limit: number): Promise<Array<AuditRow & { previousHash: string | null }>> {
+  const rows = await db.select({
+    entry: auditEvents,
+    previousHash: sql<string | null>`(SELECT p.hash FROM audit_events p WHERE p.seq = ${auditEvents.seq} - 1)`
+  }).from(auditEvents)
+    .where(and(inArea(auditEvents.regionCode, p), gt(auditEvents.seq, afterSeq)))
+    .orderBy(asc(auditEvents.seq)).limit(limit)
+  return rows.map(r => ({ ...r.entry, previousHash: r.previousHash }))
+}

@@ -1,0 +1,26 @@
+import type { IResolvers, MercuriusLoaders } from 'mercurius'
+import type { Region, RegionPatchInput } from './regions-service.js'
+
+export const resolvers: IResolvers = {
+  Query: {
+    region: async (_root, args: { code: string }, ctx) => await ctx.services.regions.get(args.code),
+    povertyLines: async (_root, _args, ctx) => await ctx.services.regions.povertyLines()
+  },
+  Mutation: {
+    updateRegion: async (_root, args: { code: string, expectedVersion: number, input: RegionPatchInput }, ctx) =>
+      await ctx.services.regions.update(args.code, args.expectedVersion, args.input)
+  }
+}
+
+export const loaders: MercuriusLoaders = {
+  Region: {
+    parent: async (queries: Array<{ obj: Region }>, ctx) => {
+      const codes = queries.map(q => q.obj.parentCode)
+      const found = await ctx.services.regions.byCodes(codes.filter((c): c is string => c !== null))
+      const byCode = new Map(found.filter(r => r !== null).map(r => [r.code, r]))
+      return codes.map(c => (c === null ? null : byCode.get(c) ?? null))
+    },
+    children: async (queries: Array<{ obj: Region }>, ctx) =>
+      await ctx.services.regions.childrenOf(queries.map(q => q.obj.code))
+  }
+}

@@ -1,0 +1,34 @@
+import type { FastifyRequest } from 'fastify'
+import type { Deps } from '../shared/context.js'
+import { unauthenticated } from '../shared/errors.js'
+import type { Principal } from '../shared/principal.js'
+import { AuditService } from './audit/audit-service.js'
+import { RegionsService } from './regions/regions-service.js'
+
+/** The services of one request, bound to its principal. Resolvers and routes call only these. */
+export function createServices (deps: Deps, principal: Principal) {
+  return {
+    regions: new RegionsService(deps, principal),
+    audit: new AuditService(deps, principal)
+  }
+}
+export type Services = ReturnType<typeof createServices>
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** What services are built from (the request's logger is added per request). */
+    deps: Omit<Deps, 'log'>
+  }
+}
+
+const perRequest = new WeakMap<FastifyRequest, Services>()
+
+export function servicesOf (req: FastifyRequest): Services {
+  let services = perRequest.get(req)
+  if (services === undefined) {
+    if (req.principal === null) throw unauthenticated()
+    services = createServices({ ...req.server.deps, log: req.log }, req.principal)
+    perRequest.set(req, services)
+  }
+  return services
+}

@@ -1,0 +1,53 @@
+import closeWithGrace from 'close-with-grace'
+import Fastify from 'fastify'
+import fp from 'fastify-plugin'
+import app, { serverOptions } from './app.js'
+import { ConfigError, loadConfig, type Config } from './config.js'
+import { openDatabase } from './db/index.js'
+import { migrateAndSeed } from './infra/migrate.js'
+import { mintToken } from './infra/tokens.js'
+
+function readConfig (): Config {
+  try {
+    return loadConfig()
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message)
+      process.exit(1)
+    }
+    throw err
+  }
+}
+
+const config = readConfig()
+const server = Fastify({ ...serverOptions(config), pluginTimeout: 60_000 })
+const database = await openDatabase(config.database, server.log)
+await migrateAndSeed(database, config)
+// The app closes the database it is given only if it opened it; here the server owns it.
+server.addHook('onClose', async () => { await database.close() })
+await server.register(fp(app), { config, database })
+
+closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+  if (err !== undefined) server.log.error({ err }, 'closing after an error')
+  else server.log.info({ signal }, 'closing')
+  await server.close()
+})
+
+await server.listen({ host: config.host, port: config.port })
+
+if (config.auth.generatedSecret) {
+  const token = await mintToken(config.auth, { sub: 'dev-admin', role: 'ADMIN', region: '4112' })
+  const url = `http://${config.host}:${config.port}`
+  process.stdout.write([
+    '',
+    `Beneficiary registry on ${url} (embedded database in ${config.database.kind === 'pglite' ? config.database.dataDir : ''})`,
+    'Development token (ADMIN at 三门峡市 4112, valid 8 hours):',
+    '',
+    token,
+    '',
+    `Try: curl -s ${url}/graphql -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \\`,
+    '       -d \'{"query":"{ region(code: \\"411224\\") { name level children { code name } } }"}\'',
+    'Other roles and regions: npm run token -- --role OPERATOR --region 411224100201',
+    ''
+  ].join('\n') + '\n')
+}

@@ -1,0 +1,14 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { Config } from '../config.js'
+import type { Db } from '../db/index.js'
+
+/** The current time; injectable so that tests can move it (e.g. past a public notice). */
+export type Clock = () => Date
+
+/** What services are built from, once per request, together with the principal. */
+export interface Deps {
+  db: Db
+  config: Config
+  clock: Clock
+  log: FastifyBaseLogger
+}

@@ -1,0 +1,104 @@
+import { like, type Column, type SQL } from 'drizzle-orm'
+import { forbidden } from './errors.js'
+import type { Dept, Principal, Role } from './principal.js'
+import { ADMIN_LEVELS, inAreaOf, type AdminLevel } from './region-code.js'
+
+/**
+ * The role × action table of contract §3, held as data. Every entry point (GraphQL
+ * root field, REST route) names one action in OPERATIONS below; services call
+ * `authorize(principal, action, regionCode)` before they touch a record, and
+ * repositories AND `inArea(column, principal)` into every query.
+ */
+export interface Rule {
+  roles: readonly Role[]
+  /** The user must sit at this level or above (a shorter region code). */
+  minLevel?: AdminLevel
+  /** For EXCHANGE users: the departments allowed (a caller may narrow it per target, e.g. per import kind). */
+  depts?: readonly Dept[]
+}
+
+const ALL: readonly Role[] = ['VIEWER', 'OPERATOR', 'REVIEWER', 'ADMIN', 'AUDITOR', 'EXCHANGE']
+
+export const POLICY = {
+  /** Any authenticated caller: who am I. */
+  'self.read': { roles: ALL },
+  /** Region names and codes are public administrative data; any authenticated caller may read them. */
+  'reference.read': { roles: ALL },
+  /** Households, members, measures, incomes, exits in area (VIEWER sees them masked). */
+  'record.read': { roles: ['VIEWER', 'OPERATOR', 'REVIEWER', 'ADMIN', 'AUDITOR'] },
+  'record.write': { roles: ['OPERATOR', 'ADMIN'] },
+  'exit.propose': { roles: ['OPERATOR', 'REVIEWER', 'ADMIN'] },
+  'exit.verify': { roles: ['REVIEWER', 'ADMIN'], minLevel: 'TOWNSHIP' },
+  /** Approve an exit, mark a return to poverty. */
+  'exit.approve': { roles: ['REVIEWER', 'ADMIN'], minLevel: 'COUNTY' },
+  'statistics.read': { roles: ['VIEWER', 'OPERATOR', 'REVIEWER', 'ADMIN', 'AUDITOR'] },
+  'audit.read': { roles: ['ADMIN', 'AUDITOR'] },
+  /** Edit regions, targets, poverty lines. */
+  'reference.edit': { roles: ['ADMIN'], minLevel: 'CITY' },
+  'exchange.submit': { roles: ['ADMIN', 'EXCHANGE'], depts: ['civil_affairs', 'health', 'education', 'disability', 'hr', 'public_security'] },
+  'eligibility.check': { roles: ['ADMIN', 'EXCHANGE'], depts: ['health', 'civil_affairs'] }
+} as const satisfies Record<string, Rule>
+
+export type Action = keyof typeof POLICY
+
+/**
+ * Every entry point of the service and the action it needs. The GraphQL layer
+ * refuses to start when a Query or Mutation field has no entry here, and so does
+ * the HTTP layer for a route: access is denied by default.
+ */
+export const OPERATIONS: Record<string, Action | 'public'> = {
+  // Infrastructure (no token).
+  'GET /healthz': 'public',
+  'GET /readyz': 'public',
+  'GET /openapi.yaml': 'public',
+  // GraphiQL's static page and assets (development only; queries still need a token).
+  'GET /graphiql': 'public',
+  'GET /graphiql/main.js': 'public',
+  'GET /graphiql/sw.js': 'public',
+  'GET /graphiql/config.js': 'public',
+  // GraphQL: the transport needs a token; each root field is checked below.
+  'GET /graphql': 'self.read',
+  'POST /graphql': 'self.read',
+  'Query.me': 'self.read',
+  'Query.region': 'reference.read',
+  'Mutation.updateRegion': 'reference.edit',
+  'Query.povertyLines': 'reference.read',
+  'Query.auditLog': 'audit.read',
+  'Query.verifyAuditChain': 'audit.read',
+  // REST.
+  'GET /api/v1/me': 'self.read',
+  'GET /api/v1/regions/:code': 'reference.read'
+}
+
+const levelRank = (level: AdminLevel): number => ADMIN_LEVELS.indexOf(level)
+
+/** May the principal perform the action at all (role, level, department), ignoring any target region? */
+export function canPerform (p: Principal, action: Action, depts?: readonly Dept[]): boolean {
+  const rule: Rule = POLICY[action]
+  if (!rule.roles.includes(p.role)) return false
+  if (rule.minLevel !== undefined && levelRank(p.level) > levelRank(rule.minLevel)) return false
+  const allowed = depts ?? rule.depts
+  if (p.role === 'EXCHANGE' && allowed !== undefined && (p.dept === null || !allowed.includes(p.dept))) return false
+  return true
+}
+
+/** The single entry point: may the principal perform the action on something in `regionCode`? */
+export function can (p: Principal, action: Action, regionCode?: string, depts?: readonly Dept[]): boolean {
+  if (!canPerform(p, action, depts)) return false
+  return regionCode === undefined || inAreaOf(p.regionCode, regionCode)
+}
+
+/** Throws FORBIDDEN unless `can(...)`. */
+export function authorize (p: Principal, action: Action, regionCode?: string, depts?: readonly Dept[]): void {
+  if (!can(p, action, regionCode, depts)) throw forbidden()
+}
+
+/** VIEWER output is masked (contract §3). */
+export function isMasked (p: Principal): boolean {
+  return p.role === 'VIEWER'
+}
+
+/** The area predicate for SQL: the column's region code starts with the user's region code. */
+export function inArea (column: Column | SQL, p: Principal): SQL {
+  return like(column, `${p.regionCode}%`)
+}

@@ -1,0 +1,130 @@
+/**
+ * Test harness: the real app (`fp(app)`) over a real database, one database per
+ * test file (tap runs each file in its own process).
+ *
+ *  - Embedded (default): a copy of the PGlite template directory made by test/setup.ts.
+ *  - PostgreSQL (TEST_DATABASE_URL set): a database created from the template database.
+ */
+import { randomBytes, randomUUID } from 'node:crypto'
+import { cpSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
+import fp from 'fastify-plugin'
+import pg from 'pg'
+import t from 'tap'
+import app, { serverOptions } from '../src/app.js'
+import { loadConfig, type Config } from '../src/config.js'
+import { openDatabase, type Database } from '../src/db/index.js'
+import { mintToken, type TokenClaims } from '../src/infra/tokens.js'
+import type { Clock } from '../src/shared/context.js'
+
+export const TEST_SECRET = 'test-secret-for-the-beneficiary-registry-suite'
+export const PG_ADMIN_URL = process.env.TEST_DATABASE_URL ?? ''
+export const USING_PG = PG_ADMIN_URL !== ''
+export const PG_TEMPLATE = 'br_test_template'
+export const PGLITE_TEMPLATE = join(process.cwd(), '.tap', 'pglite-template')
+/** The machine's PostgreSQL, for tests that need a server whichever variant runs (e.g. stopping it). */
+export const MACHINE_PG_URL = PG_ADMIN_URL !== '' ? PG_ADMIN_URL : 'postgres://postgres@127.0.0.1:5432/postgres'
+
+/** A database URL on the same server as `base`, naming database `name`. */
+export function withDatabase (base: string, name: string): string {
+  const u = new URL(base)
+  u.pathname = '/' + name
+  return u.toString()
+}
+
+export function testConfig (env: Record<string, string> = {}): Config {
+  return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', JWT_SECRET: TEST_SECRET, DATA_DIR: join(tmpdir(), 'br-unused'), ...env })
+}
+
+let shared: Promise<Database> | null = null
+
+/** Creates a fresh, migrated and seeded database for this test file. */
+export async function freshDatabase (): Promise<Database> {
+  const log = { error: (obj: unknown) => { console.error(obj) } }
+  if (USING_PG) {
+    const name = `br_test_${process.pid}_${randomBytes(3).toString('hex')}`
+    const admin = new pg.Client({ connectionString: PG_ADMIN_URL })
+    await admin.connect()
+    await admin.query(`CREATE DATABASE ${name} TEMPLATE ${PG_TEMPLATE}`)
+    await admin.end()
+    const database = await openDatabase({ kind: 'postgres', url: withDatabase(PG_ADMIN_URL, name), poolMax: 5 }, log)
+    t.teardown(async () => {
+      await database.close()
+      const a = new pg.Client({ connectionString: PG_ADMIN_URL })
+      await a.connect()
+      await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+      await a.end()
+    })
+    return database
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'br-pglite-'))
+  cpSync(PGLITE_TEMPLATE, dir, { recursive: true })
+  const database = await openDatabase({ kind: 'pglite', dataDir: dir }, log)
+  t.teardown(async () => {
+    await database.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  return database
+}
+
+/** The test file's database, opened on first use and shared by its tests. */
+export async function testDatabase (): Promise<Database> {
+  shared ??= freshDatabase()
+  return await shared
+}
+
+export interface TestApp {
+  app: FastifyInstance
+  database: Database
+  /** Requests with a token for the given claims. */
+  as: (claims: TokenClaims) => Client
+}
+
+export interface Client {
+  token: string
+  gql: <T = any>(query: string, variables?: Record<string, unknown>) => Promise<GqlResult<T>>
+  get: (url: string) => Promise<LightMyRequestResponse>
+}
+
+export interface GqlResult<T> {
+  status: number
+  data: T
+  errors?: Array<{ message: string, path?: string[], extensions: { code: string, fields?: Array<{ path: string, message: string }> } }>
+}
+
+export async function token (claims: TokenClaims, expiresIn: string | number = '1h'): Promise<string> {
+  return await mintToken({ secret: new TextEncoder().encode(TEST_SECRET), issuer: 'beneficiary-registry', audience: 'beneficiary-registry' }, claims, expiresIn)
+}
+
+/** Builds the real app over the file's database; closed when the test ends. */
+export async function buildApp (test: { teardown: (fn: () => unknown) => void }, opts: { config?: Config, clock?: Clock, database?: Database } = {}): Promise<TestApp> {
+  const config = opts.config ?? testConfig()
+  const database = opts.database ?? await testDatabase()
+  const fastify = Fastify(serverOptions(config))
+  await fastify.register(fp(app), { config, database, ...(opts.clock ? { clock: opts.clock } : {}) })
+  await fastify.ready()
+  test.teardown(async () => { await fastify.close() })
+  const as = (claims: TokenClaims): Client => {
+    let tokenValue = ''
+    const ready = token(claims).then(v => { tokenValue = v })
+    const headers = (): Record<string, string> => ({ authorization: `Bearer ${tokenValue}` })
+    return {
+      get token () { return tokenValue },
+      async gql (query, variables) {
+        await ready
+        const res = await fastify.inject({ method: 'POST', url: '/graphql', headers: headers(), payload: { query, variables } })
+        return { status: res.statusCode, ...res.json() }
+      },
+      async get (url) {
+        await ready
+        return await fastify.inject({ method: 'GET', url, headers: headers() })
+      }
+    }
+  }
+  return { app: fastify, database, as }
+}
+
+/** A unique subject for a test's user. */
+export const uniqueSub = (prefix = 'user'): string => `${prefix}-${randomUUID().slice(0, 8)}`
