@@ -5,8 +5,8 @@
  *  - Embedded (default): a copy of the PGlite template directory made by test/setup.ts.
  *  - PostgreSQL (TEST_DATABASE_URL set): a database created from the template database.
  */
-import { randomBytes, randomUUID } from 'node:crypto'
-import { cpSync, mkdtempSync, rmSync } from 'node:fs'
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
@@ -18,12 +18,27 @@ import { loadConfig, type Config } from '../src/config.js'
 import { openDatabase, type Database } from '../src/db/index.js'
 import { mintToken, type TokenClaims } from '../src/infra/tokens.js'
 import type { Clock } from '../src/shared/context.js'
+import { paths, projectRoot } from '../src/paths.js'
 
 export const TEST_SECRET = 'test-secret-for-the-beneficiary-registry-suite'
 export const PG_ADMIN_URL = process.env.TEST_DATABASE_URL ?? ''
 export const USING_PG = PG_ADMIN_URL !== ''
-export const PG_TEMPLATE = 'br_test_template'
-export const PGLITE_TEMPLATE = join(process.cwd(), '.tap', 'pglite-template')
+/**
+ * Templates are named by a hash of what shapes them (migrations, seed), so they are
+ * built once per change and concurrent runs can share them.
+ */
+const TEMPLATE_KEY = (() => {
+  const hash = createHash('sha256')
+  const files = [
+    ...readdirSync(paths.migrations, { recursive: true, withFileTypes: true }).filter(f => f.isFile()).map(f => join(f.parentPath, f.name)),
+    join(paths.seed, 'regions-4112.tsv'),
+    join(projectRoot, 'src', 'db', 'seed.ts')
+  ].sort()
+  for (const f of files) hash.update(f).update(readFileSync(f))
+  return hash.digest('hex').slice(0, 12)
+})()
+export const PG_TEMPLATE = `br_template_${TEMPLATE_KEY}`
+export const PGLITE_TEMPLATE = join(projectRoot, '.tap', `pglite-template-${TEMPLATE_KEY}`)
 /** The machine's PostgreSQL, for tests that need a server whichever variant runs (e.g. stopping it). */
 export const MACHINE_PG_URL = PG_ADMIN_URL !== '' ? PG_ADMIN_URL : 'postgres://postgres@127.0.0.1:5432/postgres'
 

@@ -1,5 +1,5 @@
 import { PGlite } from '@electric-sql/pglite'
-import type { ExtractTablesWithRelations } from 'drizzle-orm'
+import type { ExtractTablesWithRelations, SQL } from 'drizzle-orm'
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres'
 import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator'
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core'
@@ -65,4 +65,10 @@ export async function openDatabase (cfg: Config['database'], log: Logger): Promi
     migrate: async () => { await migratePglite(drizzlePglite({ client }), { migrationsFolder: paths.migrations }) },
     close: async () => { await client.close() }
   }
+}
+
+/** Rows of a raw SQL statement, on either driver (both answer `{ rows }`). */
+export async function queryRows<T> (db: DbOrTx, query: SQL): Promise<T[]> {
+  const result = await db.execute(query) as unknown as { rows: T[] }
+  return result.rows
 }

@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs'
 import fp from 'fastify-plugin'
-import { buildSchema, GraphQLError, type ExecutionResult, type GraphQLFieldResolver, type GraphQLFormattedError } from 'graphql'
+import { buildSchema, type ExecutionResult, type GraphQLFieldResolver } from 'graphql'
 import { JSONResolver } from 'graphql-scalars'
 import mercurius, { type IResolvers, type MercuriusContext, type MercuriusLoaders } from 'mercurius'
 import { graphqlModules } from '../modules/index.js'
 import { servicesOf, type Services } from '../modules/services.js'
-import { forbidden, isAppError, type FieldError } from '../shared/errors.js'
+import { forbidden } from '../shared/errors.js'
+import { formatGraphQLError } from '../shared/graphql-errors.js'
 import { canPerform, OPERATIONS } from '../shared/policy.js'
 import type { Principal } from '../shared/principal.js'
 import { paths } from '../paths.js'
@@ -60,34 +61,6 @@ function mergeLoaders (): MercuriusLoaders {
   return merged
 }
 
-/** `Variable "$input" got invalid value … at "input.members[0].nationalId"; …` → input.members.0.nationalId */
-function coercionField (message: string): FieldError | null {
-  const m = /^Variable "\$(\w+)" (?:got invalid value .*? at "([^"]+)"|got invalid value|of required type|of non-null type)/s.exec(message)
-  if (m === null) return null
-  const path = (m[2] ?? m[1]!).replace(/\[(\d+)\]/g, '.$1')
-  return { path, message: message.replace(/^Variable "\$\w+" /, '') }
-}
-
-type FormattedError = GraphQLFormattedError & { extensions: Record<string, unknown> }
-
-function formatError (error: GraphQLError, log: MercuriusContext['reply']['log']): FormattedError[] {
-  const original = error.originalError as (Error & { errors?: GraphQLError[], statusCode?: number }) | undefined
-  // Mercurius wraps a failed validation of the document in one error holding the list.
-  if (original !== undefined && Array.isArray(original.errors)) return original.errors.flatMap(e => formatError(e, log))
-  const base = { message: error.message, ...(error.locations ? { locations: error.locations } : {}), ...(error.path ? { path: error.path } : {}) }
-  if (original !== undefined && isAppError(original)) {
-    if (original.status >= 500) log.error({ err: original }, 'resolver failed')
-    return [{ ...base, extensions: { code: original.code, ...(original.fields.length > 0 ? { fields: original.fields } : {}) } }]
-  }
-  if (original === undefined || original instanceof GraphQLError || (typeof original.statusCode === 'number' && original.statusCode < 500)) {
-    // Syntax, validation and variable-coercion errors: the request itself is bad.
-    const field = coercionField(error.message)
-    return [{ ...base, extensions: { code: 'BAD_USER_INPUT', fields: field ? [field] : [] } }]
-  }
-  log.error({ err: original }, 'resolver failed')
-  return [{ message: 'Internal server error', ...(error.path ? { path: error.path } : {}), extensions: { code: 'INTERNAL' } }]
-}
-
 export default fp<{ graphiql: boolean }>(async (app, opts) => {
   const sdl = readFileSync(paths.schema, 'utf8')
   await app.register(mercurius, {
@@ -102,7 +75,7 @@ export default fp<{ graphiql: boolean }>(async (app, opts) => {
     errorHandler: false,
     context: (req) => ({ principal: req.principal, services: servicesOf(req) }),
     errorFormatter: (execution: ExecutionResult, ctx: MercuriusContext) => {
-      const errors = (execution.errors ?? []).flatMap(e => formatError(e, ctx.reply.log))
+      const errors = (execution.errors ?? []).flatMap(e => formatGraphQLError(e, ctx.reply.log))
       const badRequest = execution.data == null && errors.length > 0 && errors.every(e => e.extensions.code === 'BAD_USER_INPUT' && e.path === undefined)
       return { statusCode: badRequest ? 400 : 200, response: { data: execution.data ?? null, errors } }
     }

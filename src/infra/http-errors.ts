@@ -1,6 +1,8 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import type { GraphQLError } from 'graphql'
 import { isAppError, type FieldError } from '../shared/errors.js'
+import { formatGraphQLError } from '../shared/graphql-errors.js'
 
 interface Problem {
   type: string
@@ -73,6 +75,12 @@ export function sendError (req: FastifyRequest, reply: FastifyReply, err: Fastif
   if (problem.status >= 500) req.log.error({ err }, 'request failed')
   else req.log.info({ code: problem.code, status: problem.status }, problem.detail)
   if (req.routeOptions.url === '/graphql') {
+    // Mercurius refuses a bad document or bad variables with one error holding the list.
+    const list = (err as { errors?: GraphQLError[] }).errors
+    if (Array.isArray(list)) {
+      return reply.code(problem.status).type('application/json; charset=utf-8')
+        .send({ data: null, errors: list.flatMap(e => formatGraphQLError(e, req.log)) })
+    }
     const extensions = { code: problem.code ?? (problem.status >= 500 ? 'INTERNAL' : 'BAD_USER_INPUT'), ...(problem.errors ? { fields: problem.errors } : {}) }
     return reply.code(problem.status).type('application/json; charset=utf-8')
       .send({ data: null, errors: [{ message: problem.detail, extensions }] })

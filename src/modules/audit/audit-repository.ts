@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gt, gte, lt, lte, sql, type SQL } from 'drizzle-orm'
+import { and, asc, count, desc, eq, getTableColumns, gt, gte, lt, lte, sql, type SQL } from 'drizzle-orm'
 import type { DbOrTx } from '../../db/index.js'
 import { auditEvents } from '../../db/schema/index.js'
 import { inArea } from '../../shared/policy.js'
@@ -53,11 +53,10 @@ export async function countInArea (db: DbOrTx, p: Principal, q: AuditQuery): Pro
 
 /** In-area entries with the stored hash of the entry before each (null when that entry is missing). */
 export async function chainSlice (db: DbOrTx, p: Principal, afterSeq: bigint, limit: number): Promise<Array<AuditRow & { previousHash: string | null }>> {
-  const rows = await db.select({
-    entry: auditEvents,
-    previousHash: sql<string | null>`(SELECT p.hash FROM audit_events p WHERE p.seq = ${auditEvents.seq} - 1)`
+  return await db.select({
+    ...getTableColumns(auditEvents),
+    previousHash: sql<string | null>`(SELECT p.hash FROM audit_events p WHERE p.seq = audit_events.seq - 1)`.as('previous_hash')
   }).from(auditEvents)
     .where(and(inArea(auditEvents.regionCode, p), gt(auditEvents.seq, afterSeq)))
     .orderBy(asc(auditEvents.seq)).limit(limit)
-  return rows.map(r => ({ ...r.entry, previousHash: r.previousHash }))
 }

@@ -1,0 +1,38 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { GraphQLError, type GraphQLFormattedError } from 'graphql'
+import { isAppError, type FieldError } from './errors.js'
+
+/** `Variable "$input" got invalid value … at "input.members[0].nationalId"; …` → input.members.0.nationalId */
+function coercionField (message: string): FieldError | null {
+  const m = /^Variable "\$(\w+)" (?:got invalid value .*? at "([^"]+)"|got invalid value|of required type|of non-null type)/s.exec(message)
+  if (m === null) return null
+  const path = (m[2] ?? m[1]!).replace(/\[(\d+)\]/g, '.$1')
+  return { path, message: message.replace(/^Variable "\$\w+" /, '') }
+}
+
+type FormattedError = GraphQLFormattedError & { extensions: Record<string, unknown> }
+
+/**
+ * Maps any error of a GraphQL request to the contract's shape (§4): AppErrors keep
+ * their code (and fields); syntax, validation and variable errors are
+ * BAD_USER_INPUT naming the variable path; anything else is masked as INTERNAL,
+ * its details only in the log.
+ */
+export function formatGraphQLError (error: GraphQLError, log: FastifyBaseLogger): FormattedError[] {
+  const original = error.originalError as (Error & { errors?: GraphQLError[], statusCode?: number }) | undefined
+  // Mercurius wraps a failed validation of the document in one error holding the list.
+  if (original !== undefined && Array.isArray(original.errors)) return original.errors.flatMap(e => formatGraphQLError(e, log))
+  const base = { message: error.message, ...(error.locations ? { locations: error.locations } : {}), ...(error.path ? { path: error.path } : {}) }
+  if (original !== undefined && isAppError(original)) {
+    if (original.status >= 500) log.error({ err: original }, 'resolver failed')
+    return [{ ...base, extensions: { code: original.code, ...(original.fields.length > 0 ? { fields: original.fields } : {}) } }]
+  }
+  if (original === undefined || original instanceof GraphQLError || (typeof original.statusCode === 'number' && original.statusCode < 500)) {
+    // Syntax, validation and variable-coercion errors: the request itself is bad.
+    const field = coercionField(error.message)
+    return [{ ...base, extensions: { code: 'BAD_USER_INPUT', fields: field ? [field] : [] } }]
+  }
+  log.error({ err: original }, 'resolver failed')
+  return [{ message: 'Internal server error', ...(error.path ? { path: error.path } : {}), extensions: { code: 'INTERNAL' } }]
+}
+

@@ -1,0 +1,66 @@
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { ConfigError, loadConfig } from '../src/config.js'
+
+const SECRET = 'a-secret-that-is-at-least-32-bytes-long!'
+
+t.test('defaults: embedded database in ./data, port 3000 on 127.0.0.1, contract issuer/audience', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'br-config-'))
+  const c = loadConfig({ DATA_DIR: dir })
+  t.equal(c.host, '127.0.0.1')
+  t.equal(c.port, 3000)
+  t.same(c.database, { kind: 'pglite', dataDir: join(dir, 'pglite') })
+  t.equal(c.auth.issuer, 'beneficiary-registry')
+  t.equal(c.auth.audience, 'beneficiary-registry')
+  t.equal(c.regionSeed, '4112')
+  t.equal(loadConfig({}).dataDir, join(process.cwd(), 'data'), 'DATA_DIR defaults to ./data')
+})
+
+t.test('the embedded default generates a secret once, in the data directory, readable only by its owner', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'br-config-'))
+  const a = loadConfig({ DATA_DIR: dir })
+  t.ok(a.auth.generatedSecret)
+  const file = join(dir, 'jwt-secret')
+  t.ok(existsSync(file))
+  t.equal(statSync(file).mode & 0o777, 0o600)
+  const b = loadConfig({ DATA_DIR: dir })
+  t.same(Buffer.from(b.auth.secret!), Buffer.from(a.auth.secret!), 'the same secret on the next start')
+  t.equal(readFileSync(file, 'utf8').trim(), new TextDecoder().decode(a.auth.secret!))
+})
+
+t.test('DATABASE_URL switches to PostgreSQL and then needs a secret or a JWKS URL', async (t) => {
+  const c = loadConfig({ DATABASE_URL: 'postgres://u@127.0.0.1:5432/x', JWT_SECRET: SECRET, DATABASE_POOL_MAX: '7' })
+  t.same(c.database, { kind: 'postgres', url: 'postgres://u@127.0.0.1:5432/x', poolMax: 7 })
+  t.throws(() => loadConfig({ DATABASE_URL: 'postgres://u@127.0.0.1:5432/x' }), /JWT_SECRET or JWT_JWKS_URL is required/)
+  const j = loadConfig({ DATABASE_URL: 'postgres://u@127.0.0.1/x', JWT_JWKS_URL: 'https://idp.example/jwks.json' })
+  t.equal(j.auth.secret, null)
+  t.equal(j.auth.jwksUrl?.toString(), 'https://idp.example/jwks.json')
+})
+
+t.test('every bad value is named, all at once', async (t) => {
+  try {
+    loadConfig({ PORT: 'eighty', LOG_LEVEL: 'loud', NODE_ENV: 'staging', DATABASE_URL: 'mysql://x', JWT_SECRET: 'short', JWT_JWKS_URL: 'ftp://x', REGION_SEED: '411224', DATABASE_POOL_MAX: '0' })
+    t.fail('should throw')
+  } catch (err) {
+    t.type(err, ConfigError)
+    const text = (err as ConfigError).problems.join('\n')
+    for (const name of ['PORT', 'LOG_LEVEL', 'NODE_ENV', 'DATABASE_URL', 'JWT_SECRET', 'JWT_JWKS_URL', 'REGION_SEED', 'DATABASE_POOL_MAX']) {
+      t.match(text, name, `names ${name}`)
+    }
+  }
+  t.throws(() => loadConfig({ JWT_SECRET: SECRET, JWT_JWKS_URL: 'https://idp.example/jwks.json' }), /either JWT_SECRET or JWT_JWKS_URL/)
+  t.throws(() => loadConfig({ JWT_SECRET: SECRET, PORT: '70000' }), /PORT must be an integer between 0 and 65535/)
+})
+
+t.test('a bad value stops start-up with a message naming it', async (t) => {
+  const res = spawnSync(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    env: { PATH: process.env.PATH, PORT: 'abc', DATA_DIR: mkdtempSync(join(tmpdir(), 'br-config-')) },
+    encoding: 'utf8',
+    timeout: 60_000
+  })
+  t.equal(res.status, 1)
+  t.match(res.stderr, /Invalid configuration:[\s\S]*PORT must be an integer/)
+})
