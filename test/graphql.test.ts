@@ -1,0 +1,53 @@
+import Fastify from 'fastify'
+import fp from 'fastify-plugin'
+import t from 'tap'
+import app, { serverOptions } from '../src/app.js'
+import { buildApp, testConfig, testDatabase, token, uniqueSub } from './helper.js'
+
+t.test('queries over GET, mutations only over POST', async (t) => {
+  const { app, as } = await buildApp(t)
+  const user = as({ sub: uniqueSub(), role: 'OPERATOR', region: '411224' })
+  await user.gql('{ me { sub } }')
+  const headers = { authorization: `Bearer ${user.token}` }
+  const get = await app.inject({ url: '/graphql?query=' + encodeURIComponent('{ me { role region { name } } }'), headers })
+  t.same(get.json(), { data: { me: { role: 'OPERATOR', region: { name: '卢氏县' } } } })
+  const mutation = await app.inject({ url: '/graphql?query=' + encodeURIComponent('mutation { updateRegion(code: "4112", expectedVersion: 1, input: { isPoor: true }) { code } }'), headers })
+  t.equal(mutation.statusCode, 405)
+  t.equal(mutation.json().errors[0].extensions.code, 'BAD_USER_INPUT')
+})
+
+t.test('a malformed document, an unknown field or a bad variable is BAD_USER_INPUT with status 400', async (t) => {
+  const { as } = await buildApp(t)
+  const user = as({ sub: uniqueSub(), role: 'OPERATOR', region: '411224' })
+  const syntax = await user.gql('{ me { sub ')
+  t.equal(syntax.status, 400)
+  t.equal(syntax.errors?.[0]?.extensions.code, 'BAD_USER_INPUT')
+  const unknown = await user.gql('{ me { password } }')
+  t.equal(unknown.status, 400)
+  t.match(unknown.errors?.[0], { message: /Cannot query field "password"/, extensions: { code: 'BAD_USER_INPUT' } })
+  const missingVar = await user.gql('query ($code: String!) { region(code: $code) { name } }', {})
+  t.equal(missingVar.status, 400)
+  t.same(missingVar.errors?.[0]?.extensions.fields?.map(f => f.path), ['code'])
+})
+
+t.test('a batched array of operations is refused', async (t) => {
+  const { app } = await buildApp(t)
+  const res = await app.inject({
+    method: 'POST',
+    url: '/graphql',
+    headers: { authorization: `Bearer ${await token({ sub: uniqueSub(), role: 'OPERATOR', region: '4112' })}` },
+    payload: [{ query: '{ me { sub } }' }, { query: '{ me { sub } }' }]
+  })
+  t.equal(res.statusCode, 400)
+  t.equal(res.json().errors[0].extensions.code, 'BAD_USER_INPUT')
+})
+
+t.test('GraphiQL is served in development only', async (t) => {
+  for (const [env, expected] of [['development', 200], ['production', 401], ['test', 401]] as const) {
+    const config = testConfig({ NODE_ENV: env })
+    const fastify = Fastify(serverOptions(config))
+    await fastify.register(fp(app), { config, database: await testDatabase() })
+    t.teardown(() => fastify.close())
+    t.equal((await fastify.inject('/graphiql')).statusCode, expected, env)
+  }
+})

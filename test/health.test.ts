@@ -1,0 +1,97 @@
+import net from 'node:net'
+import { Writable } from 'node:stream'
+import Fastify from 'fastify'
+import fp from 'fastify-plugin'
+import pg from 'pg'
+import t from 'tap'
+import app, { serverOptions } from '../src/app.js'
+import { buildApp, MACHINE_PG_URL, testConfig, token, withDatabase } from './helper.js'
+
+/** A TCP proxy in front of the machine's PostgreSQL that the test can cut and restore. */
+async function pgProxy (): Promise<{ port: number, stop: () => Promise<void>, start: () => Promise<void> }> {
+  const target = new URL(MACHINE_PG_URL)
+  const sockets = new Set<net.Socket>()
+  let server: net.Server
+  let port = 0
+  const start = async (): Promise<void> => {
+    server = net.createServer((client) => {
+      const upstream = net.connect(Number(target.port || 5432), target.hostname)
+      for (const s of [client, upstream]) { sockets.add(s); s.on('close', () => sockets.delete(s)); s.on('error', () => s.destroy()) }
+      client.pipe(upstream).pipe(client)
+    })
+    await new Promise<void>(resolve => server.listen(port, '127.0.0.1', resolve))
+    port = (server.address() as net.AddressInfo).port
+  }
+  const stop = async (): Promise<void> => {
+    for (const s of sockets) s.destroy()
+    await new Promise<void>(resolve => server.close(() => resolve()))
+  }
+  await start()
+  return { get port () { return port }, start, stop }
+}
+
+t.test('/healthz answers while the process runs; /readyz while the database answers', async (t) => {
+  const { app } = await buildApp(t)
+  t.equal((await app.inject('/healthz')).statusCode, 200)
+  const ready = await app.inject('/readyz')
+  t.equal(ready.statusCode, 200)
+  t.same(ready.json(), { status: 'ready' })
+})
+
+t.test('the database stops under a running app: /readyz turns 503, errors are masked, and it recovers', async (t) => {
+  const name = `br_test_${process.pid}_ready`
+  const admin = new pg.Client({ connectionString: MACHINE_PG_URL })
+  await admin.connect()
+  await admin.query(`DROP DATABASE IF EXISTS ${name}`)
+  await admin.query(`CREATE DATABASE ${name}`)
+  t.teardown(async () => { await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`); await admin.end() })
+
+  const proxy = await pgProxy()
+  const url = new URL(withDatabase(MACHINE_PG_URL, name))
+  url.host = `127.0.0.1:${proxy.port}`
+  const logs: string[] = []
+  const config = testConfig({ DATABASE_URL: url.toString(), LOG_LEVEL: 'info' })
+  const fastify = Fastify({
+    ...serverOptions(config),
+    logger: { ...(serverOptions(config).logger as object), stream: new Writable({ write (chunk, _enc, cb) { logs.push(String(chunk)); cb() } }) }
+  })
+  await fastify.register(fp(app), { config })
+  t.teardown(async () => { await fastify.close(); await proxy.stop().catch(() => {}) })
+  const auth = { authorization: `Bearer ${await token({ sub: 'ops', role: 'ADMIN', region: '4112' })}` }
+
+  // The region table is empty here, so the token check itself needs the database: make it known first.
+  const { openDatabase } = await import('../src/db/index.js')
+  const direct = await openDatabase({ kind: 'postgres', url: withDatabase(MACHINE_PG_URL, name), poolMax: 1 }, { error () {} })
+  const { migrateAndSeed } = await import('../src/infra/migrate.js')
+  await migrateAndSeed(direct, { regionSeed: '4112' })
+  await direct.close()
+
+  t.equal((await fastify.inject('/readyz')).statusCode, 200)
+  t.equal((await fastify.inject({ url: '/api/v1/me', headers: auth })).statusCode, 200)
+
+  await proxy.stop()
+  const down = await fastify.inject('/readyz')
+  t.equal(down.statusCode, 503)
+  t.equal((await fastify.inject('/healthz')).statusCode, 200, 'the process still runs')
+
+  const gql = await fastify.inject({ method: 'POST', url: '/graphql', headers: auth, payload: { query: '{ region(code: "411224") { name } }' } })
+  const body = gql.json()
+  t.equal(body.errors[0].extensions.code, 'INTERNAL')
+  t.equal(body.errors[0].message, 'Internal server error', 'no detail reaches the client')
+  t.notMatch(gql.body, /ECONNREFUSED|connect|127\.0\.0\.1|regions/)
+  const rest = await fastify.inject({ url: '/api/v1/regions/411224', headers: auth })
+  t.equal(rest.statusCode, 500)
+  t.match(rest.json(), { status: 500, detail: 'Internal server error' })
+  t.notMatch(rest.body, /ECONNREFUSED|connect|select/i)
+  t.match(logs.join(''), /"level":50/, 'the detail is in the log')
+
+  await proxy.start()
+  let status = 0
+  for (let i = 0; i < 20 && status !== 200; i++) {
+    status = (await fastify.inject('/readyz')).statusCode
+    if (status !== 200) await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  t.equal(status, 200, 'ready again once the database is back')
+  const again = await fastify.inject({ method: 'POST', url: '/graphql', headers: auth, payload: { query: '{ region(code: "411224") { name } }' } })
+  t.same(again.json(), { data: { region: { name: '卢氏县' } } })
+})
