@@ -47,7 +47,7 @@ if (config.auth.generatedSecret) {
     '',
     `Try: curl -s ${url}/graphql -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \\`,
     '       -d \'{"query":"{ region(code: \\"411224\\") { name level children { code name } } }"}\'',
-    'Other roles and regions: npm run token -- --role OPERATOR --region 411224100201',
+    'Other roles and regions: npm run token -- --role OPERATOR --region 411224101201',
     ''
   ].join('\n') + '\n')
 }
