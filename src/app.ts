@@ -12,6 +12,7 @@ import openapi from './infra/openapi.js'
 import { restRoutes } from './modules/index.js'
 import { createRegionDirectory } from './modules/regions/regions-service.js'
 import type { Clock } from './shared/context.js'
+import { Sealer } from './shared/sealing.js'
 
 export interface AppOptions {
   config: Config
@@ -36,7 +37,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   const { config } = opts
   const database = opts.database ?? await openDatabase(config.database, fastify.log)
   await fastify.register(db, { database, closeDatabase: opts.database === undefined })
-  fastify.decorate('deps', { db: database.db, config, clock: opts.clock ?? (() => new Date()) })
+  fastify.decorate('deps', { db: database.db, config, clock: opts.clock ?? (() => new Date()), sealer: new Sealer(config.dataKey) })
 
   fastify.addHook('onSend', async (req, reply) => { reply.header('x-request-id', req.id) })
   await fastify.register(httpErrors)

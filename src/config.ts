@@ -26,6 +26,10 @@ export interface Config {
     /** True when the secret was generated into the data directory (embedded dev default). */
     generatedSecret: boolean
   }
+  /** 32-byte key sealing national IDs and bank accounts (AES-256-GCM) and keying their lookup hashes. */
+  dataKey: Buffer
+  /** True when the data key was generated into the data directory (embedded dev default). */
+  generatedDataKey: boolean
   /** Administrative code whose seed file (src/db/seed/regions-<code>.tsv) is loaded on first start. */
   regionSeed: string
 }
@@ -104,6 +108,19 @@ export function loadConfig (env: Env = process.env): Config {
     }
   }
 
+  let dataKey: Buffer = Buffer.alloc(0)
+  let generatedDataKey = false
+  const rawKey = env.DATA_KEY
+  if (rawKey !== undefined && rawKey !== '') {
+    dataKey = parseKey(rawKey)
+    if (dataKey.length !== 32) problems.push('DATA_KEY must be 32 bytes, as 64 hex digits or base64')
+  } else if (databaseUrl) {
+    problems.push('DATA_KEY is required when DATABASE_URL is set (generate one: openssl rand -base64 32)')
+  } else if (problems.length === 0) {
+    dataKey = parseKey(devSecret(dataDir, 'data-key', () => randomBytes(32).toString('base64')))
+    generatedDataKey = true
+  }
+
   const config: Config = {
     env: nodeEnv,
     host: str('HOST', '127.0.0.1'),
@@ -120,18 +137,24 @@ export function loadConfig (env: Env = process.env): Config {
       jwksUrl,
       generatedSecret
     },
+    dataKey,
+    generatedDataKey,
     regionSeed
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config
 }
 
+function parseKey (raw: string): Buffer {
+  return /^[0-9a-fA-F]{64}$/.test(raw) ? Buffer.from(raw, 'hex') : Buffer.from(raw, 'base64')
+}
+
 /** Reads a random secret kept in the data directory, creating it (mode 0600) on first use. */
-export function devSecret (dataDir: string, name: string): string {
+export function devSecret (dataDir: string, name: string, make = () => randomBytes(32).toString('base64url')): string {
   const file = join(dataDir, name)
   if (existsSync(file)) return readFileSync(file, 'utf8').trim()
   mkdirSync(dataDir, { recursive: true })
-  const value = randomBytes(32).toString('base64url')
+  const value = make()
   writeFileSync(file, value + '\n', { mode: 0o600, flag: 'wx' })
   return value
 }

@@ -6,6 +6,7 @@ import t from 'tap'
 import { ConfigError, loadConfig } from '../src/config.js'
 
 const SECRET = 'a-secret-that-is-at-least-32-bytes-long!'
+const KEY = 'ab'.repeat(32)
 
 t.test('defaults: embedded database in ./data, port 3000 on 127.0.0.1, contract issuer/audience', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'br-config-'))
@@ -29,25 +30,37 @@ t.test('the embedded default generates a secret once, in the data directory, rea
   const b = loadConfig({ DATA_DIR: dir })
   t.same(Buffer.from(b.auth.secret!), Buffer.from(a.auth.secret!), 'the same secret on the next start')
   t.equal(readFileSync(file, 'utf8').trim(), new TextDecoder().decode(a.auth.secret!))
+  t.ok(a.generatedDataKey)
+  t.equal(a.dataKey.length, 32)
+  t.equal(statSync(join(dir, 'data-key')).mode & 0o777, 0o600)
+  t.same(b.dataKey, a.dataKey, 'the same data key on the next start')
+})
+
+t.test('DATA_KEY is 32 bytes as hex or base64', async (t) => {
+  t.same(loadConfig({ JWT_SECRET: SECRET, DATA_KEY: KEY }).dataKey, Buffer.from(KEY, 'hex'))
+  const b64 = Buffer.alloc(32, 9).toString('base64')
+  t.same(loadConfig({ JWT_SECRET: SECRET, DATA_KEY: b64 }).dataKey, Buffer.alloc(32, 9))
+  t.throws(() => loadConfig({ JWT_SECRET: SECRET, DATA_KEY: 'c2hvcnQ=' }), /DATA_KEY must be 32 bytes/)
 })
 
 t.test('DATABASE_URL switches to PostgreSQL and then needs a secret or a JWKS URL', async (t) => {
-  const c = loadConfig({ DATABASE_URL: 'postgres://u@127.0.0.1:5432/x', JWT_SECRET: SECRET, DATABASE_POOL_MAX: '7' })
+  const c = loadConfig({ DATABASE_URL: 'postgres://u@127.0.0.1:5432/x', JWT_SECRET: SECRET, DATA_KEY: KEY, DATABASE_POOL_MAX: '7' })
   t.same(c.database, { kind: 'postgres', url: 'postgres://u@127.0.0.1:5432/x', poolMax: 7 })
-  t.throws(() => loadConfig({ DATABASE_URL: 'postgres://u@127.0.0.1:5432/x' }), /JWT_SECRET or JWT_JWKS_URL is required/)
-  const j = loadConfig({ DATABASE_URL: 'postgres://u@127.0.0.1/x', JWT_JWKS_URL: 'https://idp.example/jwks.json' })
+  t.throws(() => loadConfig({ DATABASE_URL: 'postgres://u@127.0.0.1:5432/x', DATA_KEY: KEY }), /JWT_SECRET or JWT_JWKS_URL is required/)
+  t.throws(() => loadConfig({ DATABASE_URL: 'postgres://u@127.0.0.1:5432/x', JWT_SECRET: SECRET }), /DATA_KEY is required/)
+  const j = loadConfig({ DATABASE_URL: 'postgres://u@127.0.0.1/x', JWT_JWKS_URL: 'https://idp.example/jwks.json', DATA_KEY: KEY })
   t.equal(j.auth.secret, null)
   t.equal(j.auth.jwksUrl?.toString(), 'https://idp.example/jwks.json')
 })
 
 t.test('every bad value is named, all at once', async (t) => {
   try {
-    loadConfig({ PORT: 'eighty', LOG_LEVEL: 'loud', NODE_ENV: 'staging', DATABASE_URL: 'mysql://x', JWT_SECRET: 'short', JWT_JWKS_URL: 'ftp://x', REGION_SEED: '411224', DATABASE_POOL_MAX: '0' })
+    loadConfig({ PORT: 'eighty', LOG_LEVEL: 'loud', NODE_ENV: 'staging', DATABASE_URL: 'mysql://x', JWT_SECRET: 'short', JWT_JWKS_URL: 'ftp://x', REGION_SEED: '411224', DATABASE_POOL_MAX: '0', DATA_KEY: 'abc' })
     t.fail('should throw')
   } catch (err) {
     t.type(err, ConfigError)
     const text = (err as ConfigError).problems.join('\n')
-    for (const name of ['PORT', 'LOG_LEVEL', 'NODE_ENV', 'DATABASE_URL', 'JWT_SECRET', 'JWT_JWKS_URL', 'REGION_SEED', 'DATABASE_POOL_MAX']) {
+    for (const name of ['PORT', 'LOG_LEVEL', 'NODE_ENV', 'DATABASE_URL', 'JWT_SECRET', 'JWT_JWKS_URL', 'REGION_SEED', 'DATABASE_POOL_MAX', 'DATA_KEY']) {
       t.match(text, name, `names ${name}`)
     }
   }

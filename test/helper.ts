@@ -21,6 +21,7 @@ import type { Clock } from '../src/shared/context.js'
 import { paths, projectRoot } from '../src/paths.js'
 
 export const TEST_SECRET = 'test-secret-for-the-beneficiary-registry-suite'
+export const TEST_DATA_KEY = Buffer.alloc(32, 7).toString('base64')
 export const PG_ADMIN_URL = process.env.TEST_DATABASE_URL ?? ''
 export const USING_PG = PG_ADMIN_URL !== ''
 /**
@@ -50,13 +51,13 @@ export function withDatabase (base: string, name: string): string {
 }
 
 export function testConfig (env: Record<string, string> = {}): Config {
-  return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', JWT_SECRET: TEST_SECRET, DATA_DIR: join(tmpdir(), 'br-unused'), ...env })
+  return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', JWT_SECRET: TEST_SECRET, DATA_KEY: TEST_DATA_KEY, DATA_DIR: join(tmpdir(), 'br-unused'), ...env })
 }
 
 let shared: Promise<Database> | null = null
 
 /** Creates a fresh, migrated and seeded database for this test file. */
-export async function freshDatabase (): Promise<Database> {
+export async function freshDatabase (onQuery?: (query: string) => void): Promise<Database> {
   const log = { error: (obj: unknown) => { console.error(obj) } }
   if (USING_PG) {
     const name = `br_test_${process.pid}_${randomBytes(3).toString('hex')}`
@@ -64,7 +65,7 @@ export async function freshDatabase (): Promise<Database> {
     await admin.connect()
     await admin.query(`CREATE DATABASE ${name} TEMPLATE ${PG_TEMPLATE}`)
     await admin.end()
-    const database = await openDatabase({ kind: 'postgres', url: withDatabase(PG_ADMIN_URL, name), poolMax: 5 }, log)
+    const database = await openDatabase({ kind: 'postgres', url: withDatabase(PG_ADMIN_URL, name), poolMax: 5 }, log, onQuery)
     t.teardown(async () => {
       await database.close()
       const a = new pg.Client({ connectionString: PG_ADMIN_URL })
@@ -76,7 +77,7 @@ export async function freshDatabase (): Promise<Database> {
   }
   const dir = mkdtempSync(join(tmpdir(), 'br-pglite-'))
   cpSync(PGLITE_TEMPLATE, dir, { recursive: true })
-  const database = await openDatabase({ kind: 'pglite', dataDir: dir }, log)
+  const database = await openDatabase({ kind: 'pglite', dataDir: dir }, log, onQuery)
   t.teardown(async () => {
     await database.close()
     rmSync(dir, { recursive: true, force: true })

@@ -30,7 +30,9 @@ interface Logger { error: (obj: unknown, msg?: string) => void }
 
 const MIGRATION_LOCK = 4112_0001
 
-export async function openDatabase (cfg: Config['database'], log: Logger): Promise<Database> {
+/** `onQuery` sees every statement drizzle sends (tests count them to catch N+1 queries). */
+export async function openDatabase (cfg: Config['database'], log: Logger, onQuery?: (query: string) => void): Promise<Database> {
+  const logger = onQuery === undefined ? undefined : { logQuery: (query: string) => { onQuery(query) } }
   if (cfg.kind === 'postgres') {
     const pool = new pg.Pool({
       connectionString: cfg.url,
@@ -41,7 +43,7 @@ export async function openDatabase (cfg: Config['database'], log: Logger): Promi
     // An idle client losing its connection (database restart) must not crash the process.
     pool.on('error', (err) => log.error({ err }, 'idle database connection failed'))
     return {
-      db: drizzlePg({ client: pool, schema }) as unknown as Db,
+      db: drizzlePg({ client: pool, schema, ...(logger ? { logger } : {}) }) as unknown as Db,
       kind: 'postgres',
       async migrate () {
         // One connection holds an advisory lock so that concurrent starts migrate once.
@@ -58,7 +60,7 @@ export async function openDatabase (cfg: Config['database'], log: Logger): Promi
     }
   }
   const client = await PGlite.create({ dataDir: cfg.dataDir })
-  const db = drizzlePglite({ client, schema }) as unknown as Db
+  const db = drizzlePglite({ client, schema, ...(logger ? { logger } : {}) }) as unknown as Db
   return {
     db,
     kind: 'pglite',

@@ -3,10 +3,14 @@ import type { IResolvers, MercuriusLoaders } from 'mercurius'
 import * as audit from './audit/audit-resolvers.js'
 import * as auth from './auth/auth-resolvers.js'
 import authRoutes from './auth/auth-routes.js'
+import * as households from './households/households-resolvers.js'
+import * as incomes from './incomes/incomes-resolvers.js'
+import * as measures from './measures/measures-resolvers.js'
+import * as members from './members/members-resolvers.js'
 import * as regions from './regions/regions-resolvers.js'
 import regionsRoutes from './regions/regions-routes.js'
 
 /** The explicit module registry: GraphQL resolvers and loaders, and REST routes under /api/v1. */
-export const graphqlModules: Array<{ resolvers: IResolvers, loaders?: MercuriusLoaders }> = [auth, regions, audit]
+export const graphqlModules: Array<{ resolvers: IResolvers, loaders?: MercuriusLoaders }> = [auth, regions, audit, households, members, incomes, measures]
 
 export const restRoutes: FastifyPluginAsync[] = [authRoutes, regionsRoutes]

@@ -3,13 +3,21 @@ import type { Deps } from '../shared/context.js'
 import { unauthenticated } from '../shared/errors.js'
 import type { Principal } from '../shared/principal.js'
 import { AuditService } from './audit/audit-service.js'
+import { HouseholdsService } from './households/households-service.js'
+import { IncomesService } from './incomes/incomes-service.js'
+import { MeasuresService } from './measures/measures-service.js'
+import { MembersService } from './members/members-service.js'
 import { RegionsService } from './regions/regions-service.js'
 
 /** The services of one request, bound to its principal. Resolvers and routes call only these. */
 export function createServices (deps: Deps, principal: Principal) {
   return {
     regions: new RegionsService(deps, principal),
-    audit: new AuditService(deps, principal)
+    audit: new AuditService(deps, principal),
+    households: new HouseholdsService(deps, principal),
+    members: new MembersService(deps, principal),
+    incomes: new IncomesService(deps, principal),
+    measures: new MeasuresService(deps, principal)
   }
 }
 export type Services = ReturnType<typeof createServices>

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config.js'
 import type { Db } from '../db/index.js'
+import type { Sealer } from './sealing.js'
 
 /** The current time; injectable so that tests can move it (e.g. past a public notice). */
 export type Clock = () => Date
@@ -11,4 +12,5 @@ export interface Deps {
   config: Config
   clock: Clock
   log: FastifyBaseLogger
+  sealer: Sealer
 }

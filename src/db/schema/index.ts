@@ -1,2 +1,3 @@
 export * from './regions.js'
 export * from './audit.js'
+export * from './registry.js'

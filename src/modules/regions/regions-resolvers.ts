@@ -1,10 +1,16 @@
 import type { IResolvers, MercuriusLoaders } from 'mercurius'
+import { badInput } from '../../shared/errors.js'
+import { labelsFor } from '../../shared/labels.js'
 import type { Region, RegionPatchInput } from './regions-service.js'
 
 export const resolvers: IResolvers = {
   Query: {
     region: async (_root, args: { code: string }, ctx) => await ctx.services.regions.get(args.code),
-    povertyLines: async (_root, _args, ctx) => await ctx.services.regions.povertyLines()
+    povertyLines: async (_root, _args, ctx) => await ctx.services.regions.povertyLines(),
+    labels: (_root, args: { locale?: string | null }) => {
+      if (args.locale != null && args.locale !== 'zh' && args.locale !== 'en') throw badInput([{ path: 'locale', message: 'must be zh or en' }])
+      return labelsFor(args.locale === 'en' ? 'en' : 'zh')
+    }
   },
   Mutation: {
     updateRegion: async (_root, args: { code: string, expectedVersion: number, input: RegionPatchInput }, ctx) =>

@@ -1,0 +1,78 @@
+import { and, asc, count, eq, gt, inArray, like, sql, type SQL } from 'drizzle-orm'
+import type { DbOrTx } from '../../db/index.js'
+import { households, members } from '../../db/schema/index.js'
+import { escapeLike } from '../../shared/ids.js'
+import { inArea } from '../../shared/policy.js'
+import type { Principal } from '../../shared/principal.js'
+
+export type HouseholdRow = typeof households.$inferSelect
+export type HouseholdInsert = typeof households.$inferInsert
+export type HouseholdChanges = Partial<Omit<HouseholdInsert, 'id' | 'regionCode' | 'householdNo' | 'version' | 'createdAt'>>
+
+export interface HouseholdQuery {
+  regionCode: string
+  status?: string | null
+  attribute?: string | null
+  mainCause?: string | null
+  nameContains?: string | null
+}
+
+// Every function takes the principal and ANDs its area into the query.
+
+export async function findByIds (db: DbOrTx, p: Principal, ids: readonly string[]): Promise<HouseholdRow[]> {
+  if (ids.length === 0) return []
+  return await db.select().from(households).where(and(inArray(households.id, [...ids]), inArea(households.regionCode, p)))
+}
+
+function where (p: Principal, q: HouseholdQuery): SQL | undefined {
+  return and(
+    inArea(households.regionCode, p),
+    like(households.regionCode, `${q.regionCode}%`),
+    q.status != null ? eq(households.status, q.status) : undefined,
+    q.attribute != null ? eq(households.attribute, q.attribute) : undefined,
+    q.mainCause != null ? eq(households.mainCause, q.mainCause) : undefined,
+    q.nameContains != null && q.nameContains !== ''
+      ? sql`EXISTS (SELECT 1 FROM ${members} m WHERE m.household_id = ${households.id} AND m.active AND m.name LIKE ${'%' + escapeLike(q.nameContains) + '%'})`
+      : undefined
+  )
+}
+
+/** A page ordered by id, after the keyset position `afterId`. */
+export async function list (db: DbOrTx, p: Principal, q: HouseholdQuery, afterId: string | null, limit: number): Promise<HouseholdRow[]> {
+  return await db.select().from(households)
+    .where(and(where(p, q), afterId !== null ? gt(households.id, afterId) : undefined))
+    .orderBy(asc(households.id)).limit(limit)
+}
+
+export async function countMatching (db: DbOrTx, p: Principal, q: HouseholdQuery): Promise<number> {
+  const [row] = await db.select({ n: count() }).from(households).where(where(p, q))
+  return row?.n ?? 0
+}
+
+export async function insert (tx: DbOrTx, row: HouseholdInsert): Promise<HouseholdRow> {
+  const [created] = await tx.insert(households).values(row).returning()
+  return created!
+}
+
+/** Applies `changes` when the version matches (or `expectedVersion` is null); the new row, or null. */
+export async function update (tx: DbOrTx, p: Principal, id: string, expectedVersion: number | null, changes: HouseholdChanges, now: Date): Promise<HouseholdRow | null> {
+  const [row] = await tx.update(households)
+    .set({ ...changes, version: sql`${households.version} + 1`, updatedAt: now })
+    .where(and(eq(households.id, id), inArea(households.regionCode, p), expectedVersion !== null ? eq(households.version, expectedVersion) : undefined))
+    .returning()
+  return row ?? null
+}
+
+/** Unscoped on purpose: household numbers are unique across all areas. */
+export async function householdNoTaken (db: DbOrTx, householdNo: string): Promise<boolean> {
+  const rows = await db.select({ id: households.id }).from(households).where(eq(households.householdNo, householdNo)).limit(1)
+  return rows.length > 0
+}
+
+/** The next generated number of a village: its 12-digit code and a 4-digit sequence. */
+export async function nextHouseholdNo (db: DbOrTx, villageCode: string): Promise<string> {
+  const [row] = await db.select({ last: sql<string | null>`max(${households.householdNo})` }).from(households)
+    .where(sql`${households.householdNo} ~ ${'^' + villageCode + '[0-9]{4}$'}`)
+  const last = row?.last ?? null
+  return villageCode + String((last === null ? 0 : Number(last.slice(12))) + 1).padStart(4, '0')
+}

@@ -1,0 +1,268 @@
+import type { Deps } from '../../shared/context.js'
+import { badInput, conflict, forbidden, notFound, type FieldError } from '../../shared/errors.js'
+import { isUuid } from '../../shared/ids.js'
+import { maskBankAccount, maskPhone } from '../../shared/masking.js'
+import { connection, decodeCursor, pageSize, type Connection } from '../../shared/pagination.js'
+import { authorize, can, isMasked } from '../../shared/policy.js'
+import type { Principal } from '../../shared/principal.js'
+import { isRegionCode, levelOf } from '../../shared/region-code.js'
+import { recordAudit } from '../audit/audit-service.js'
+import * as members from '../members/members-repository.js'
+import { assertNotActiveElsewhere, isActiveMemberConflict, memberAudit, prepareMember, type MemberInput } from '../members/members-service.js'
+import * as regions from '../regions/regions-repository.js'
+import * as repo from './households-repository.js'
+
+export interface HelperInput { name?: string | null, unit?: string | null, phone?: string | null }
+
+export interface HouseholdPatch {
+  attribute?: string | null
+  mainCause?: string | null
+  otherCauses?: string[] | null
+  housingSafe?: boolean | null
+  drinkingWaterSafe?: boolean | null
+  foodSecure?: boolean | null
+  clothingSecure?: boolean | null
+  phone?: string | null
+  bankName?: string | null
+  bankAccount?: string | null
+  cultivatedLandMu?: number | null
+  forestLandMu?: number | null
+  returnedFarmlandMu?: number | null
+  helper?: HelperInput | null
+}
+
+export interface HouseholdInput extends HouseholdPatch {
+  regionCode: string
+  householdNo?: string | null
+  attribute: string
+  mainCause: string
+  identificationYear: number
+  members: MemberInput[]
+}
+
+export interface HouseholdFilter {
+  regionCode?: string | null
+  status?: string | null
+  attribute?: string | null
+  mainCause?: string | null
+  nameContains?: string | null
+}
+
+export interface HouseholdView extends Omit<repo.HouseholdRow, 'bankAccountSealed' | 'helperName' | 'helperUnit' | 'helperPhone'> {
+  bankAccount: string | null
+  helper: { name: string | null, unit: string | null, phone: string | null } | null
+}
+
+export const CLOSE_REASONS = ['WRONGLY_IDENTIFIED', 'ALL_DECEASED', 'MOVED_AWAY'] as const
+
+/** The household as a caller may see it: bank account opened, and VIEWER output masked. */
+export function householdView (row: repo.HouseholdRow, p: Principal, sealer: Deps['sealer']): HouseholdView {
+  const { bankAccountSealed, helperName, helperUnit, helperPhone, ...rest } = row
+  const masked = isMasked(p)
+  const account = bankAccountSealed === null ? null : sealer.open(bankAccountSealed)
+  const mask = (v: string | null, f: (s: string) => string): string | null => (v !== null && masked ? f(v) : v)
+  return {
+    ...rest,
+    phone: mask(row.phone, maskPhone),
+    bankAccount: mask(account, maskBankAccount),
+    helper: helperName === null && helperUnit === null && helperPhone === null ? null : { name: helperName, unit: helperUnit, phone: mask(helperPhone, maskPhone) }
+  }
+}
+
+/** What the audit trail keeps of a household: the bank account masked, never in the clear. */
+function householdAudit (row: repo.HouseholdRow, sealer: Deps['sealer']): Record<string, unknown> {
+  const { bankAccountSealed, createdAt: _c, updatedAt: _u, ...rest } = row
+  return { ...rest, bankAccount: bankAccountSealed === null ? null : maskBankAccount(sealer.open(bankAccountSealed)) }
+}
+
+const PHONE = /^[0-9+\- ]{5,20}$/
+const ACCOUNT = /^\d{12,30}$/
+const HOUSEHOLD_NO = /^[0-9A-Za-z-]{1,30}$/
+
+/** Validates the household's own fields; returns the column changes. */
+function householdChanges (input: HouseholdPatch, fields: FieldError[], sealer: Deps['sealer']): repo.HouseholdChanges {
+  const changes: repo.HouseholdChanges = {}
+  for (const key of ['attribute', 'mainCause', 'otherCauses', 'housingSafe', 'drinkingWaterSafe', 'foodSecure', 'clothingSecure'] as const) {
+    const v = input[key]
+    if (v === null) fields.push({ path: `input.${key}`, message: 'cannot be null' })
+    else if (v !== undefined) (changes as Record<string, unknown>)[key] = v
+  }
+  if (input.otherCauses != null && new Set(input.otherCauses).size !== input.otherCauses.length) fields.push({ path: 'input.otherCauses', message: 'lists a cause twice' })
+  const text = (key: 'bankName', max: number): void => {
+    const v = input[key]
+    if (v === undefined) return
+    if (v !== null && v.trim().length > max) fields.push({ path: `input.${key}`, message: `must be at most ${max} characters` })
+    else changes[key] = v === null || v.trim() === '' ? null : v.trim()
+  }
+  text('bankName', 50)
+  if (input.phone !== undefined) {
+    if (input.phone !== null && !PHONE.test(input.phone.trim())) fields.push({ path: 'input.phone', message: 'must be a phone number (5–20 digits)' })
+    else changes.phone = input.phone === null ? null : input.phone.trim()
+  }
+  if (input.bankAccount !== undefined) {
+    const v = input.bankAccount?.replace(/\s/g, '') ?? null
+    if (v !== null && !ACCOUNT.test(v)) fields.push({ path: 'input.bankAccount', message: 'must be 12–30 digits' })
+    else changes.bankAccountSealed = v === null ? null : sealer.seal(v)
+  }
+  for (const key of ['cultivatedLandMu', 'forestLandMu', 'returnedFarmlandMu'] as const) {
+    const v = input[key]
+    if (v === undefined) continue
+    if (v !== null && (!Number.isFinite(v) || v < 0 || v > 100_000 || Math.round(v * 100) !== v * 100)) fields.push({ path: `input.${key}`, message: 'must be 0–100,000 mu with at most 2 decimals' })
+    else changes[key] = v
+  }
+  if (input.helper !== undefined) {
+    const h = input.helper ?? {}
+    if (h.name != null && h.name.length > 50) fields.push({ path: 'input.helper.name', message: 'must be at most 50 characters' })
+    if (h.unit != null && h.unit.length > 100) fields.push({ path: 'input.helper.unit', message: 'must be at most 100 characters' })
+    if (h.phone != null && !PHONE.test(h.phone.trim())) fields.push({ path: 'input.helper.phone', message: 'must be a phone number (5–20 digits)' })
+    changes.helperName = h.name?.trim() || null
+    changes.helperUnit = h.unit?.trim() || null
+    changes.helperPhone = h.phone?.trim() || null
+  }
+  return changes
+}
+
+export class HouseholdsService {
+  constructor (private readonly deps: Deps, private readonly principal: Principal) {}
+
+  private view (row: repo.HouseholdRow): HouseholdView {
+    return householdView(row, this.principal, this.deps.sealer)
+  }
+
+  /** The household in the caller's area, or NOT_FOUND (also for ids outside it). */
+  async find (id: string): Promise<repo.HouseholdRow> {
+    authorize(this.principal, 'record.read')
+    const [row] = isUuid(id) ? await repo.findByIds(this.deps.db, this.principal, [id]) : []
+    if (row === undefined) throw notFound('Household')
+    return row
+  }
+
+  async get (id: string): Promise<HouseholdView> {
+    return this.view(await this.find(id))
+  }
+
+  async byIds (ids: readonly string[]): Promise<Array<HouseholdView | null>> {
+    authorize(this.principal, 'record.read')
+    const rows = await repo.findByIds(this.deps.db, this.principal, ids.filter(isUuid))
+    const byId = new Map(rows.map(r => [r.id, r]))
+    return ids.map(id => { const r = byId.get(id); return r === undefined ? null : this.view(r) })
+  }
+
+  async list (filter: HouseholdFilter | null | undefined, first: number | null | undefined, after: string | null | undefined, paths = { region: 'filter.regionCode', first: 'first', after: 'after' }): Promise<Connection<HouseholdView>> {
+    authorize(this.principal, 'record.read')
+    const size = pageSize(first, paths.first)
+    const cursor = decodeCursor<[string]>(after, ['string'], paths.after)
+    if (cursor !== null && !isUuid(cursor[0])) throw badInput([{ path: paths.after, message: 'is not a cursor this service issued' }])
+    const regionCode = filter?.regionCode ?? this.principal.regionCode
+    if (!isRegionCode(regionCode)) throw badInput([{ path: paths.region, message: 'must be a 2, 4, 6, 9 or 12-digit administrative code' }])
+    if (!can(this.principal, 'record.read', regionCode)) throw forbidden('The region is outside your area')
+    if (filter?.nameContains != null && filter.nameContains.length > 50) throw badInput([{ path: 'filter.nameContains', message: 'must be at most 50 characters' }])
+    const q: repo.HouseholdQuery = { ...filter, regionCode }
+    const rows = await repo.list(this.deps.db, this.principal, q, cursor?.[0] ?? null, size + 1)
+    return connection(rows.map(r => this.view(r)), size, h => [h.id], async () => await repo.countMatching(this.deps.db, this.principal, q))
+  }
+
+  async create (input: HouseholdInput): Promise<HouseholdView> {
+    authorize(this.principal, 'record.write')
+    const fields: FieldError[] = []
+    if (!isRegionCode(input.regionCode) || levelOf(input.regionCode) !== 'VILLAGE') {
+      fields.push({ path: 'input.regionCode', message: 'must be a village (12-digit code)' })
+    } else {
+      if (!can(this.principal, 'record.write', input.regionCode)) throw forbidden('The village is outside your area')
+      if (!(await regions.exists(this.deps.db, input.regionCode))) fields.push({ path: 'input.regionCode', message: 'is not a known village' })
+    }
+    const now = this.deps.clock()
+    const thisYear = now.getUTCFullYear()
+    if (!Number.isInteger(input.identificationYear) || input.identificationYear < 2014 || input.identificationYear > thisYear) {
+      fields.push({ path: 'input.identificationYear', message: `must be a year from 2014 to ${thisYear}` })
+    }
+    if (input.householdNo != null) {
+      if (!HOUSEHOLD_NO.test(input.householdNo)) fields.push({ path: 'input.householdNo', message: 'must be 1–30 letters, digits or dashes' })
+      else if (await repo.householdNoTaken(this.deps.db, input.householdNo)) fields.push({ path: 'input.householdNo', message: 'is already taken' })
+    }
+    const changes = householdChanges(input, fields, this.deps.sealer)
+    if (input.members.length === 0 || input.members.length > 30) fields.push({ path: 'input.members', message: 'must list 1–30 members' })
+    const heads = input.members.filter(m => m.relation === 'HEAD').length
+    if (input.members.length > 0 && heads !== 1) fields.push({ path: 'input.members', message: `must have exactly one HEAD (has ${heads})` })
+    const prepared = input.members.map((m, i) => prepareMember(m, `input.members.${i}`, fields, now, this.deps.sealer))
+    const seen = new Map<string, number>()
+    prepared.forEach((m, i) => {
+      if (m === null) return
+      if (seen.has(m.nationalIdHash)) fields.push({ path: `input.members.${i}.nationalId`, message: `repeats member ${seen.get(m.nationalIdHash)}` })
+      seen.set(m.nationalIdHash, i)
+    })
+    if (fields.length > 0) throw badInput(fields)
+    const rows = prepared.filter(m => m !== null)
+    await assertNotActiveElsewhere(this.deps.db, rows, rows.map((_, i) => `input.members.${i}.nationalId`))
+
+    try {
+      return await this.deps.db.transaction(async (tx) => {
+        const householdNo = input.householdNo ?? await repo.nextHouseholdNo(tx, input.regionCode)
+        const household = await repo.insert(tx, {
+          ...changes,
+          regionCode: input.regionCode,
+          householdNo,
+          attribute: input.attribute,
+          mainCause: input.mainCause,
+          identificationYear: input.identificationYear,
+          createdAt: now,
+          updatedAt: now
+        })
+        const created = await members.insert(tx, rows.map(m => ({ ...m, householdId: household.id, regionCode: household.regionCode, createdAt: now, updatedAt: now })))
+        await recordAudit(tx, this.principal, now, {
+          action: 'household.create',
+          entity: 'Household',
+          entityId: household.id,
+          regionCode: household.regionCode,
+          after: { ...householdAudit(household, this.deps.sealer), members: created.map(m => memberAudit(m, this.deps.sealer)) }
+        })
+        return this.view(household)
+      })
+    } catch (err) {
+      if (isActiveMemberConflict(err)) throw badInput([{ path: 'input.members', message: 'a member is already an active member of a household' }])
+      if ((err as { cause?: { constraint?: string } }).cause?.constraint === 'households_household_no_key') throw conflict('The household number was taken meanwhile; try again')
+      throw err
+    }
+  }
+
+  async update (id: string, expectedVersion: number, input: HouseholdPatch): Promise<HouseholdView> {
+    authorize(this.principal, 'record.write')
+    const current = await this.find(id)
+    authorize(this.principal, 'record.write', current.regionCode)
+    if (current.status === 'CLOSED') throw conflict('The household is closed')
+    const fields: FieldError[] = []
+    const changes = householdChanges(input, fields, this.deps.sealer)
+    if (fields.length > 0) throw badInput(fields)
+    if (Object.keys(changes).length === 0) throw badInput([{ path: 'input', message: 'names no field to change' }])
+    return await this.write(current, expectedVersion, changes, 'household.update')
+  }
+
+  async close (id: string, reason: string): Promise<HouseholdView> {
+    authorize(this.principal, 'record.write')
+    const current = await this.find(id)
+    authorize(this.principal, 'record.write', current.regionCode)
+    if (current.status === 'CLOSED') throw conflict('The household is already closed')
+    const now = this.deps.clock()
+    return await this.write(current, current.version, { status: 'CLOSED', closeReason: reason, closedAt: now }, 'household.close',
+      async (tx) => { await members.deactivateHousehold(tx, this.principal, id, now) })
+  }
+
+  /** One versioned write of the household's row with its audit entry, in one transaction. */
+  private async write (current: repo.HouseholdRow, expectedVersion: number, changes: repo.HouseholdChanges, action: string, also?: (tx: Deps['db']) => Promise<void>): Promise<HouseholdView> {
+    const now = this.deps.clock()
+    return await this.deps.db.transaction(async (tx) => {
+      const row = await repo.update(tx, this.principal, current.id, expectedVersion, changes, now)
+      if (row === null) throw conflict(`The household was changed since version ${expectedVersion}`)
+      await also?.(tx)
+      await recordAudit(tx, this.principal, now, {
+        action,
+        entity: 'Household',
+        entityId: row.id,
+        regionCode: row.regionCode,
+        before: householdAudit(current, this.deps.sealer),
+        after: householdAudit(row, this.deps.sealer)
+      })
+      return this.view(row)
+    })
+  }
+}

@@ -1,0 +1,65 @@
+import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm'
+import type { DbOrTx } from '../../db/index.js'
+import { members } from '../../db/schema/index.js'
+import { inArea } from '../../shared/policy.js'
+import type { Principal } from '../../shared/principal.js'
+
+export type MemberRow = typeof members.$inferSelect
+export type MemberInsert = typeof members.$inferInsert
+export type MemberChanges = Partial<Omit<MemberInsert, 'id' | 'householdId' | 'regionCode' | 'nationalIdSealed' | 'nationalIdHash' | 'sex' | 'birthDate' | 'version' | 'createdAt'>>
+
+export async function findByIds (db: DbOrTx, p: Principal, ids: readonly string[]): Promise<MemberRow[]> {
+  if (ids.length === 0) return []
+  return await db.select().from(members).where(and(inArray(members.id, [...ids]), inArea(members.regionCode, p)))
+}
+
+/** Members of the households, the head first, then by age (eldest first); only active ones unless `includeRemoved`. */
+export async function byHouseholds (db: DbOrTx, p: Principal, householdIds: readonly string[], includeRemoved: boolean): Promise<MemberRow[]> {
+  if (householdIds.length === 0) return []
+  return await db.select().from(members)
+    .where(and(inArray(members.householdId, [...householdIds]), inArea(members.regionCode, p), includeRemoved ? undefined : eq(members.active, true)))
+    .orderBy(sql`${members.relation} <> 'HEAD'`, asc(members.birthDate), asc(members.id))
+}
+
+export async function findActiveByHash (db: DbOrTx, p: Principal, hash: string): Promise<MemberRow | null> {
+  const [row] = await db.select().from(members)
+    .where(and(eq(members.nationalIdHash, hash), eq(members.active, true), inArea(members.regionCode, p))).limit(1)
+  return row ?? null
+}
+
+/**
+ * Unscoped on purpose: a person may be an active member of one household only,
+ * whichever area holds it. Answers only which of the hashes are taken.
+ */
+export async function activeHashesTaken (db: DbOrTx, hashes: readonly string[]): Promise<Set<string>> {
+  if (hashes.length === 0) return new Set()
+  const rows = await db.select({ hash: members.nationalIdHash }).from(members)
+    .where(and(inArray(members.nationalIdHash, [...hashes]), eq(members.active, true)))
+  return new Set(rows.map(r => r.hash))
+}
+
+/** Living (not deceased) active members of a household. */
+export async function countLiving (db: DbOrTx, householdId: string): Promise<number> {
+  const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(members)
+    .where(and(eq(members.householdId, householdId), eq(members.active, true), isNull(members.deceasedAt)))
+  return row?.n ?? 0
+}
+
+export async function insert (tx: DbOrTx, rows: MemberInsert[]): Promise<MemberRow[]> {
+  return rows.length === 0 ? [] : await tx.insert(members).values(rows).returning()
+}
+
+export async function update (tx: DbOrTx, p: Principal, id: string, expectedVersion: number | null, changes: MemberChanges, now: Date): Promise<MemberRow | null> {
+  const [row] = await tx.update(members)
+    .set({ ...changes, version: sql`${members.version} + 1`, updatedAt: now })
+    .where(and(eq(members.id, id), inArea(members.regionCode, p), expectedVersion !== null ? eq(members.version, expectedVersion) : undefined))
+    .returning()
+  return row ?? null
+}
+
+/** A closed household's members stay on record but are no longer active anywhere. */
+export async function deactivateHousehold (tx: DbOrTx, p: Principal, householdId: string, now: Date): Promise<void> {
+  await tx.update(members)
+    .set({ active: false, version: sql`${members.version} + 1`, updatedAt: now })
+    .where(and(eq(members.householdId, householdId), eq(members.active, true), inArea(members.regionCode, p)))
+}

@@ -1,0 +1,287 @@
+import { sql } from 'drizzle-orm'
+import t from 'tap'
+import { queryRows, type Database } from '../src/db/index.js'
+import { HOUSEHOLD_FIELDS, householdInput, MEMBER_FIELDS, memberInput, nationalId } from './fixtures.js'
+import { buildApp, freshDatabase, uniqueSub, type Client } from './helper.js'
+
+const VILLAGE = '411224101201' // 龙王庙村, 杜关镇, 卢氏县
+const SIBLING = '411224101202' // 郭家村, the same township
+const OTHER_COUNTY = '411282' // 灵宝市
+
+const CREATE = `mutation ($i: HouseholdInput!) { createHousehold(input: $i) { ${HOUSEHOLD_FIELDS} members { ${MEMBER_FIELDS} } } }`
+const GET = `query ($id: ID!) { household(id: $id) { ${HOUSEHOLD_FIELDS} members(includeRemoved: true) { ${MEMBER_FIELDS} } measures { id category kind amount details member { name } } incomes { year perCapitaNet householdSize } } }`
+const UPDATE = 'mutation ($id: ID!, $v: Int!, $i: HouseholdPatch!) { updateHousehold(id: $id, expectedVersion: $v, input: $i) { version phone housingSafe otherCauses } }'
+
+/** Everything the registry holds, to prove a refused request changed nothing. */
+async function snapshot (database: Database): Promise<unknown> {
+  return await queryRows(database.db, sql`SELECT
+    (SELECT count(*) FROM households) AS h, (SELECT max(updated_at) FROM households) AS hu,
+    (SELECT count(*) FROM members) AS m, (SELECT max(updated_at) FROM members) AS mu,
+    (SELECT count(*) FROM incomes) AS i, (SELECT count(*) FROM measures) AS me, (SELECT max(updated_at) FROM measures) AS meu,
+    (SELECT count(*) FROM audit_events) AS a`)
+}
+
+async function create (client: Client, village = VILLAGE, over: Record<string, unknown> = {}): Promise<any> {
+  const res = await client.gql(CREATE, { i: householdInput(village, over) })
+  if (res.errors !== undefined) throw new Error(JSON.stringify(res.errors))
+  return res.data.createHousehold
+}
+
+t.test('an operator registers, reads, pages through, updates and closes households', async (t) => {
+  const { as, database } = await buildApp(t, { database: await freshDatabase() })
+  const op = as({ sub: uniqueSub('op'), role: 'OPERATOR', region: VILLAGE })
+  const h = await create(op)
+  t.match(h, {
+    householdNo: `${VILLAGE}0001`, status: 'POOR', attribute: 'GENERAL', mainCause: 'ILLNESS', otherCauses: ['LACK_OF_FUNDS'],
+    identificationYear: 2016, housingSafe: true, drinkingWaterSafe: false, phone: '13812345678', bankAccount: '6222020200112233445',
+    helper: { name: '李四', unit: '卢氏县扶贫办', phone: '13900001111' }, headName: '王建国', version: 1, region: { code: VILLAGE, name: '龙王庙村村委会' }
+  })
+  t.same(h.members.map((m: any) => [m.name, m.relation, m.sex, m.birthDate]), [
+    ['王建国', 'HEAD', 'MALE', '1975-03-02'], ['李秀英', 'SPOUSE', 'FEMALE', '1978-11-20'], ['王小明', 'CHILD', 'MALE', '2008-09-01']
+  ], 'head first, then eldest first; sex and birth date from the ID')
+  t.match(h.members[2], { schooling: 'JUNIOR_HIGH', employment: 'UNEMPLOYED', wantsWork: false, healthConditions: [], active: true })
+
+  const second = await create(op)
+  t.equal(second.householdNo, `${VILLAGE}0002`, 'numbers are generated per village')
+  const third = await create(op, VILLAGE, { householdNo: 'LS-2016-77', mainCause: 'EDUCATION' })
+  t.equal(third.householdNo, 'LS-2016-77')
+
+  const page1 = await op.gql('query ($a: String) { households(first: 2, after: $a) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id } } } }')
+  t.equal(page1.data.households.totalCount, 3)
+  t.equal(page1.data.households.edges.length, 2)
+  t.equal(page1.data.households.pageInfo.hasNextPage, true)
+  const page2 = await op.gql('query ($a: String) { households(first: 2, after: $a) { pageInfo { hasNextPage } edges { node { id } } } }', { a: page1.data.households.pageInfo.endCursor })
+  t.equal(page2.data.households.edges.length, 1)
+  t.equal(page2.data.households.pageInfo.hasNextPage, false)
+  const ids = [...page1.data.households.edges, ...page2.data.households.edges].map((e: any) => e.node.id)
+  t.same([...ids].sort(), [h.id, second.id, third.id].sort())
+  const byCause = await op.gql('{ households(filter: { mainCause: EDUCATION }) { totalCount edges { node { id } } } }')
+  t.same(byCause.data.households.edges.map((e: any) => e.node.id), [third.id])
+  const byName = await op.gql('{ households(filter: { nameContains: "秀英" }) { totalCount } }')
+  t.equal(byName.data.households.totalCount, 3)
+  const byWildcard = await op.gql('{ households(filter: { nameContains: "%" }) { totalCount } }')
+  t.equal(byWildcard.data.households.totalCount, 0, 'LIKE wildcards are taken literally')
+
+  const updated = await op.gql(UPDATE, { id: h.id, v: 1, i: { phone: '13700001111', housingSafe: false, otherCauses: [] } })
+  t.same(updated.data.updateHousehold, { version: 2, phone: '13700001111', housingSafe: false, otherCauses: [] })
+  const before = await snapshot(database)
+  const stale = await op.gql(UPDATE, { id: h.id, v: 1, i: { phone: '13600000000' } })
+  t.equal(stale.errors?.[0]?.extensions.code, 'CONFLICT')
+  t.same(await snapshot(database), before, 'a stale version writes nothing')
+
+  const closed = await op.gql(`mutation { closeHousehold(id: "${second.id}", reason: MOVED_AWAY) { status closeReason members(includeRemoved: true) { active } } }`)
+  t.match(closed.data.closeHousehold, { status: 'CLOSED', closeReason: 'MOVED_AWAY', members: [{ active: false }, { active: false }, { active: false }] })
+  const again = await op.gql(UPDATE, { id: second.id, v: 2, i: { phone: '13600000000' } })
+  t.equal(again.errors?.[0]?.extensions.code, 'CONFLICT', 'a closed household is read-only')
+
+  const audit = await queryRows<{ action: string }>(database.db, sql`SELECT action FROM audit_events ORDER BY seq`)
+  t.same(audit.map(a => a.action), ['household.create', 'household.create', 'household.create', 'household.update', 'household.close'])
+})
+
+t.test('members: add, update, remove with a reason (kept for history); one active household per person', async (t) => {
+  const { as, database } = await buildApp(t, { database: await freshDatabase() })
+  const op = as({ sub: uniqueSub('op'), role: 'OPERATOR', region: '411224101' })
+  const h = await create(op)
+  const grandmaId = nationalId('1940-02-29', 'FEMALE')
+  const added = await op.gql(`mutation ($i: MemberInput!) { addMember(householdId: "${h.id}", input: $i) { ${MEMBER_FIELDS} household { id } } }`,
+    { i: memberInput({ nationalId: grandmaId, name: '赵桂兰', relation: 'GRANDPARENT', laborCapacity: 'LOST', sex: 'FEMALE', healthConditions: ['DISABLED'], disabilityGrade: 2 }) })
+  t.match(added.data.addMember, { nationalId: grandmaId, birthDate: '1940-02-29', disabilityGrade: 2, household: { id: h.id } })
+  const memberId = added.data.addMember.id
+
+  const found = await op.gql(`{ memberByNationalId(nationalId: "${grandmaId.toLowerCase()}") { id name } }`)
+  t.same(found.data.memberByNationalId, { id: memberId, name: '赵桂兰' }, 'found by the keyed hash, lower-case x accepted')
+
+  const upd = await op.gql(`mutation { updateMember(id: "${memberId}", expectedVersion: 1, input: { deceasedAt: "2019-12-01", pensionInsurance: true }) { deceasedAt pensionInsurance version } }`)
+  t.same(upd.data.updateMember, { deceasedAt: '2019-12-01', pensionInsurance: true, version: 2 })
+  const staleMember = await op.gql(`mutation { updateMember(id: "${memberId}", expectedVersion: 1, input: { dibao: true }) { version } }`)
+  t.equal(staleMember.errors?.[0]?.extensions.code, 'CONFLICT')
+
+  // The same person cannot be registered in a second household while active in the first.
+  const dup = await op.gql(CREATE, { i: householdInput('411224101202', { members: [memberInput({ nationalId: grandmaId, sex: 'FEMALE' })] }) })
+  t.equal(dup.errors?.[0]?.extensions.code, 'BAD_USER_INPUT')
+  t.same(dup.errors?.[0]?.extensions.fields?.map(f => f.path), ['input.members.0.nationalId'])
+
+  const removed = await op.gql(`mutation { removeMember(id: "${memberId}", reason: DECEASED) { active removalReason } }`)
+  t.same(removed.data.removeMember, { active: false, removalReason: 'DECEASED' })
+  const view = await op.gql(GET, { id: h.id })
+  t.equal(view.data.household.members.length, 4, 'the removed member is kept for history')
+  const active = await op.gql(`{ household(id: "${h.id}") { members { id } } }`)
+  t.equal(active.data.household.members.length, 3)
+  const headId = h.members[0].id
+  const headRemoval = await op.gql(`mutation { removeMember(id: "${headId}", reason: MOVED) { active } }`)
+  t.same(headRemoval.errors?.[0]?.extensions.fields?.map(f => f.path), ['id'], 'the head goes last')
+  const reRegistered = await op.gql(CREATE, { i: householdInput('411224101202', { members: [memberInput({ nationalId: grandmaId, sex: 'FEMALE' })] }) })
+  t.equal(reRegistered.errors, undefined, 'once removed, the person may be registered elsewhere')
+
+  const rows = await queryRows<Record<string, unknown>>(database.db, sql`SELECT * FROM members`)
+  const audits = await queryRows<Record<string, unknown>>(database.db, sql`SELECT * FROM audit_events`)
+  const raw = JSON.stringify([rows, audits])
+  t.notOk(raw.includes(grandmaId), 'no plaintext national ID in the members or audit tables')
+  t.notOk(raw.includes(h.members[0].nationalId), 'nor any other member\'s')
+  t.notOk(JSON.stringify(await queryRows(database.db, sql`SELECT * FROM households`)).includes('6222020200112233445'), 'no plaintext bank account')
+})
+
+t.test('bad input is BAD_USER_INPUT naming each field, and nothing is stored', async (t) => {
+  const { as, database } = await buildApp(t, { database: await freshDatabase() })
+  const op = as({ sub: uniqueSub('op'), role: 'OPERATOR', region: '411224' })
+  const before = await snapshot(database)
+  const goodId = nationalId('1990-01-01', 'MALE')
+  const badCheck = goodId.slice(0, 17) + (goodId[17] === '0' ? '1' : '0')
+  const res = await op.gql(CREATE, {
+    i: householdInput('411224101201', {
+      identificationYear: 2009,
+      phone: 'call me',
+      bankAccount: '12ab',
+      cultivatedLandMu: -1,
+      members: [
+        memberInput({ nationalId: badCheck }),
+        memberInput({ nationalId: nationalId('1992-02-02', 'FEMALE'), relation: 'HEAD', sex: 'MALE' }),
+        memberInput({ nationalId: nationalId('2001-01-01'), relation: 'CHILD', disabilityGrade: 7 })
+      ]
+    })
+  })
+  t.equal(res.errors?.[0]?.extensions.code, 'BAD_USER_INPUT')
+  t.same(res.errors?.[0]?.extensions.fields?.map(f => f.path).sort(), [
+    'input.bankAccount', 'input.cultivatedLandMu', 'input.identificationYear', 'input.members', 'input.members.0.nationalId',
+    'input.members.1.sex', 'input.members.2.disabilityGrade', 'input.phone'
+  ])
+  t.notOk(JSON.stringify(res.errors).includes(badCheck), 'the error does not echo the ID')
+  const township = await op.gql(CREATE, { i: householdInput('411224101') })
+  t.same(township.errors?.[0]?.extensions.fields?.map(f => f.path), ['input.regionCode'], 'households live in villages')
+  const unknownVillage = await op.gql(CREATE, { i: householdInput('411224101999') })
+  t.same(unknownVillage.errors?.[0]?.extensions.fields?.map(f => f.path), ['input.regionCode'])
+  const wrongEnum = await op.gql(CREATE, { i: householdInput('411224101201', { attribute: 'RICH' }) })
+  t.same(wrongEnum.errors?.[0]?.extensions.fields?.map(f => f.path), ['i.attribute'])
+  const h = await create(op)
+  const after = await snapshot(database)
+  const income = await op.gql(`mutation { recordIncome(householdId: "${h.id}", input: { year: 2031, wage: -5, business: 0, property: 0, transfer: 10, expenses: 0.001, transferItems: { pension: 3 } }) { year } }`)
+  t.same(income.errors?.[0]?.extensions.fields?.map(f => f.path).sort(), ['input.expenses', 'input.transferItems', 'input.wage', 'input.year'])
+  const measure = await op.gql(`mutation { addMeasure(householdId: "${h.id}", input: { category: FINANCE, kind: "microcredit", startDate: "2019-02-30", details: { bank: "农信社" } }) { id } }`)
+  t.equal(measure.errors?.[0]?.extensions.code, 'BAD_USER_INPUT')
+  t.ok(measure.errors?.[0]?.extensions.fields?.some(f => f.path === 'input.startDate'))
+  t.ok(measure.errors?.[0]?.extensions.fields?.some(f => f.path === 'input.details.principal'))
+  const notAMember = await op.gql(`mutation { addMeasure(householdId: "${h.id}", input: { category: HEALTH, kind: "family_doctor_contract", startDate: "2019-01-01", memberId: "${before === null ? '' : '00000000-0000-4000-8000-000000000000'}" }) { id } }`)
+  t.same(notAMember.errors?.[0]?.extensions.fields?.map(f => f.path), ['input.memberId'])
+  t.same(await snapshot(database), after, 'refused writes store nothing')
+})
+
+t.test('incomes (one per year, replaced) and measures (validated per category, derived amounts)', async (t) => {
+  const { as } = await buildApp(t, { database: await freshDatabase() })
+  const op = as({ sub: uniqueSub('op'), role: 'OPERATOR', region: VILLAGE })
+  const h = await create(op)
+  const record = 'mutation ($id: ID!, $i: IncomeInput!) { recordIncome(householdId: $id, input: $i) { year wage transfer transferItems perCapitaNet householdSize } }'
+  const first = await op.gql(record, { id: h.id, i: { year: 2019, wage: 9000, business: 2000, property: 0, transfer: 1500, expenses: 1000, transferItems: { pension: 1200, ecological: 300 } } })
+  t.same(first.data.recordIncome, { year: 2019, wage: 9000, transfer: 1500, transferItems: { pension: 1200, ecological: 300 }, perCapitaNet: 3833.33, householdSize: 3 })
+  const replaced = await op.gql(record, { id: h.id, i: { year: 2019, wage: 12000, business: 0, property: 0, transfer: 0, expenses: 0, householdSize: 4 } })
+  t.equal(replaced.data.recordIncome.perCapitaNet, 3000)
+  await op.gql(record, { id: h.id, i: { year: 2018, wage: 6000, business: 0, property: 0, transfer: 0, expenses: 0 } })
+
+  const child = h.members.find((m: any) => m.relation === 'CHILD')
+  const add = 'mutation ($id: ID!, $i: MeasureInput!) { addMeasure(householdId: $id, input: $i) { id amount details version member { name } } }'
+  const farmland = await op.gql(add, { id: h.id, i: { category: 'ECOLOGICAL', kind: 'returned_farmland', startDate: '2018-04-01', details: { areaMu: 3.5 } } })
+  t.match(farmland.data.addMeasure, { amount: 5600, details: { areaMu: 3.5 }, member: null })
+  const loan = await op.gql(add, { id: h.id, i: { category: 'FINANCE', kind: 'microcredit', startDate: '2018-05-01', endDate: '2021-05-01', fundingSource: '扶贫小额信贷', details: { bank: '卢氏县农村信用合作联社', principal: 50000, termMonths: 36, interestSubsidy: 2175 } } })
+  t.equal(loan.data.addMeasure.amount, 50000)
+  const school = await op.gql(add, { id: h.id, i: { category: 'EDUCATION', kind: 'rain_dew_plan', startDate: '2019-09-01', amount: 1500, memberId: child.id } })
+  t.same(school.data.addMeasure.member, { name: '王小明' })
+  const extended = await op.gql(`mutation ($d: JSON) { updateMeasure(id: "${loan.data.addMeasure.id}", expectedVersion: 1, input: { details: $d }) { amount version details } }`,
+    { d: { bank: '卢氏县农村信用合作联社', principal: 50000, termMonths: 36, interestSubsidy: 2175, extension: { months: 6, approvedOn: '2021-04-20' } } })
+  t.match(extended.data.updateMeasure, { amount: 50000, version: 2, details: { extension: { months: 6 } } })
+  const stale = await op.gql(`mutation { updateMeasure(id: "${loan.data.addMeasure.id}", expectedVersion: 1, input: { status: COMPLETED }) { version } }`)
+  t.equal(stale.errors?.[0]?.extensions.code, 'CONFLICT')
+
+  const view = await op.gql(GET, { id: h.id })
+  t.same(view.data.household.incomes.map((i: any) => [i.year, i.perCapitaNet, i.householdSize]), [[2019, 3000, 4], [2018, 2000, 3]])
+  t.same(view.data.household.measures.map((m: any) => m.kind), ['returned_farmland', 'microcredit', 'rain_dew_plan'])
+})
+
+t.test('a user of a sibling village or another county can neither see nor change the record', async (t) => {
+  const { as, database } = await buildApp(t, { database: await freshDatabase() })
+  const owner = as({ sub: uniqueSub('op'), role: 'OPERATOR', region: VILLAGE })
+  const h = await create(owner)
+  const memberId = h.members[0].id
+  const headId = h.members[0].nationalId
+  await owner.gql(`mutation { addMeasure(householdId: "${h.id}", input: { category: INDUSTRY, kind: "livestock", startDate: "2019-01-01" }) { id } }`)
+  const before = await snapshot(database)
+  for (const [who, region, role] of [['sibling village', SIBLING, 'OPERATOR'], ['other county', OTHER_COUNTY, 'ADMIN'], ['other county auditor', OTHER_COUNTY, 'AUDITOR']] as const) {
+    const other = as({ sub: uniqueSub(), role, region })
+    const read = await other.gql(GET, { id: h.id })
+    t.equal(read.data.household, null, `${who}: household(id) is null`)
+    t.equal(read.errors?.[0]?.extensions.code, 'NOT_FOUND', `${who}: NOT_FOUND as for a missing id`)
+    t.equal((await other.gql('{ households { totalCount } }')).data.households.totalCount, 0, `${who}: lists never contain it`)
+    t.equal((await other.gql(`{ memberByNationalId(nationalId: "${headId}") { id } }`)).errors?.[0]?.extensions.code, 'NOT_FOUND', `${who}: not found by national ID`)
+    const filter = await other.gql(`{ households(filter: { regionCode: "${VILLAGE}" }) { totalCount } }`)
+    t.equal(filter.errors?.[0]?.extensions.code, 'FORBIDDEN', `${who}: naming the region is FORBIDDEN`)
+    if (role === 'AUDITOR') continue
+    const writes = [
+      [UPDATE, { id: h.id, v: 1, i: { phone: '13000000000' } }],
+      [`mutation { closeHousehold(id: "${h.id}", reason: MOVED_AWAY) { id } }`, {}],
+      [`mutation ($i: MemberInput!) { addMember(householdId: "${h.id}", input: $i) { id } }`, { i: memberInput({ relation: 'CHILD' }) }],
+      [`mutation { updateMember(id: "${memberId}", input: { dibao: true }) { id } }`, {}],
+      [`mutation { removeMember(id: "${memberId}", reason: MOVED) { id } }`, {}],
+      [`mutation { recordIncome(householdId: "${h.id}", input: { year: 2019, wage: 1, business: 0, property: 0, transfer: 0, expenses: 0 }) { year } }`, {}],
+      [`mutation { addMeasure(householdId: "${h.id}", input: { category: INDUSTRY, kind: "solar", startDate: "2019-01-01" }) { id } }`, {}]
+    ] as const
+    for (const [query, variables] of writes) {
+      const res = await other.gql(query, variables)
+      t.equal(res.errors?.[0]?.extensions.code, 'NOT_FOUND', `${who}: ${query.slice(0, 40)} … NOT_FOUND`)
+    }
+    const place = await other.gql(CREATE, { i: householdInput(VILLAGE) })
+    t.equal(place.errors?.[0]?.extensions.code, 'FORBIDDEN', `${who}: cannot register a household in the village`)
+  }
+  t.same(await snapshot(database), before, 'nothing changed')
+})
+
+t.test('VIEWER output is masked everywhere; VIEWER, REVIEWER, AUDITOR and EXCHANGE cannot write', async (t) => {
+  const { as, database } = await buildApp(t, { database: await freshDatabase() })
+  const op = as({ sub: uniqueSub('op'), role: 'OPERATOR', region: VILLAGE })
+  const h = await create(op)
+  const viewer = as({ sub: uniqueSub('viewer'), role: 'VIEWER', region: '411224' })
+  const seen = await viewer.gql(GET, { id: h.id })
+  const hh = seen.data.household
+  t.equal(hh.phone, '138****5678')
+  t.equal(hh.bankAccount, '***************3445')
+  t.equal(hh.helper.phone, '139****1111')
+  for (const [i, m] of hh.members.entries()) {
+    t.equal(m.nationalId, h.members[i].nationalId.slice(0, 6) + '********' + h.members[i].nationalId.slice(14))
+  }
+  const listed = await viewer.gql('{ households { edges { node { phone members { nationalId } } } } }')
+  t.equal(listed.data.households.edges[0].node.phone, '138****5678')
+  t.match(listed.data.households.edges[0].node.members[0].nationalId, /^\d{6}\*{8}[\dX]{4}$/)
+  const byId = await viewer.gql(`{ memberByNationalId(nationalId: "${h.members[0].nationalId}") { nationalId } }`)
+  t.match(byId.data.memberByNationalId.nationalId, /^\d{6}\*{8}[\dX]{4}$/)
+
+  const before = await snapshot(database)
+  for (const role of ['VIEWER', 'REVIEWER', 'AUDITOR']) {
+    const u = as({ sub: uniqueSub(), role, region: '411224' })
+    t.equal((await u.gql(UPDATE, { id: h.id, v: 1, i: { phone: '13000000000' } })).errors?.[0]?.extensions.code, 'FORBIDDEN', `${role} may not update`)
+    t.equal((await u.gql(CREATE, { i: householdInput(VILLAGE) })).errors?.[0]?.extensions.code, 'FORBIDDEN', `${role} may not create`)
+  }
+  const exchange = as({ sub: uniqueSub(), role: 'EXCHANGE', region: '4112', dept: 'health' })
+  t.equal((await exchange.gql(GET, { id: h.id })).errors?.[0]?.extensions.code, 'FORBIDDEN', 'EXCHANGE may not read records')
+  t.same(await snapshot(database), before)
+})
+
+t.test('nested fields are batched: a page of households costs the same few statements whatever its size', async (t) => {
+  let statements = 0
+  const database = await freshDatabase(() => { statements++ })
+  const { as } = await buildApp(t, { database })
+  const op = as({ sub: uniqueSub('op'), role: 'OPERATOR', region: '411224101' })
+  for (let i = 0; i < 50; i++) {
+    const h = await create(op, i % 2 === 0 ? VILLAGE : SIBLING)
+    await op.gql(`mutation { recordIncome(householdId: "${h.id}", input: { year: 2019, wage: 5000, business: 0, property: 0, transfer: 0, expenses: 0 }) { year } }`)
+    await op.gql(`mutation { addMeasure(householdId: "${h.id}", input: { category: INDUSTRY, kind: "livestock", startDate: "2019-01-01", memberId: "${h.members[1].id}" }) { id } }`)
+  }
+  const page = (n: number): string => `{ households(first: ${n}) { totalCount edges { node { id headName region { name parent { name } }
+    members { name household { id } } measures { kind member { name } household { id } } incomes { perCapitaNet } } } } }`
+  const count = async (n: number): Promise<number> => {
+    statements = 0
+    const res = await op.gql(page(n))
+    t.equal(res.data.households.edges.length, n)
+    return statements
+  }
+  const five = await count(5)
+  const fifty = await count(50)
+  t.equal(fifty, five, `the same number of statements for 5 and 50 households (${fifty})`)
+  t.ok(fifty <= 12, `a handful of statements: ${fifty}`)
+})
