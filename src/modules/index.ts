@@ -4,6 +4,7 @@ import * as audit from './audit/audit-resolvers.js'
 import * as auth from './auth/auth-resolvers.js'
 import authRoutes from './auth/auth-routes.js'
 import * as households from './households/households-resolvers.js'
+import householdsRoutes from './households/households-routes.js'
 import * as incomes from './incomes/incomes-resolvers.js'
 import * as measures from './measures/measures-resolvers.js'
 import * as members from './members/members-resolvers.js'
@@ -13,4 +14,4 @@ import regionsRoutes from './regions/regions-routes.js'
 /** The explicit module registry: GraphQL resolvers and loaders, and REST routes under /api/v1. */
 export const graphqlModules: Array<{ resolvers: IResolvers, loaders?: MercuriusLoaders }> = [auth, regions, audit, households, members, incomes, measures]
 
-export const restRoutes: FastifyPluginAsync[] = [authRoutes, regionsRoutes]
+export const restRoutes: FastifyPluginAsync[] = [authRoutes, regionsRoutes, householdsRoutes]

@@ -80,7 +80,9 @@ export const OPERATIONS: Record<string, Action | 'public'> = {
   'Query.verifyAuditChain': 'audit.read',
   // REST.
   'GET /api/v1/me': 'self.read',
-  'GET /api/v1/regions/:code': 'reference.read'
+  'GET /api/v1/regions/:code': 'reference.read',
+  'GET /api/v1/households/:id': 'record.read',
+  'GET /api/v1/households': 'record.read'
 }
 
 const levelRank = (level: AdminLevel): number => ADMIN_LEVELS.indexOf(level)
