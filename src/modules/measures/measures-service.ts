@@ -1,7 +1,7 @@
 import type { Deps } from '../../shared/context.js'
 import { badInput, conflict, notFound } from '../../shared/errors.js'
 import { isUuid } from '../../shared/ids.js'
-import { validateMeasure } from '../../shared/measure-details.js'
+import { validateMeasure, type MeasureFields } from '../../shared/measure-details.js'
 import { authorize } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 import { recordAudit } from '../audit/audit-service.js'
@@ -9,16 +9,9 @@ import { HouseholdsService } from '../households/households-service.js'
 import * as members from '../members/members-repository.js'
 import * as repo from './measures-repository.js'
 
-export interface MeasureInput {
-  category: string
-  kind: string
-  status?: string | null
-  startDate: string
-  endDate?: string | null
-  amount?: number | null
+export interface MeasureInput extends MeasureFields {
   fundingSource?: string | null
   memberId?: string | null
-  details?: unknown
 }
 
 export type MeasurePatch = Partial<Omit<MeasureInput, 'category' | 'memberId'>>
