@@ -1,0 +1,95 @@
+import t from 'tap'
+import { asc, eq, sql } from 'drizzle-orm'
+import { generateDemoData } from '../src/db/demo-data.js'
+import { households, incomes, measures, members, regions } from '../src/db/schema/index.js'
+import { parseNationalId } from '../src/shared/national-id.js'
+import { validateMeasure } from '../src/shared/measure-details.js'
+import { Sealer } from '../src/shared/sealing.js'
+import type { Db } from '../src/db/index.js'
+import { freshDatabase } from './helper.js'
+
+const sealer = new Sealer(Buffer.alloc(32, 7))
+const OPTS = { households: 40, region: '411224', seed: 20190101 }
+
+async function count (db: Db, table: typeof households | typeof members | typeof incomes | typeof measures): Promise<number> {
+  const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(table)
+  return Number(row!.n)
+}
+
+async function snapshot (db: Db): Promise<{ numbers: string[], names: string[] }> {
+  const hs = await db.select({ no: households.householdNo }).from(households).orderBy(asc(households.householdNo))
+  const ms = await db.select({ no: households.householdNo, name: members.name, birth: members.birthDate })
+    .from(members).innerJoin(households, eq(households.id, members.householdId))
+    .orderBy(asc(households.householdNo), asc(members.birthDate), asc(members.name))
+  return { numbers: hs.map(h => h.no), names: ms.map(m => `${m.no}:${m.name}:${m.birth}`) }
+}
+
+t.test('generates consistent, valid demo data', async (t) => {
+  const { db } = await freshDatabase()
+  const before = { households: await count(db, households), members: await count(db, members), incomes: await count(db, incomes), measures: await count(db, measures) }
+  const result = await generateDemoData(db, sealer, OPTS)
+  t.equal(result.households, 40)
+  t.equal(await count(db, households) - before.households, result.households)
+  t.equal(await count(db, members) - before.members, result.members)
+  t.equal(await count(db, incomes) - before.incomes, result.incomes)
+  t.equal(await count(db, measures) - before.measures, result.measures)
+  t.equal(result.incomes, 80, 'two income years per household')
+  t.ok(result.members >= 40 && result.members <= 240)
+
+  const villages = new Set((await db.select({ code: regions.code }).from(regions).where(eq(regions.level, 'VILLAGE'))).map(r => r.code).filter(c => c.startsWith('411224')))
+  const hs = await db.select().from(households)
+  for (const h of hs) {
+    t.ok(villages.has(h.regionCode), 'household in a village under 411224')
+    t.match(h.householdNo, new RegExp(`^${h.regionCode}\\d{4}$`))
+  }
+  t.equal(new Set(hs.map(h => h.householdNo)).size, hs.length, 'household numbers are unique')
+
+  const ms = await db.select().from(members)
+  for (const h of hs) {
+    const heads = ms.filter(m => m.householdId === h.id && m.active && m.relation === 'HEAD')
+    t.equal(heads.length, 1, 'exactly one active head')
+  }
+  const now = new Date()
+  let bad = 0
+  for (const m of ms) {
+    const id = sealer.open(m.nationalIdSealed)
+    const parsed = parseNationalId(id, now)
+    if (!parsed.ok || parsed.birthDate !== m.birthDate || parsed.sex !== m.sex || sealer.lookupHash(id) !== m.nationalIdHash ||
+      id.slice(0, 6) !== m.regionCode.slice(0, 6) || m.regionCode !== hs.find(h => h.id === m.householdId)!.regionCode) bad++
+  }
+  t.equal(bad, 0, 'every national ID is valid and matches birth date, sex, hash and county')
+  t.equal(new Set(ms.map(m => m.nationalIdHash)).size, ms.length, 'national IDs are unique')
+
+  for (const i of await db.select().from(incomes)) {
+    const living = ms.filter(m => m.householdId === i.householdId && m.active && m.deceasedAt === null).length
+    t.equal(i.householdSize, living)
+    t.equal(i.perCapitaNet, Math.round((i.wage + i.business + i.property + i.transfer - i.expenses) / living * 100) / 100)
+  }
+
+  const ns = await db.select().from(measures)
+  let invalid = 0
+  for (const m of ns) {
+    const check = validateMeasure({ category: m.category, kind: m.kind, status: m.status, startDate: m.startDate, endDate: m.endDate, amount: m.amount, details: m.details }, 'm')
+    if (check.fields.length > 0) { invalid++; t.comment(JSON.stringify(check.fields)) }
+  }
+  t.equal(invalid, 0, 'every measure passes validateMeasure')
+
+  // A second run continues the numbering and keeps IDs unique.
+  const again = await generateDemoData(db, sealer, { ...OPTS, households: 5, seed: 7 })
+  t.equal(again.households, 5)
+  const all = await db.select({ no: households.householdNo }).from(households)
+  t.equal(new Set(all.map(h => h.no)).size, all.length)
+})
+
+t.test('the same seed gives the same data', async (t) => {
+  const a = await freshDatabase()
+  const b = await freshDatabase()
+  const ra = await generateDemoData(a.db, sealer, OPTS)
+  const rb = await generateDemoData(b.db, sealer, OPTS)
+  t.same(ra, rb)
+  const sa = await snapshot(a.db)
+  const sb = await snapshot(b.db)
+  t.same(sa.numbers, sb.numbers)
+  t.same(sa.names, sb.names)
+  t.ok(sa.numbers.length >= 40)
+})
