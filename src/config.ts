@@ -30,6 +30,8 @@ export interface Config {
   dataKey: Buffer
   /** True when the data key was generated into the data directory (embedded dev default). */
   generatedDataKey: boolean
+  /** Load a small demo set into an empty registry on start (default: on for the embedded database only). */
+  demoData: boolean
   /** Administrative code whose seed file (src/db/seed/regions-<code>.tsv) is loaded on first start. */
   regionSeed: string
 }
@@ -121,6 +123,9 @@ export function loadConfig (env: Env = process.env): Config {
     generatedDataKey = true
   }
 
+  const rawDemo = str('DEMO_DATA', databaseUrl ? 'false' : 'true')
+  if (rawDemo !== 'true' && rawDemo !== 'false') problems.push(`DEMO_DATA must be true or false (got "${rawDemo}")`)
+
   const config: Config = {
     env: nodeEnv,
     host: str('HOST', '127.0.0.1'),
@@ -139,6 +144,7 @@ export function loadConfig (env: Env = process.env): Config {
     },
     dataKey,
     generatedDataKey,
+    demoData: rawDemo === 'true',
     regionSeed
   }
   if (problems.length > 0) throw new ConfigError(problems)

@@ -17,6 +17,8 @@ t.test('defaults: embedded database in ./data, port 3000 on 127.0.0.1, contract 
   t.equal(c.auth.issuer, 'beneficiary-registry')
   t.equal(c.auth.audience, 'beneficiary-registry')
   t.equal(c.regionSeed, '4112')
+  t.equal(c.demoData, true, 'demo data on for the embedded default')
+  t.equal(loadConfig({ DATA_DIR: dir, DEMO_DATA: 'false' }).demoData, false)
   t.equal(loadConfig({}).dataDir, join(process.cwd(), 'data'), 'DATA_DIR defaults to ./data')
 })
 
@@ -46,6 +48,7 @@ t.test('DATA_KEY is 32 bytes as hex or base64', async (t) => {
 t.test('DATABASE_URL switches to PostgreSQL and then needs a secret or a JWKS URL', async (t) => {
   const c = loadConfig({ DATABASE_URL: 'postgres://u@127.0.0.1:5432/x', JWT_SECRET: SECRET, DATA_KEY: KEY, DATABASE_POOL_MAX: '7' })
   t.same(c.database, { kind: 'postgres', url: 'postgres://u@127.0.0.1:5432/x', poolMax: 7 })
+  t.equal(c.demoData, false, 'no demo data in a real database unless asked')
   t.throws(() => loadConfig({ DATABASE_URL: 'postgres://u@127.0.0.1:5432/x', DATA_KEY: KEY }), /JWT_SECRET or JWT_JWKS_URL is required/)
   t.throws(() => loadConfig({ DATABASE_URL: 'postgres://u@127.0.0.1:5432/x', JWT_SECRET: SECRET }), /DATA_KEY is required/)
   const j = loadConfig({ DATABASE_URL: 'postgres://u@127.0.0.1/x', JWT_JWKS_URL: 'https://idp.example/jwks.json', DATA_KEY: KEY })
@@ -55,12 +58,12 @@ t.test('DATABASE_URL switches to PostgreSQL and then needs a secret or a JWKS UR
 
 t.test('every bad value is named, all at once', async (t) => {
   try {
-    loadConfig({ PORT: 'eighty', LOG_LEVEL: 'loud', NODE_ENV: 'staging', DATABASE_URL: 'mysql://x', JWT_SECRET: 'short', JWT_JWKS_URL: 'ftp://x', REGION_SEED: '411224', DATABASE_POOL_MAX: '0', DATA_KEY: 'abc' })
+    loadConfig({ PORT: 'eighty', LOG_LEVEL: 'loud', NODE_ENV: 'staging', DATABASE_URL: 'mysql://x', JWT_SECRET: 'short', JWT_JWKS_URL: 'ftp://x', REGION_SEED: '411224', DATABASE_POOL_MAX: '0', DATA_KEY: 'abc', DEMO_DATA: 'yes' })
     t.fail('should throw')
   } catch (err) {
     t.type(err, ConfigError)
     const text = (err as ConfigError).problems.join('\n')
-    for (const name of ['PORT', 'LOG_LEVEL', 'NODE_ENV', 'DATABASE_URL', 'JWT_SECRET', 'JWT_JWKS_URL', 'REGION_SEED', 'DATABASE_POOL_MAX', 'DATA_KEY']) {
+    for (const name of ['PORT', 'LOG_LEVEL', 'NODE_ENV', 'DATABASE_URL', 'JWT_SECRET', 'JWT_JWKS_URL', 'REGION_SEED', 'DATABASE_POOL_MAX', 'DATA_KEY', 'DEMO_DATA']) {
       t.match(text, name, `names ${name}`)
     }
   }

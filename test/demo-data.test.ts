@@ -5,7 +5,7 @@ import { households, incomes, measures, members, regions } from '../src/db/schem
 import { parseNationalId } from '../src/shared/national-id.js'
 import { validateMeasure } from '../src/shared/measure-details.js'
 import { Sealer } from '../src/shared/sealing.js'
-import type { Db } from '../src/db/index.js'
+import { queryRows, type Db } from '../src/db/index.js'
 import { freshDatabase } from './helper.js'
 
 const sealer = new Sealer(Buffer.alloc(32, 7))
@@ -92,4 +92,15 @@ t.test('the same seed gives the same data', async (t) => {
   t.same(sa.numbers, sb.numbers)
   t.same(sa.names, sb.names)
   t.ok(sa.numbers.length >= 40)
+})
+
+t.test('the embedded first start loads 200 demo households into an empty registry, once', async (t) => {
+  const { loadDemoDataIfEmpty } = await import('../src/infra/migrate.js')
+  const database = await freshDatabase()
+  const config = { demoData: true, dataKey: Buffer.alloc(32, 7), regionSeed: '4112' }
+  t.equal(await loadDemoDataIfEmpty(database, { ...config, demoData: false }), false, 'DEMO_DATA=false loads nothing')
+  t.equal(await loadDemoDataIfEmpty(database, config), true)
+  t.equal(await loadDemoDataIfEmpty(database, config), false, 'not again once the registry has households')
+  const [row] = await queryRows<{ n: number }>(database.db, sql`SELECT count(*)::int AS n FROM households WHERE region_code LIKE '411224%'`)
+  t.equal(row?.n, 200)
 })

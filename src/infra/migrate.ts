@@ -1,9 +1,22 @@
+import { count } from 'drizzle-orm'
 import type { Config } from '../config.js'
+import { generateDemoData } from '../db/demo-data.js'
 import type { Database } from '../db/index.js'
+import { households } from '../db/schema/index.js'
 import { seedReference } from '../db/seed.js'
+import { Sealer } from '../shared/sealing.js'
 
 /** Applies the committed migrations, then the idempotent reference seed (regions, poverty lines). */
 export async function migrateAndSeed (database: Database, config: Pick<Config, 'regionSeed'>): Promise<void> {
   await database.migrate()
   await seedReference(database.db, config.regionSeed)
+}
+
+/** A newcomer's first start: 200 demo households in 卢氏县 when the registry is empty (DEMO_DATA). */
+export async function loadDemoDataIfEmpty (database: Database, config: Pick<Config, 'demoData' | 'dataKey' | 'regionSeed'>): Promise<boolean> {
+  if (!config.demoData || config.regionSeed !== '4112') return false
+  const [row] = await database.db.select({ n: count() }).from(households)
+  if ((row?.n ?? 0) > 0) return false
+  await generateDemoData(database.db, new Sealer(config.dataKey), { households: 200, region: '411224', seed: 1 })
+  return true
 }
