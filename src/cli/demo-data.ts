@@ -4,13 +4,10 @@
  * Uses the configured database (DATABASE_URL, or the embedded one in DATA_DIR).
  */
 import { parseArgs } from 'node:util'
-import pino from 'pino'
-import { ConfigError, loadConfig } from '../config.js'
 import { generateDemoData } from '../db/demo-data.js'
-import { openDatabase } from '../db/index.js'
-import { migrateAndSeed } from '../infra/migrate.js'
 import { Sealer } from '../shared/sealing.js'
 import { isRegionCode } from '../shared/region-code.js'
+import { withDatabase } from './with-database.js'
 
 const { values } = parseArgs({
   options: {
@@ -25,19 +22,7 @@ if (!Number.isInteger(households) || households < 1 || households > 10_000_000) 
 if (!isRegionCode(values.region)) { console.error('--region must be an administrative code'); process.exit(2) }
 if (!Number.isInteger(seed)) { console.error('--seed must be an integer'); process.exit(2) }
 
-const log = pino()
-try {
-  const config = loadConfig()
-  const database = await openDatabase(config.database, log)
-  try {
-    await migrateAndSeed(database, config)
-    const counts = await generateDemoData(database.db, new Sealer(config.dataKey), { households, region: values.region, seed })
-    log.info(counts, 'demo data generated')
-  } finally {
-    await database.close()
-  }
-} catch (err) {
-  if (err instanceof ConfigError) console.error(err.message)
-  else log.error({ err }, 'demo data failed')
-  process.exit(1)
-}
+await withDatabase(async (database, config, log) => {
+  const counts = await generateDemoData(database.db, new Sealer(config.dataKey), { households, region: values.region, seed })
+  log.info(counts, 'demo data generated')
+})
