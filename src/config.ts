@@ -34,6 +34,8 @@ export interface Config {
   demoData: boolean
   /** Administrative code whose seed file (src/db/seed/regions-<code>.tsv) is loaded on first start. */
   regionSeed: string
+  /** Length of an exit's public notice (公示), in days. */
+  exitNoticeDays: number
 }
 
 export class ConfigError extends Error {
@@ -145,7 +147,8 @@ export function loadConfig (env: Env = process.env): Config {
     dataKey,
     generatedDataKey,
     demoData: rawDemo === 'true',
-    regionSeed
+    regionSeed,
+    exitNoticeDays: int('EXIT_NOTICE_DAYS', 7, 1, 60)
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config

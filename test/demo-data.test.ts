@@ -1,7 +1,8 @@
 import t from 'tap'
 import { asc, eq, sql } from 'drizzle-orm'
 import { generateDemoData } from '../src/db/demo-data.js'
-import { households, incomes, measures, members, regions } from '../src/db/schema/index.js'
+import { exitReviews, householdStatusChanges, households, incomes, measures, members, povertyLines, regions } from '../src/db/schema/index.js'
+import { evaluateExitCriteria } from '../src/shared/exit-criteria.js'
 import { parseNationalId } from '../src/shared/national-id.js'
 import { validateMeasure } from '../src/shared/measure-details.js'
 import { Sealer } from '../src/shared/sealing.js'
@@ -73,6 +74,26 @@ t.test('generates consistent, valid demo data', async (t) => {
     if (check.fields.length > 0) { invalid++; t.comment(JSON.stringify(check.fields)) }
   }
   t.equal(invalid, 0, 'every measure passes validateMeasure')
+
+  // No exits on paper: every EXITED household has an APPROVED review for its exit year, a status change, and meets the criteria.
+  const exited = hs.filter(h => h.status === 'EXITED')
+  t.ok(exited.length > 0, 'some households exited')
+  const reviews = await db.select().from(exitReviews)
+  const changes = await db.select().from(householdStatusChanges)
+  for (const h of exited) {
+    t.ok(reviews.some(r => r.householdId === h.id && r.status === 'APPROVED' && r.year === h.exitYear), 'an approved review')
+    t.ok(changes.some(c => c.householdId === h.id && c.toStatus === 'EXITED' && c.year === h.exitYear), 'a status change')
+    const lines = new Map((await db.select().from(povertyLines)).map(l => [l.year, l.amount]))
+    const result = evaluateExitCriteria({
+      year: h.exitYear!,
+      household: h,
+      members: ms.filter(m => m.householdId === h.id && m.active),
+      perCapitaNet: (await db.select().from(incomes)).find(i => i.householdId === h.id && i.year === h.exitYear)?.perCapitaNet ?? null,
+      povertyLine: lines.get(h.exitYear!) ?? null
+    })
+    t.ok(result.every(c => c.passed), 'the criteria hold for the exit year')
+  }
+  t.equal(reviews.filter(r => r.status === 'APPROVED').length, exited.length)
 
   // A second run continues the numbering and keeps IDs unique.
   const again = await generateDemoData(db, sealer, { ...OPTS, households: 5, seed: 7 })

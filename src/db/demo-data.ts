@@ -1,7 +1,8 @@
 /**
  * Deterministic synthetic demo data: households, members, incomes and measures spread
  * over the villages of a region, plausible enough for demonstrations and load tests.
- * Seeding, not a user's change: no audit entries are written. Only the row ids and the
+ * Seeding, not a user's change: no audit entries are written. Every exit has an approved
+ * review whose criteria hold for its year (no exits on paper). Only the row ids and the
  * sealed values (random IVs) differ between runs with the same seed.
  */
 import { randomUUID } from 'node:crypto'
@@ -9,8 +10,9 @@ import { and, eq, inArray, like, sql } from 'drizzle-orm'
 import type { Sealer } from '../shared/sealing.js'
 import { nationalIdCheckDigit } from '../shared/national-id.js'
 import { validateMeasure } from '../shared/measure-details.js'
+import { evaluateExitCriteria } from '../shared/exit-criteria.js'
 import type { Db } from './index.js'
-import { households, incomes, measures, members, regions } from './schema/index.js'
+import { exitReviews, exitReviewSteps, householdStatusChanges, households, incomes, measures, members, povertyLines, regions } from './schema/index.js'
 
 const BATCH = 500
 
@@ -134,6 +136,7 @@ export async function generateDemoData (db: Db, sealer: Sealer, opts: DemoDataOp
     return `${y}-${pad(m, 2)}-${pad(rng.int(1, Math.min(28, daysIn(y, m))), 2)}`
   }
 
+  const lines = new Map((await db.select().from(povertyLines)).map(l => [l.year, l.amount]))
   const totals: DemoDataCounts = { households: 0, members: 0, measures: 0, incomes: 0 }
 
   for (let start = 0; start < opts.households; start += BATCH) {
@@ -142,6 +145,9 @@ export async function generateDemoData (db: Db, sealer: Sealer, opts: DemoDataOp
     const mRows: MemberInsert[] = []
     const iRows: IncomeInsert[] = []
     const meRows: MeasureInsert[] = []
+    const rRows: Array<typeof exitReviews.$inferInsert> = []
+    const sRows: Array<typeof exitReviewSteps.$inferInsert> = []
+    const cRows: Array<typeof householdStatusChanges.$inferInsert> = []
 
     for (let k = 0; k < count; k++) {
       const village = rng.pick(villages)
@@ -255,8 +261,9 @@ export async function generateDemoData (db: Db, sealer: Sealer, opts: DemoDataOp
       }
 
       const identificationYear = rng.weighted([[2014, 55], [2015, 20], [2016, 15], [2017, 7], [year, 3]] as const)
-      const exited = identificationYear < year && attribute === 'GENERAL' && rng.chance(0.45)
-      const exitYear = exited ? rng.int(Math.max(2016, identificationYear + 1), year) : null
+      // A candidate for exit exits only if the criteria hold for that year (below): no exits on paper.
+      const exitCandidate = identificationYear < year && attribute === 'GENERAL' && rng.chance(0.5)
+      const exitYear = exitCandidate ? rng.int(Math.max(year - 1, identificationYear + 1), year) : null
       const cultivated = round2(rng.int(5, 60) / 10)
       const returned = rng.chance(0.25) ? round2(rng.int(5, 40) / 10) : null
       const forest = rng.chance(0.4) ? round2(rng.int(10, 300) / 10) : null
@@ -264,14 +271,13 @@ export async function generateDemoData (db: Db, sealer: Sealer, opts: DemoDataOp
         id: householdId,
         regionCode: village,
         householdNo: village + pad(seqNo, 4),
-        status: exited ? 'EXITED' : 'POOR',
+        status: 'POOR',
         attribute,
         mainCause,
         otherCauses,
         identificationYear: Math.min(identificationYear, year),
-        exitYear,
-        housingSafe: exited || rng.chance(0.75),
-        drinkingWaterSafe: exited || rng.chance(0.85),
+        housingSafe: exitCandidate || rng.chance(0.75),
+        drinkingWaterSafe: exitCandidate || rng.chance(0.85),
         foodSecure: true,
         clothingSecure: true,
         phone: rng.chance(0.9) ? `1${rng.pick(['3', '5', '8'])}${pad(rng.int(0, 999_999_999), 9)}` : null,
@@ -315,6 +321,31 @@ export async function generateDemoData (db: Db, sealer: Sealer, opts: DemoDataOp
           householdSize: persons,
           perCapitaNet: round2((wageY + business + property + transfer - expenses) / persons)
         })
+      }
+
+      // The exit: through an approved review with its criteria, steps and status change.
+      if (exitYear !== null) {
+        const household = hRows[hRows.length - 1]!
+        const criteria = evaluateExitCriteria({
+          year: exitYear,
+          household: { foodSecure: true, clothingSecure: true, housingSafe: household.housingSafe!, drinkingWaterSafe: household.drinkingWaterSafe! },
+          members: mRows.slice(mRows.length - plan.length).map(m => ({ id: m.id!, name: m.name, birthDate: m.birthDate, schooling: m.schooling!, medicalInsurance: m.medicalInsurance!, deceasedAt: null })),
+          perCapitaNet: iRows.find(r => r.householdId === householdId && r.year === exitYear)!.perCapitaNet,
+          povertyLine: lines.get(exitYear) ?? null
+        })
+        if (criteria.every(c => c.passed)) {
+          household.status = 'EXITED'
+          household.exitYear = exitYear
+          const reviewId = randomUUID()
+          const at = (day: number): Date => new Date(Date.UTC(exitYear, 9, day, 1, 30))
+          rRows.push({ id: reviewId, householdId, regionCode: village, year: exitYear, status: 'APPROVED', criteria, noticeEndsAt: at(20), createdAt: at(5), updatedAt: at(21) })
+          const actor = (role: string): { actorSub: string, actorRole: string } => ({ actorSub: `demo-${role.toLowerCase()}`, actorRole: role })
+          sRows.push(
+            { reviewId, regionCode: village, action: 'PROPOSE', fromStatus: null, toStatus: 'PROPOSED', at: at(5), ...actor('OPERATOR'), comment: '村民主评议通过' },
+            { reviewId, regionCode: village, action: 'VERIFY', fromStatus: 'PROPOSED', toStatus: 'VERIFIED', at: at(13), ...actor('REVIEWER'), comment: '乡镇入户核实' },
+            { reviewId, regionCode: village, action: 'APPROVE', fromStatus: 'VERIFIED', toStatus: 'APPROVED', at: at(21), ...actor('REVIEWER'), comment: '公示无异议，县审定退出' })
+          cRows.push({ householdId, regionCode: village, fromStatus: 'POOR', toStatus: 'EXITED', year: exitYear, reviewId, at: at(21), ...actor('REVIEWER') })
+        }
       }
 
       // 0–3 measures.
@@ -396,6 +427,9 @@ export async function generateDemoData (db: Db, sealer: Sealer, opts: DemoDataOp
       for (let i = 0; i < mRows.length; i += 1000) await tx.insert(members).values(mRows.slice(i, i + 1000))
       for (let i = 0; i < iRows.length; i += 1000) await tx.insert(incomes).values(iRows.slice(i, i + 1000))
       for (let i = 0; i < meRows.length; i += 1000) await tx.insert(measures).values(meRows.slice(i, i + 1000))
+      if (rRows.length > 0) await tx.insert(exitReviews).values(rRows)
+      for (let i = 0; i < sRows.length; i += 1000) await tx.insert(exitReviewSteps).values(sRows.slice(i, i + 1000))
+      if (cRows.length > 0) await tx.insert(householdStatusChanges).values(cRows)
     })
     totals.households += hRows.length
     totals.members += mRows.length

@@ -3,6 +3,8 @@ import type { IResolvers, MercuriusLoaders } from 'mercurius'
 import * as audit from './audit/audit-resolvers.js'
 import * as auth from './auth/auth-resolvers.js'
 import authRoutes from './auth/auth-routes.js'
+import * as exits from './exits/exits-resolvers.js'
+import exitsRoutes from './exits/exits-routes.js'
 import * as households from './households/households-resolvers.js'
 import householdsRoutes from './households/households-routes.js'
 import * as incomes from './incomes/incomes-resolvers.js'
@@ -12,6 +14,6 @@ import * as regions from './regions/regions-resolvers.js'
 import regionsRoutes from './regions/regions-routes.js'
 
 /** The explicit module registry: GraphQL resolvers and loaders, and REST routes under /api/v1. */
-export const graphqlModules: Array<{ resolvers: IResolvers, loaders?: MercuriusLoaders }> = [auth, regions, audit, households, members, incomes, measures]
+export const graphqlModules: Array<{ resolvers: IResolvers, loaders?: MercuriusLoaders }> = [auth, regions, audit, households, members, incomes, measures, exits]
 
-export const restRoutes: FastifyPluginAsync[] = [authRoutes, regionsRoutes, householdsRoutes]
+export const restRoutes: FastifyPluginAsync[] = [authRoutes, regionsRoutes, householdsRoutes, exitsRoutes]

@@ -3,6 +3,7 @@ import type { Deps } from '../shared/context.js'
 import { unauthenticated } from '../shared/errors.js'
 import type { Principal } from '../shared/principal.js'
 import { AuditService } from './audit/audit-service.js'
+import { ExitsService } from './exits/exits-service.js'
 import { HouseholdsService } from './households/households-service.js'
 import { IncomesService } from './incomes/incomes-service.js'
 import { MeasuresService } from './measures/measures-service.js'
@@ -17,7 +18,8 @@ export function createServices (deps: Deps, principal: Principal) {
     households: new HouseholdsService(deps, principal),
     members: new MembersService(deps, principal),
     incomes: new IncomesService(deps, principal),
-    measures: new MeasuresService(deps, principal)
+    measures: new MeasuresService(deps, principal),
+    exits: new ExitsService(deps, principal)
   }
 }
 export type Services = ReturnType<typeof createServices>

@@ -31,6 +31,8 @@ export const POLICY = {
   'exit.verify': { roles: ['REVIEWER', 'ADMIN'], minLevel: 'TOWNSHIP' },
   /** Approve an exit, mark a return to poverty. */
   'exit.approve': { roles: ['REVIEWER', 'ADMIN'], minLevel: 'COUNTY' },
+  /** Record a county's exit (摘帽). */
+  'exit.county': { roles: ['REVIEWER', 'ADMIN'], minLevel: 'CITY' },
   'statistics.read': { roles: ['VIEWER', 'OPERATOR', 'REVIEWER', 'ADMIN', 'AUDITOR'] },
   'audit.read': { roles: ['ADMIN', 'AUDITOR'] },
   /** Edit regions, targets, poverty lines. */
@@ -76,13 +78,29 @@ export const OPERATIONS: Record<string, Action | 'public'> = {
   'Mutation.recordIncome': 'record.write',
   'Mutation.addMeasure': 'record.write',
   'Mutation.updateMeasure': 'record.write',
+  'Mutation.setPovertyLine': 'reference.edit',
+  'Query.exitCriteria': 'record.read',
+  'Query.exitReview': 'record.read',
+  'Query.exitReviews': 'record.read',
+  'Query.exitNotices': 'record.read',
+  'Query.exitWarnings': 'record.read',
+  'Mutation.proposeExit': 'exit.propose',
+  'Mutation.objectExit': 'exit.propose',
+  'Mutation.verifyExit': 'exit.verify',
+  // From PROPOSED a township verifier may reject; from VERIFIED only a county approver (checked in the service).
+  'Mutation.rejectExit': 'exit.verify',
+  'Mutation.approveExit': 'exit.approve',
+  'Mutation.markReturned': 'exit.approve',
+  'Mutation.exitVillage': 'exit.approve',
+  'Mutation.exitCounty': 'exit.county',
   'Query.auditLog': 'audit.read',
   'Query.verifyAuditChain': 'audit.read',
   // REST.
   'GET /api/v1/me': 'self.read',
   'GET /api/v1/regions/:code': 'reference.read',
   'GET /api/v1/households/:id': 'record.read',
-  'GET /api/v1/households': 'record.read'
+  'GET /api/v1/households': 'record.read',
+  'GET /api/v1/exit-notices': 'record.read'
 }
 
 const levelRank = (level: AdminLevel): number => ADMIN_LEVELS.indexOf(level)

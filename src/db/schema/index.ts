@@ -1,3 +1,4 @@
 export * from './regions.js'
 export * from './audit.js'
 export * from './registry.js'
+export * from './exits.js'

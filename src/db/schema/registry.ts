@@ -22,6 +22,8 @@ export const households = pgTable('households', {
   otherCauses: text('other_causes').array().notNull().default(sql`'{}'::text[]`),
   identificationYear: integer('identification_year').notNull(),
   exitYear: integer('exit_year'),
+  /** Year of the latest return to poverty (返贫), if any. */
+  returnYear: integer('return_year'),
   housingSafe: boolean('housing_safe').notNull().default(false),
   drinkingWaterSafe: boolean('drinking_water_safe').notNull().default(false),
   foodSecure: boolean('food_secure').notNull().default(false),

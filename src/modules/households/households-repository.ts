@@ -1,12 +1,14 @@
 import { and, asc, count, eq, gt, inArray, like, sql, type SQL } from 'drizzle-orm'
 import type { DbOrTx } from '../../db/index.js'
-import { households, members } from '../../db/schema/index.js'
+import { householdStatusChanges, households, members } from '../../db/schema/index.js'
 import { escapeLike } from '../../shared/ids.js'
 import { inArea } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 
 export type HouseholdRow = typeof households.$inferSelect
 export type HouseholdInsert = typeof households.$inferInsert
+export type StatusChangeRow = typeof householdStatusChanges.$inferSelect
+export type StatusChangeInsert = typeof householdStatusChanges.$inferInsert
 export type HouseholdChanges = Partial<Omit<HouseholdInsert, 'id' | 'regionCode' | 'householdNo' | 'version' | 'createdAt'>>
 
 export interface HouseholdQuery {
@@ -75,4 +77,22 @@ export async function nextHouseholdNo (db: DbOrTx, villageCode: string): Promise
     .where(sql`${households.householdNo} ~ ${'^' + villageCode + '[0-9]{4}$'}`)
   const last = row?.last ?? null
   return villageCode + String((last === null ? 0 : Number(last.slice(12))) + 1).padStart(4, '0')
+}
+
+/** Locks the household's row for the rest of the transaction (a decision that rests on its data). */
+export async function lockForUpdate (tx: DbOrTx, p: Principal, id: string): Promise<HouseholdRow | null> {
+  const [row] = await tx.select().from(households).where(and(eq(households.id, id), inArea(households.regionCode, p))).for('update')
+  return row ?? null
+}
+
+export async function insertStatusChange (tx: DbOrTx, row: StatusChangeInsert): Promise<void> {
+  await tx.insert(householdStatusChanges).values(row)
+}
+
+/** The status changes of the households, oldest first. */
+export async function statusChangesByHouseholds (db: DbOrTx, p: Principal, householdIds: readonly string[]): Promise<StatusChangeRow[]> {
+  if (householdIds.length === 0) return []
+  return await db.select().from(householdStatusChanges)
+    .where(and(inArray(householdStatusChanges.householdId, [...householdIds]), inArea(householdStatusChanges.regionCode, p)))
+    .orderBy(asc(householdStatusChanges.seq))
 }

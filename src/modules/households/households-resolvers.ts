@@ -37,6 +37,10 @@ export const loaders: MercuriusLoaders = {
       return lists.map(list => list.find(m => m.relation === 'HEAD')?.name ?? null)
     },
     measures: async (queries: Q, ctx) => await ctx.services.measures.byHouseholds(queries.map(q => q.obj.id)),
-    incomes: async (queries: Q, ctx) => await ctx.services.incomes.byHouseholds(queries.map(q => q.obj.id))
+    incomes: async (queries: Q, ctx) => await ctx.services.incomes.byHouseholds(queries.map(q => q.obj.id)),
+    statusHistory: async (queries: Q, ctx) => {
+      const lists = await ctx.services.households.statusHistories(queries.map(q => q.obj.id))
+      return lists.map(list => list.map(c => ({ ...c, at: c.at.toISOString() })))
+    }
   }
 }

@@ -53,6 +53,9 @@ export interface HouseholdView extends Omit<repo.HouseholdRow, 'bankAccountSeale
   helper: { name: string | null, unit: string | null, phone: string | null } | null
 }
 
+/** What a household's status history records beside the change itself. */
+export interface StatusHistoryNote { year?: number | null, reason?: string | null, reviewId?: string | null }
+
 export const CLOSE_REASONS = ['WRONGLY_IDENTIFIED', 'ALL_DECEASED', 'MOVED_AWAY'] as const
 
 /** The household as a caller may see it: bank account opened, and VIEWER output masked. */
@@ -125,8 +128,21 @@ function householdChanges (input: HouseholdPatch, fields: FieldError[], sealer: 
 export class HouseholdsService {
   constructor (private readonly deps: Deps, private readonly principal: Principal) {}
 
-  private view (row: repo.HouseholdRow): HouseholdView {
+  view (row: repo.HouseholdRow): HouseholdView {
     return householdView(row, this.principal, this.deps.sealer)
+  }
+
+  /** Raw rows of a keyset page (for services that evaluate households in batches). */
+  async rows (q: repo.HouseholdQuery, afterId: string | null, limit: number): Promise<repo.HouseholdRow[]> {
+    authorize(this.principal, 'record.read')
+    return await repo.list(this.deps.db, this.principal, q, afterId, limit)
+  }
+
+  /** The household in area, locked for the rest of the transaction `tx`, or NOT_FOUND. */
+  async lock (tx: Deps['db'], id: string): Promise<repo.HouseholdRow> {
+    const row = await repo.lockForUpdate(tx, this.principal, id)
+    if (row === null) throw notFound('Household')
+    return row
   }
 
   /** The household in the caller's area, or NOT_FOUND (also for ids outside it). */
@@ -244,25 +260,54 @@ export class HouseholdsService {
     if (current.status === 'CLOSED') throw conflict('The household is already closed')
     const now = this.deps.clock()
     return await this.write(current, current.version, { status: 'CLOSED', closeReason: reason, closedAt: now }, 'household.close',
-      async (tx) => { await members.deactivateHousehold(tx, this.principal, id, now) })
+      async (tx) => { await members.deactivateHousehold(tx, this.principal, id, now) }, { reason })
   }
 
   /** One versioned write of the household's row with its audit entry, in one transaction. */
-  private async write (current: repo.HouseholdRow, expectedVersion: number, changes: repo.HouseholdChanges, action: string, also?: (tx: Deps['db']) => Promise<void>): Promise<HouseholdView> {
-    const now = this.deps.clock()
+  private async write (current: repo.HouseholdRow, expectedVersion: number, changes: repo.HouseholdChanges, action: string, also?: (tx: Deps['db']) => Promise<void>, history?: StatusHistoryNote): Promise<HouseholdView> {
     return await this.deps.db.transaction(async (tx) => {
-      const row = await repo.update(tx, this.principal, current.id, expectedVersion, changes, now)
-      if (row === null) throw conflict(`The household was changed since version ${expectedVersion}`)
       await also?.(tx)
-      await recordAudit(tx, this.principal, now, {
-        action,
-        entity: 'Household',
-        entityId: row.id,
-        regionCode: row.regionCode,
-        before: householdAudit(current, this.deps.sealer),
-        after: householdAudit(row, this.deps.sealer)
-      })
-      return this.view(row)
+      return await this.writeIn(tx, current, expectedVersion, changes, action, history)
     })
+  }
+
+  /**
+   * The versioned write inside the caller's transaction: the row, its audit entry and,
+   * when the status changes, an entry of the household's status history.
+   */
+  async writeIn (tx: Deps['db'], current: repo.HouseholdRow, expectedVersion: number, changes: repo.HouseholdChanges, action: string, history: StatusHistoryNote = {}): Promise<HouseholdView> {
+    const now = this.deps.clock()
+    const row = await repo.update(tx, this.principal, current.id, expectedVersion, changes, now)
+    if (row === null) throw conflict(`The household was changed since version ${expectedVersion}`)
+    if (row.status !== current.status) {
+      await repo.insertStatusChange(tx, {
+        householdId: row.id,
+        regionCode: row.regionCode,
+        fromStatus: current.status,
+        toStatus: row.status,
+        year: history.year ?? null,
+        reason: history.reason ?? null,
+        reviewId: history.reviewId ?? null,
+        at: now,
+        actorSub: this.principal.sub,
+        actorRole: this.principal.role
+      })
+    }
+    await recordAudit(tx, this.principal, now, {
+      action,
+      entity: 'Household',
+      entityId: row.id,
+      regionCode: row.regionCode,
+      before: householdAudit(current, this.deps.sealer),
+      after: householdAudit(row, this.deps.sealer)
+    })
+    return this.view(row)
+  }
+
+  /** The status history of each household (exits, returns, closing), oldest first. */
+  async statusHistories (householdIds: readonly string[]): Promise<repo.StatusChangeRow[][]> {
+    authorize(this.principal, 'record.read')
+    const rows = await repo.statusChangesByHouseholds(this.deps.db, this.principal, householdIds)
+    return householdIds.map(id => rows.filter(r => r.householdId === id))
   }
 }

@@ -36,3 +36,15 @@ export async function updateVersioned (tx: DbOrTx, code: string, expectedVersion
 export async function listPovertyLines (db: DbOrTx): Promise<Array<typeof povertyLines.$inferSelect>> {
   return await db.select().from(povertyLines).orderBy(asc(povertyLines.year))
 }
+
+export async function povertyLine (db: DbOrTx, year: number): Promise<number | null> {
+  const [row] = await db.select({ amount: povertyLines.amount }).from(povertyLines).where(eq(povertyLines.year, year))
+  return row?.amount ?? null
+}
+
+/** Sets a year's line; returns the previous amount (null when the year was new). */
+export async function upsertPovertyLine (tx: DbOrTx, year: number, amount: number): Promise<number | null> {
+  const previous = await povertyLine(tx, year)
+  await tx.insert(povertyLines).values({ year, amount }).onConflictDoUpdate({ target: povertyLines.year, set: { amount } })
+  return previous
+}

@@ -14,7 +14,8 @@ export const resolvers: IResolvers = {
   },
   Mutation: {
     updateRegion: async (_root, args: { code: string, expectedVersion: number, input: RegionPatchInput }, ctx) =>
-      await ctx.services.regions.update(args.code, args.expectedVersion, args.input)
+      await ctx.services.regions.update(args.code, args.expectedVersion, args.input),
+    setPovertyLine: async (_root, args: { year: number, amount: number }, ctx) => await ctx.services.regions.setPovertyLine(args.year, args.amount)
   }
 }
 

@@ -12,8 +12,10 @@ export interface RegionPatchInput {
   isPoor?: boolean | null
   isDeepPoverty?: boolean | null
   ruralPopulation?: number | null
-  exitYear?: number | null
 }
+
+/** Years a poverty line may be set for. */
+export const POVERTY_LINE_YEARS = { min: 2010, max: 2035 } as const
 
 /** Positive cache of existing codes: token checks need it on every request. */
 export function createRegionDirectory (db: Deps['db']): { exists: (code: string) => Promise<boolean> } {
@@ -57,23 +59,62 @@ export class RegionsService {
     return await repo.listPovertyLines(this.deps.db)
   }
 
-  /** Poverty flags, rural population and exit year (ADMIN at city level or above, region in area). */
+  /**
+   * Poverty flags and rural population (ADMIN at city level or above, region in area).
+   * The exit year is not edited here: it is recorded by the exit of a village or county,
+   * which checks the poverty incidence first.
+   */
   async update (code: string, expectedVersion: number, input: RegionPatchInput): Promise<Region> {
     authorize(this.principal, 'reference.edit')
     const current = await this.get(code)
     authorize(this.principal, 'reference.edit', current.code)
-    const patch = validatePatch(input, current)
+    return await this.write(current, expectedVersion, validatePatch(input, current), 'region.update')
+  }
+
+  /** Records a region's exit (the caller has authorised it and checked the incidence), audited with its evidence. */
+  async recordExit (current: Region, year: number, evidence: Record<string, unknown>): Promise<Region> {
+    return await this.write(current, current.version, { exitYear: year }, 'region.exit', evidence)
+  }
+
+  /** Sets the poverty line of a year (ADMIN at city level or above), audited. */
+  async setPovertyLine (year: number, amount: number): Promise<{ year: number, amount: number }> {
+    authorize(this.principal, 'reference.edit')
+    const fields: FieldError[] = []
+    if (!Number.isInteger(year) || year < POVERTY_LINE_YEARS.min || year > POVERTY_LINE_YEARS.max) fields.push({ path: 'year', message: `must be a year from ${POVERTY_LINE_YEARS.min} to ${POVERTY_LINE_YEARS.max}` })
+    if (!Number.isInteger(amount) || amount < 1 || amount > 100_000) fields.push({ path: 'amount', message: 'must be whole yuan per person per year, 1–100,000' })
+    if (fields.length > 0) throw badInput(fields)
+    return await this.deps.db.transaction(async (tx) => {
+      const previous = await repo.upsertPovertyLine(tx, year, amount)
+      await recordAudit(tx, this.principal, this.deps.clock(), {
+        action: 'povertyLine.set',
+        entity: 'PovertyLine',
+        entityId: String(year),
+        // National reference data: filed under the region of the user who set it.
+        regionCode: this.principal.regionCode,
+        before: previous === null ? null : { year, amount: previous },
+        after: { year, amount }
+      })
+      return { year, amount }
+    })
+  }
+
+  /** The poverty line of a year, or null (read inside `db`, which may be a transaction). */
+  async povertyLine (year: number, db: Deps['db'] = this.deps.db): Promise<number | null> {
+    return await repo.povertyLine(db, year)
+  }
+
+  private async write (current: Region, expectedVersion: number, patch: repo.RegionPatch, action: string, evidence?: Record<string, unknown>): Promise<Region> {
     return await this.deps.db.transaction(async (tx) => {
       const now = this.deps.clock()
-      const updated = await repo.updateVersioned(tx, code, expectedVersion, patch, now)
-      if (updated === null) throw conflict(`Region ${code} was changed since version ${expectedVersion}`)
+      const updated = await repo.updateVersioned(tx, current.code, expectedVersion, patch, now)
+      if (updated === null) throw conflict(`Region ${current.code} was changed since version ${expectedVersion}`)
       await recordAudit(tx, this.principal, now, {
-        action: 'region.update',
+        action,
         entity: 'Region',
-        entityId: code,
-        regionCode: code,
+        entityId: current.code,
+        regionCode: current.code,
         before: pick(current, Object.keys(patch)),
-        after: pick(updated, Object.keys(patch))
+        after: { ...pick(updated, Object.keys(patch)), ...evidence }
       })
       return updated
     })
@@ -96,11 +137,6 @@ function validatePatch (input: RegionPatchInput, current: Region): repo.RegionPa
     const v = input.ruralPopulation
     if (v !== null && (!Number.isInteger(v) || v < 0 || v > 100_000_000)) fields.push({ path: 'input.ruralPopulation', message: 'must be a whole number of persons, 0 or more' })
     else patch.ruralPopulation = v
-  }
-  if (input.exitYear !== undefined) {
-    const v = input.exitYear
-    if (v !== null && (!Number.isInteger(v) || v < 2014 || v > 2050)) fields.push({ path: 'input.exitYear', message: 'must be a year from 2014 to 2050' })
-    else patch.exitYear = v
   }
   const isPoor = patch.isPoor ?? current.isPoor
   const isDeep = patch.isDeepPoverty ?? current.isDeepPoverty
