@@ -9,6 +9,7 @@ import health from './infra/health.js'
 import httpErrors from './infra/http-errors.js'
 import { loggerOptions } from './infra/logger.js'
 import openapi from './infra/openapi.js'
+import { ImportRunner } from './modules/imports/imports-runner.js'
 import { restRoutes } from './modules/index.js'
 import { createRegionDirectory } from './modules/regions/regions-service.js'
 import type { Clock } from './shared/context.js'
@@ -38,6 +39,12 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   const database = opts.database ?? await openDatabase(config.database, fastify.log)
   await fastify.register(db, { database, closeDatabase: opts.database === undefined })
   fastify.decorate('deps', { db: database.db, config, clock: opts.clock ?? (() => new Date()), sealer: new Sealer(config.dataKey) })
+
+  // The background worker of import jobs: started once the app is ready, stopped before it closes.
+  const imports = new ImportRunner({ ...fastify.deps, log: fastify.log })
+  fastify.decorate('wakeImports', () => { imports.wake() })
+  fastify.addHook('onReady', async () => { imports.start() })
+  fastify.addHook('preClose', async () => { await imports.stop() })
 
   fastify.addHook('onSend', async (req, reply) => { reply.header('x-request-id', req.id) })
   await fastify.register(httpErrors)

@@ -36,6 +36,10 @@ export interface Config {
   regionSeed: string
   /** Length of an exit's public notice (公示), in days. */
   exitNoticeDays: number
+  /** Rows an import job applies per transaction. */
+  importBatchRows: number
+  /** Largest file an import job accepts, in bytes. */
+  importMaxBytes: number
 }
 
 export class ConfigError extends Error {
@@ -148,7 +152,9 @@ export function loadConfig (env: Env = process.env): Config {
     generatedDataKey,
     demoData: rawDemo === 'true',
     regionSeed,
-    exitNoticeDays: int('EXIT_NOTICE_DAYS', 7, 1, 60)
+    exitNoticeDays: int('EXIT_NOTICE_DAYS', 7, 1, 60),
+    importBatchRows: int('IMPORT_BATCH_ROWS', 1000, 1, 10_000),
+    importMaxBytes: int('IMPORT_MAX_MB', 1024, 1, 16_384) * 1024 * 1024
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config

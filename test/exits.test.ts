@@ -77,6 +77,7 @@ t.test('the whole flow: propose → verify (notice) → approve after the notice
   const before = await counts(database)
   t.equal(code(await viewer.gql(PROPOSE, { h, y: 2019 })), 'FORBIDDEN')
   t.equal(code(await auditor.gql(PROPOSE, { h, y: 2019 })), 'FORBIDDEN')
+  t.equal(code(await as({ sub: uniqueSub('x'), role: 'EXCHANGE', dept: 'civil_affairs', region: COUNTY }).gql(PROPOSE, { h, y: 2019 })), 'FORBIDDEN')
   t.equal(code(await siblingOp.gql(PROPOSE, { h, y: 2019 })), 'NOT_FOUND')
   t.equal(code(await op.gql(PROPOSE, { h, y: 2020 })), 'BAD_USER_INPUT', 'a year after the current one')
   t.equal(code(await op.gql(PROPOSE, { h, y: 2015 })), 'BAD_USER_INPUT', 'a year before identification')

@@ -5,6 +5,8 @@ import * as auth from './auth/auth-resolvers.js'
 import authRoutes from './auth/auth-routes.js'
 import * as exits from './exits/exits-resolvers.js'
 import exitsRoutes from './exits/exits-routes.js'
+import * as imports from './imports/imports-resolvers.js'
+import importsRoutes from './imports/imports-routes.js'
 import * as households from './households/households-resolvers.js'
 import householdsRoutes from './households/households-routes.js'
 import * as incomes from './incomes/incomes-resolvers.js'
@@ -14,6 +16,6 @@ import * as regions from './regions/regions-resolvers.js'
 import regionsRoutes from './regions/regions-routes.js'
 
 /** The explicit module registry: GraphQL resolvers and loaders, and REST routes under /api/v1. */
-export const graphqlModules: Array<{ resolvers: IResolvers, loaders?: MercuriusLoaders }> = [auth, regions, audit, households, members, incomes, measures, exits]
+export const graphqlModules: Array<{ resolvers: IResolvers, loaders?: MercuriusLoaders }> = [auth, regions, audit, households, members, incomes, measures, exits, imports]
 
-export const restRoutes: FastifyPluginAsync[] = [authRoutes, regionsRoutes, householdsRoutes, exitsRoutes]
+export const restRoutes: FastifyPluginAsync[] = [authRoutes, regionsRoutes, householdsRoutes, exitsRoutes, importsRoutes]

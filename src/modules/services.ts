@@ -4,6 +4,8 @@ import { unauthenticated } from '../shared/errors.js'
 import type { Principal } from '../shared/principal.js'
 import { AuditService } from './audit/audit-service.js'
 import { ExitsService } from './exits/exits-service.js'
+import { ImportsService } from './imports/imports-service.js'
+import { WorkItemsService } from './imports/work-items-service.js'
 import { HouseholdsService } from './households/households-service.js'
 import { IncomesService } from './incomes/incomes-service.js'
 import { MeasuresService } from './measures/measures-service.js'
@@ -19,7 +21,9 @@ export function createServices (deps: Deps, principal: Principal) {
     members: new MembersService(deps, principal),
     incomes: new IncomesService(deps, principal),
     measures: new MeasuresService(deps, principal),
-    exits: new ExitsService(deps, principal)
+    exits: new ExitsService(deps, principal),
+    imports: new ImportsService(deps, principal),
+    workItems: new WorkItemsService(deps, principal)
   }
 }
 export type Services = ReturnType<typeof createServices>

@@ -93,6 +93,8 @@ export const OPERATIONS: Record<string, Action | 'public'> = {
   'Mutation.markReturned': 'exit.approve',
   'Mutation.exitVillage': 'exit.approve',
   'Mutation.exitCounty': 'exit.county',
+  'Query.workItems': 'record.read',
+  'Mutation.resolveWorkItem': 'record.write',
   'Query.auditLog': 'audit.read',
   'Query.verifyAuditChain': 'audit.read',
   // REST.
@@ -100,7 +102,12 @@ export const OPERATIONS: Record<string, Action | 'public'> = {
   'GET /api/v1/regions/:code': 'reference.read',
   'GET /api/v1/households/:id': 'record.read',
   'GET /api/v1/households': 'record.read',
-  'GET /api/v1/exit-notices': 'record.read'
+  'GET /api/v1/exit-notices': 'record.read',
+  // Import jobs: the department of each kind is checked per job in the service.
+  'POST /api/v1/exchange/jobs': 'exchange.submit',
+  'GET /api/v1/exchange/jobs/:id': 'exchange.submit',
+  'GET /api/v1/exchange/jobs/:id/errors': 'exchange.submit',
+  'GET /api/v1/exchange/jobs/:id/report': 'exchange.submit'
 }
 
 const levelRank = (level: AdminLevel): number => ADMIN_LEVELS.indexOf(level)

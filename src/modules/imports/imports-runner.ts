@@ -1,0 +1,207 @@
+import { randomUUID } from 'node:crypto'
+import { Readable } from 'node:stream'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { sql } from 'drizzle-orm'
+import type { Deps } from '../../shared/context.js'
+import type { FieldError } from '../../shared/errors.js'
+import { maskNationalId } from '../../shared/masking.js'
+import { recordAudit, type AuditEvent } from '../audit/audit-service.js'
+import { KINDS, validateRow, type Kind, type MemberColumn, type MemberState } from './kinds.js'
+import { readRecords, type Charset, type Format, type ParsedRecord } from './parse.js'
+import * as repo from './imports-repository.js'
+
+/** How long a worker holds a job without committing a batch before another may take it over. */
+export const LEASE_MS = 60_000
+const POLL_MS = 2_000
+
+class LostLease extends Error {}
+/** The file itself cannot be read (not the database): the job fails instead of being retried. */
+class UnreadableFile extends Error {}
+
+async function * unreadable (records: AsyncGenerator<ParsedRecord>): AsyncGenerator<ParsedRecord> {
+  try {
+    yield * records
+  } catch (err) {
+    throw new UnreadableFile(`the file cannot be read: ${(err as Error).message}`)
+  }
+}
+
+/**
+ * The background worker of import jobs. It takes the oldest queued job (or one whose
+ * worker died: its lease expired), reads the stored file from its resume point, and
+ * applies the rows in batches: each batch — member changes, one audit entry per applied
+ * row, rejected rows' errors, matches and progress — is one transaction, so a job
+ * interrupted anywhere resumes after its last committed batch with no row applied twice.
+ * At the end the kind's reconciliation becomes work items and the job's report.
+ */
+export class ImportRunner {
+  private readonly owner = randomUUID()
+  private stopped = true
+  private loop: Promise<void> = Promise.resolve()
+  private wakeUp: (() => void) | null = null
+
+  constructor (private readonly deps: Omit<Deps, 'log'> & { log: Deps['log'] }) {}
+
+  start (): void {
+    if (!this.stopped) return
+    this.stopped = false
+    this.loop = this.run()
+  }
+
+  /** A job was queued: look now rather than at the next poll. */
+  wake (): void {
+    this.wakeUp?.()
+  }
+
+  /** Stops after the current batch; the job stays running and is taken over once its lease expires. */
+  async stop (): Promise<void> {
+    this.stopped = true
+    this.wake()
+    await this.loop
+  }
+
+  private async run (): Promise<void> {
+    const { db, clock, log } = this.deps
+    await repo.failInterruptedUploads(db, new Date(clock().getTime() - LEASE_MS), clock()).catch((err: unknown) => { log.warn({ err }, 'import runner: could not close interrupted uploads') })
+    while (!this.stopped) {
+      let job: repo.JobRow | null = null
+      try {
+        job = await repo.claim(db, this.owner, clock(), new Date(clock().getTime() + LEASE_MS))
+        if (job !== null) await this.process(job)
+      } catch (err) {
+        if (!(err instanceof LostLease)) log.error({ err, jobId: job?.id }, 'import job interrupted; it resumes when its lease expires')
+      }
+      if (job === null && !this.stopped) {
+        const ac = new AbortController()
+        this.wakeUp = () => { ac.abort() }
+        await sleep(POLL_MS, undefined, { signal: ac.signal }).catch(() => {})
+        this.wakeUp = null
+      }
+    }
+  }
+
+  private async process (job: repo.JobRow): Promise<void> {
+    const kind = job.kind as Kind
+    const batchRows = this.deps.config.importBatchRows
+    const records = unreadable(readRecords(Readable.from(repo.chunks(this.deps.db, job.id)), job.format as Format, job.charset as Charset))
+    let batch: ParsedRecord[] = []
+    try {
+      for await (const r of records) {
+        if (r.line <= job.resumeLine) continue
+        batch.push(r)
+        if (batch.length >= batchRows) {
+          await this.commitBatch(job, kind, batch)
+          batch = []
+          // Let waiting requests have the database between batches (PGlite is one connection).
+          await new Promise(resolve => setImmediate(resolve))
+          if (this.stopped) {
+            // Hand the job over at once (a crash instead leaves it to the lease's expiry).
+            await repo.releaseLease(this.deps.db, job, this.deps.clock())
+            return
+          }
+        }
+      }
+      if (batch.length > 0) await this.commitBatch(job, kind, batch)
+    } catch (err) {
+      if (!(err instanceof UnreadableFile)) throw err
+      await this.deps.db.transaction(async (tx) => {
+        if (!await repo.finish(tx, job, 'failed', this.deps.clock(), null, err.message)) throw new LostLease()
+      })
+      return
+    }
+    await this.reconcile(job, kind)
+  }
+
+  private async commitBatch (job: repo.JobRow, kind: Kind, batch: ParsedRecord[]): Promise<void> {
+    const { sealer, clock } = this.deps
+    const now = clock()
+    const spec = KINDS[kind]
+    const errors: repo.ErrorInsert[] = []
+    const valid: Array<{ line: number, row: Record<string, string | number | boolean>, hash: string }> = []
+    for (const r of batch) {
+      if ('error' in r) { errors.push({ jobId: job.id, line: r.line, path: '', message: r.error }); continue }
+      const v = validateRow(kind, r.record, now)
+      if ('errors' in v) errors.push(...v.errors.map((e: FieldError) => ({ jobId: job.id, line: r.line, path: e.path, message: e.message })))
+      else valid.push({ line: r.line, row: v.row, hash: sealer.lookupHash(String(v.row.national_id)) })
+    }
+    const rejected = new Set(errors.map(e => e.line)).size
+    const source = `exchange-job:${job.id}`
+
+    await this.deps.db.transaction(async (tx) => {
+      const found = await repo.lockMembersByHash(tx, job.regionCode, [...new Set(valid.map(v => v.hash))])
+      const byHash = new Map(found.map(m => [m.nationalIdHash, m]))
+      const changed = new Map<string, repo.MatchedMember>()
+      const matches: repo.MatchInsert[] = []
+      const items: repo.WorkItemInsert[] = []
+      const audits: AuditEvent[] = []
+      let columns: MemberColumn[] = []
+      for (const v of valid) {
+        const member = byHash.get(v.hash)
+        if (member === undefined) {
+          if (kind === 'civil_affairs.dibao' && v.row.status === 'active') {
+            items.push({ jobId: job.id, finding: 'DIBAO_NOT_REGISTERED', regionCode: job.regionCode, detail: { line: v.line, name: v.row.name, nationalId: maskNationalId(String(v.row.national_id)) }, createdAt: now })
+          }
+          continue
+        }
+        const changes = spec.apply(v.row, member as unknown as MemberState) as Partial<Record<MemberColumn, unknown>>
+        columns = Object.keys(changes) as MemberColumn[]
+        const before = Object.fromEntries(columns.map(c => [c, member[c]]))
+        Object.assign(member, changes)
+        changed.set(member.id, member)
+        matches.push({ jobId: job.id, line: v.line, memberId: member.id })
+        audits.push({ action: `exchange.${kind}`, entity: 'Member', entityId: member.id, regionCode: member.regionCode, source, before, after: changes })
+        if (kind === 'disability.certificates' && !(before.healthConditions as string[]).includes('DISABLED')) {
+          items.push({ jobId: job.id, finding: 'NEWLY_DISABLED', regionCode: member.regionCode, householdId: member.householdId, memberId: member.id, detail: { line: v.line, name: member.name, grade: v.row.grade }, createdAt: now })
+        }
+      }
+      await repo.updateMembers(tx, columns, [...changed.values()].map(m => ({ id: m.id, ...Object.fromEntries(columns.map(c => [c, m[c]])) })), now)
+      await recordAudit(tx, { sub: job.submittedBy, role: job.submitterRole }, now, audits)
+      await repo.insertErrors(tx, errors)
+      await repo.insertMatches(tx, matches)
+      await repo.insertWorkItems(tx, items)
+      const counts = { received: batch.length, applied: matches.length, unmatched: valid.length - matches.length, rejected }
+      if (!await repo.commitProgress(tx, job, batch[batch.length - 1]!.line, counts, new Date(now.getTime() + LEASE_MS))) throw new LostLease()
+    })
+  }
+
+  /** The kind's comparison with the registry, as work items routed to each household's village, and the report. */
+  private async reconcile (job: repo.JobRow, kind: Kind): Promise<void> {
+    const { db, clock } = this.deps
+    const now = clock()
+    const area = job.regionCode
+    await db.transaction(async (tx) => {
+      const findings: Array<[string, repo.FindingRow[]]> = []
+      switch (kind) {
+        case 'civil_affairs.dibao':
+          findings.push(['DIBAO_NOT_ON_ROSTER', await repo.dibaoNotOnRoster(tx, job.id, area)])
+          findings.push(['DIBAO_ATTRIBUTE_MISMATCH', await repo.dibaoAttributeMismatch(tx, job.id)])
+          break
+        case 'civil_affairs.deaths':
+          findings.push(['NO_LIVING_MEMBER', await repo.householdsWithoutLiving(tx, job.id)])
+          break
+        case 'health.insurance':
+          findings.push(['UNINSURED', await repo.membersWhere(tx, area, sql`NOT m.medical_insurance`)])
+          break
+        case 'education.enrollment':
+          findings.push(['DROPOUT', await repo.membersWhere(tx, area, sql`m.schooling = 'DROPPED_OUT'`, job.id)])
+          break
+        case 'hr.employment':
+          findings.push(['UNEMPLOYED_WILLING', await repo.membersWhere(tx, area, sql`m.employment = 'UNEMPLOYED' AND m.wants_work AND m.labor_capacity IN ('SKILLED', 'ORDINARY')`, job.id)])
+          break
+        case 'disability.certificates':
+          break // NEWLY_DISABLED items are written with each batch
+      }
+      await repo.insertWorkItems(tx, findings.flatMap(([finding, rows]) => rows.map(r => ({
+        jobId: job.id,
+        finding,
+        regionCode: r.regionCode,
+        householdId: r.householdId,
+        memberId: r.memberId,
+        detail: r.name === null ? {} : { name: r.name },
+        createdAt: now
+      }))))
+      const summary = await repo.findingCounts(tx, job.id)
+      if (!await repo.finish(tx, job, 'succeeded', now, { reconciliation: KINDS[kind].reconciliation, findings: summary }, null)) throw new LostLease()
+    })
+  }
+}

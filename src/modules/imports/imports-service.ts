@@ -1,0 +1,176 @@
+import type { Readable } from 'node:stream'
+import type { Deps } from '../../shared/context.js'
+import { AppError, badInput, conflict, notFound } from '../../shared/errors.js'
+import { isUuid } from '../../shared/ids.js'
+import { authorize, can } from '../../shared/policy.js'
+import type { Principal } from '../../shared/principal.js'
+import { isKind, KIND_NAMES, KINDS } from './kinds.js'
+import { formatOf } from './parse.js'
+import * as repo from './imports-repository.js'
+
+export interface JobView {
+  id: string
+  kind: string
+  status: 'queued' | 'running' | 'succeeded' | 'failed'
+  counts: { received: number, applied: number, unmatched: number, rejected: number }
+  format: string
+  charset: string
+  bytes: number
+  createdAt: string
+  startedAt: string | null
+  finishedAt: string | null
+  error: string | null
+}
+
+/** Stored chunks of the upload: large enough to be few, small enough to keep memory flat. */
+const CHUNK_BYTES = 1024 * 1024
+const KEY = /^[\x21-\x7e]{1,200}$/
+
+export function jobView (j: repo.JobRow): JobView {
+  return {
+    id: j.id,
+    kind: j.kind,
+    // A job still receiving its file is not visible to anyone but its submitter's request; it reads as queued.
+    status: (j.status === 'receiving' ? 'queued' : j.status) as JobView['status'],
+    counts: { received: j.received, applied: j.applied, unmatched: j.unmatched, rejected: j.rejected },
+    format: j.format,
+    charset: j.charset,
+    bytes: j.bytes,
+    createdAt: j.createdAt.toISOString(),
+    startedAt: j.startedAt?.toISOString() ?? null,
+    finishedAt: j.finishedAt?.toISOString() ?? null,
+    error: j.error
+  }
+}
+
+/** Submitting and reading import jobs (ADMIN; EXCHANGE for their department's kinds), in the caller's area. */
+export class ImportsService {
+  constructor (private readonly deps: Deps, private readonly principal: Principal) {}
+
+  /** The job if the caller may see it (their department's kind, in their area), else NOT_FOUND. */
+  async find (id: string): Promise<repo.JobRow> {
+    authorize(this.principal, 'exchange.submit')
+    const job = isUuid(id) ? await repo.findJob(this.deps.db, id) : null
+    if (job === null || !isKind(job.kind) || !can(this.principal, 'exchange.submit', job.regionCode, KINDS[job.kind].depts)) {
+      throw notFound('Job')
+    }
+    return job
+  }
+
+  async get (id: string): Promise<JobView> {
+    return jobView(await this.find(id))
+  }
+
+  /**
+   * Stores the uploaded file in the database chunk by chunk as it arrives (constant
+   * memory), then queues the job. The same Idempotency-Key from the same caller returns
+   * the first job and stores nothing. Returns the job and whether it is new.
+   */
+  async submit (kind: string | undefined, contentType: string | undefined, idempotencyKey: string | undefined, body: Readable): Promise<{ job: JobView, created: boolean }> {
+    authorize(this.principal, 'exchange.submit')
+    if (!isKind(kind)) throw badInput([{ path: 'querystring.kind', message: `must be one of ${KIND_NAMES.join(', ')}` }])
+    authorize(this.principal, 'exchange.submit', undefined, KINDS[kind].depts)
+    if (idempotencyKey !== undefined && !KEY.test(idempotencyKey)) throw badInput([{ path: 'headers.idempotency-key', message: 'must be 1–200 visible ASCII characters' }])
+    const type = formatOf(contentType)
+    if ('error' in type) throw badInput([{ path: 'headers.content-type', message: type.error }])
+    const { db, clock } = this.deps
+    if (idempotencyKey !== undefined) {
+      const existing = await repo.findByIdempotencyKey(db, this.principal.sub, idempotencyKey)
+      if (existing !== null) return { job: jobView(existing), created: false }
+    }
+    let job: repo.JobRow
+    try {
+      job = await repo.insertJob(db, {
+        kind,
+        format: type.format,
+        charset: type.charset,
+        status: 'receiving',
+        idempotencyKey: idempotencyKey ?? null,
+        submittedBy: this.principal.sub,
+        submitterRole: this.principal.role,
+        dept: this.principal.dept,
+        regionCode: this.principal.regionCode,
+        createdAt: clock()
+      })
+    } catch (err) {
+      // The same key raced in from a concurrent request: answer with its job.
+      const existing = idempotencyKey === undefined ? null : await repo.findByIdempotencyKey(db, this.principal.sub, idempotencyKey)
+      if (existing !== null) return { job: jobView(existing), created: false }
+      throw err
+    }
+    const bytes = await this.store(job, body)
+    return { job: jobView(await repo.markQueued(db, job.id, bytes)), created: true }
+  }
+
+  private async store (job: repo.JobRow, body: Readable): Promise<number> {
+    const max = this.deps.config.importMaxBytes
+    let n = 0
+    let total = 0
+    let pending: Buffer[] = []
+    let pendingBytes = 0
+    const flush = async (): Promise<void> => {
+      if (pendingBytes === 0) return
+      await repo.appendChunk(this.deps.db, job.id, n++, Buffer.concat(pending, pendingBytes))
+      pending = []
+      pendingBytes = 0
+    }
+    for await (const chunk of body) {
+      const buf = chunk as Buffer
+      total += buf.length
+      if (total > max) {
+        body.destroy()
+        await repo.failUpload(this.deps.db, job.id, this.deps.clock(), 'the file is larger than IMPORT_MAX_MB')
+        throw new AppError('BAD_USER_INPUT', `The file is larger than ${Math.floor(max / 1024 / 1024)} MiB`, [{ path: 'body', message: 'is too large' }])
+      }
+      pending.push(buf)
+      pendingBytes += buf.length
+      if (pendingBytes >= CHUNK_BYTES) await flush()
+    }
+    await flush()
+    if (total === 0) {
+      await repo.failUpload(this.deps.db, job.id, this.deps.clock(), 'the file is empty')
+      throw badInput([{ path: 'body', message: 'is empty' }])
+    }
+    return total
+  }
+
+  /** The rejected rows' reasons, in file order, as NDJSON lines (read page by page). */
+  async * errors (id: string): AsyncGenerator<string> {
+    const job = await this.find(id)
+    let after: { line: number, path: string } | null = null
+    for (;;) {
+      const page = await repo.errorsAfter(this.deps.db, job.id, after, 1000)
+      for (const e of page) yield JSON.stringify(e) + '\n'
+      if (page.length < 1000) return
+      after = page[page.length - 1]!
+    }
+  }
+
+  /** The kind's reconciliation: counts per finding and every work item with its state. */
+  async report (id: string): Promise<{ job: JobView, reconciliation: string, findings: Record<string, number>, items: unknown[] }> {
+    const job = await this.find(id)
+    if (job.status !== 'succeeded') throw conflict(`The job is ${jobView(job).status}; its report is ready when it has succeeded`)
+    const report = job.report as { reconciliation: string, findings: Record<string, number> }
+    const items = await repo.workItemsOfJob(this.deps.db, job.id)
+    return { job: jobView(job), ...report, items: items.map(workItemView) }
+  }
+}
+
+export function workItemView (w: repo.WorkItemRow): Record<string, unknown> {
+  return {
+    id: w.id,
+    jobId: w.jobId,
+    finding: w.finding,
+    regionCode: w.regionCode,
+    householdId: w.householdId,
+    memberId: w.memberId,
+    detail: w.detail,
+    status: w.status,
+    disposition: w.disposition,
+    note: w.note,
+    resolvedBy: w.resolvedBy,
+    resolvedAt: w.resolvedAt?.toISOString() ?? null,
+    createdAt: w.createdAt.toISOString(),
+    version: w.version
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * Reads an uploaded file as records, streaming, whatever its size: NDJSON, CSV (UTF-8
+ * with or without BOM, or GB18030) and .xlsx (first sheet, header row). Each record
+ * carries the line (NDJSON, CSV) or row number (xlsx) that officers see in their file.
+ */
+import { createInterface } from 'node:readline'
+import { pipeline, type Readable } from 'node:stream'
+import { parse as csvParse } from 'csv-parse'
+import ExcelJS from 'exceljs'
+import iconv from 'iconv-lite'
+
+export const FORMATS = ['ndjson', 'csv', 'xlsx'] as const
+export type Format = typeof FORMATS[number]
+export const CHARSETS = ['utf-8', 'gb18030'] as const
+export type Charset = typeof CHARSETS[number]
+
+export type ParsedRecord =
+  | { line: number, record: Record<string, unknown> }
+  | { line: number, error: string }
+
+/** `Content-Type` → format and charset; null when the type is not one the import accepts. */
+export function formatOf (contentType: string | undefined): { format: Format, charset: Charset } | { error: string } {
+  const [type = '', ...params] = (contentType ?? '').split(';').map(s => s.trim().toLowerCase())
+  const charsetParam = params.find(p => p.startsWith('charset='))?.slice(8).replace(/"/g, '')
+  const charset = charsetParam === undefined || charsetParam === 'utf-8' || charsetParam === 'utf8'
+    ? 'utf-8'
+    : ['gb18030', 'gbk', 'gb2312'].includes(charsetParam) ? 'gb18030' : null
+  if (charset === null) return { error: `charset ${charsetParam ?? ''} is not supported (utf-8 or gb18030)` }
+  if (type === 'application/x-ndjson' || type === 'application/ndjson') return { format: 'ndjson', charset }
+  if (type === 'text/csv') return { format: 'csv', charset }
+  if (type === 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet') return { format: 'xlsx', charset: 'utf-8' }
+  return { error: 'Content-Type must be application/x-ndjson, text/csv or application/vnd.openxmlformats-officedocument.spreadsheetml.sheet' }
+}
+
+const normaliseKey = (k: string): string => k.replace(/^\uFEFF/, '').trim().toLowerCase()
+
+/** Decoded text; an error of the source (e.g. the database) reaches the reader. */
+function decoded (source: Readable, charset: Charset): NodeJS.ReadableStream {
+  const decoder = charset === 'gb18030' ? iconv.decodeStream('gb18030') : iconv.decodeStream('utf-8', { stripBOM: true })
+  return pipeline(source, decoder, () => {})
+}
+
+async function * ndjson (source: Readable, charset: Charset): AsyncGenerator<ParsedRecord> {
+  let line = 0
+  for await (const text of createInterface({ input: decoded(source, charset), crlfDelay: Infinity })) {
+    line++
+    if (text.trim() === '') continue
+    let value: unknown
+    try {
+      value = JSON.parse(text)
+    } catch {
+      yield { line, error: 'is not valid JSON' }
+      continue
+    }
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) yield { line, error: 'must be a JSON object' }
+    else yield { line, record: Object.fromEntries(Object.entries(value).map(([k, v]) => [normaliseKey(k), v])) }
+  }
+}
+
+async function * csv (source: Readable, charset: Charset): AsyncGenerator<ParsedRecord> {
+  const parser = csvParse({
+    bom: true,
+    columns: (header: string[]) => header.map(normaliseKey),
+    skip_empty_lines: true,
+    relax_column_count: true,
+    info: true
+  })
+  pipeline(decoded(source, charset), parser, () => {})
+  try {
+    for await (const { record, info } of parser as AsyncIterable<{ record: Record<string, string>, info: { lines: number } }>) {
+      yield { line: info.lines, record }
+    }
+  } catch (err) {
+    // A malformed quote ends the file's readable part: report where, as a row error.
+    const e = err as { code?: string, lines?: number, message: string }
+    if (typeof e.code !== 'string' || !e.code.startsWith('CSV_')) throw err
+    yield { line: e.lines ?? 0, error: `CSV cannot be read from here on: ${e.message}` }
+  }
+}
+
+/** A cell of exceljs as a plain value: dates as YYYY-MM-DD, rich text and formulas by their text or result. */
+function cellValue (v: ExcelJS.CellValue): unknown {
+  if (v === null || v === undefined) return undefined
+  if (v instanceof Date) return v.toISOString().slice(0, 10)
+  if (typeof v === 'object') {
+    if ('richText' in v) return v.richText.map(r => r.text).join('')
+    if ('result' in v) return cellValue(v.result as ExcelJS.CellValue)
+    if ('text' in v) return v.text
+    return undefined
+  }
+  return v
+}
+
+async function * xlsx (source: Readable): AsyncGenerator<ParsedRecord> {
+  const workbook = new ExcelJS.stream.xlsx.WorkbookReader(source, { worksheets: 'emit', sharedStrings: 'cache', hyperlinks: 'ignore', styles: 'cache', entries: 'ignore' })
+  for await (const sheet of workbook) {
+    let header: string[] | null = null
+    for await (const row of sheet as AsyncIterable<ExcelJS.Row>) {
+      const values = (row.values as ExcelJS.CellValue[]).slice(1).map(cellValue)
+      if (header === null) {
+        header = values.map(v => normaliseKey(String(v ?? '')))
+        continue
+      }
+      if (values.every(v => v === undefined || v === '')) continue
+      yield { line: row.number, record: Object.fromEntries(header.map((k, i) => [k, values[i]])) }
+    }
+    return // the first sheet only
+  }
+}
+
+/** The records of a file, in order. */
+export function readRecords (source: Readable, format: Format, charset: Charset): AsyncGenerator<ParsedRecord> {
+  switch (format) {
+    case 'ndjson': return ndjson(source, charset)
+    case 'csv': return csv(source, charset)
+    case 'xlsx': return xlsx(source)
+  }
+}
+
