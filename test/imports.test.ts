@@ -322,3 +322,35 @@ t.test('a job stopped mid-way resumes after restart from its last committed batc
   const m = await queryRows<{ employment_months: number }>(database.db, sql`SELECT employment_months FROM members WHERE national_id_hash = ${second.app.deps.sealer.lookupHash(ids[5]!)}`)
   t.equal(m[0]!.employment_months, last.months, 'rows applied in file order')
 })
+
+t.test('every kind, in NDJSON and in CSV: a valid row applies, an invalid one is rejected with its field, an unregistered person is unmatched', async (t) => {
+  const app = await buildApp(t)
+  const upload = uploader(app)
+  const op = app.as({ sub: uniqueSub('op'), role: 'OPERATOR', region: VILLAGE })
+  const cases: Array<{ kind: string, dept: string, valid: (id: string) => Record<string, unknown>, invalid: (id: string) => [Record<string, unknown>, string], check: Record<string, unknown> }> = [
+    { kind: 'civil_affairs.dibao', dept: 'civil_affairs', valid: id => ({ national_id: id, name: '甲', status: 'active', start_date: '2018-01-01', monthly_amount: 200 }), invalid: id => [{ national_id: id, name: '甲', status: 'paused', start_date: '2018-01-01', monthly_amount: 200 }, 'status'], check: { dibao: true } },
+    { kind: 'civil_affairs.deaths', dept: 'civil_affairs', valid: id => ({ national_id: id, name: '甲', date_of_death: '2019-03-04' }), invalid: id => [{ national_id: id, name: '甲', date_of_death: 'yesterday' }, 'date_of_death'], check: { deceasedAt: '2019-03-04' } },
+    { kind: 'health.insurance', dept: 'health', valid: id => ({ national_id: id, year: 2019, medical_insurance: false, serious_illness_insurance: true }), invalid: id => [{ national_id: id, year: 1999, medical_insurance: true, serious_illness_insurance: true }, 'year'], check: { medicalInsurance: false, seriousIllnessInsurance: true } },
+    { kind: 'education.enrollment', dept: 'education', valid: id => ({ national_id: id, name: '甲', stage: 'SENIOR_HIGH', status: 'enrolled' }), invalid: id => [{ national_id: id, name: '甲', stage: 'SENIOR_HIGH', status: 'absent' }, 'status'], check: { schooling: 'SENIOR_HIGH' } },
+    { kind: 'disability.certificates', dept: 'disability', valid: id => ({ national_id: id, name: '甲', grade: 3 }), invalid: id => [{ national_id: id, name: '甲', grade: 'III' }, 'grade'], check: { disabilityGrade: 3, healthConditions: ['DISABLED'] } },
+    { kind: 'hr.employment', dept: 'hr', valid: id => ({ national_id: id, employment: 'SELF_EMPLOYED', months: 6, monthly_income: 1800 }), invalid: id => [{ national_id: id, employment: 'SELF_EMPLOYED', months: 6, monthly_income: 'lots' }, 'monthly_income'], check: { employment: 'SELF_EMPLOYED', employmentMonths: 6, monthlyIncome: 1800 } }
+  ]
+  for (const c of cases) {
+    for (const format of ['ndjson', 'csv'] as const) {
+      const id = nationalId('2001-02-03', 'MALE')
+      const h = await household(op, VILLAGE, [memberInput({ name: '甲', nationalId: id, laborCapacity: 'ORDINARY' })])
+      const [bad, badField] = c.invalid(id)
+      const rows = [c.valid(id), bad, c.valid(nationalId('1999-09-09', 'FEMALE'))]
+      const header = Object.keys(rows[0]!)
+      const body = format === 'ndjson' ? ndjson(rows) : csv(header, rows.map(r => header.map(k => String(r[k]))))
+      const who: TokenClaims = { sub: uniqueSub(c.dept), role: 'EXCHANGE', dept: c.dept, region: COUNTY }
+      const submitted = await upload(who, c.kind, body, format === 'ndjson' ? NDJSON : 'text/csv')
+      t.equal(submitted.status, 202, `${c.kind} ${format}`)
+      const job = await finished(app.as(who), submitted.json.id)
+      t.match(job, { status: 'succeeded', counts: { received: 3, applied: 1, unmatched: 1, rejected: 1 } }, `${c.kind} ${format}: counts`)
+      t.match((await member(op, h.id))[0], c.check, `${c.kind} ${format}: applied`)
+      const errors = (await app.as(who).get(`/api/v1/exchange/jobs/${job.id}/errors`)).body.trim().split('\n').map(l => JSON.parse(l))
+      t.same(errors.map(e => [e.line, e.path]), [[format === 'ndjson' ? 2 : 3, badField]], `${c.kind} ${format}: the bad row named by line and field`)
+    }
+  }
+})

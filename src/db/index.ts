@@ -1,8 +1,8 @@
 import { PGlite } from '@electric-sql/pglite'
-import type { ExtractTablesWithRelations, SQL } from 'drizzle-orm'
+import { getTableColumns, sql, type ExtractTablesWithRelations, type SQL } from 'drizzle-orm'
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres'
 import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator'
-import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core'
+import type { PgDatabase, PgQueryResultHKT, PgTable, PgTransaction } from 'drizzle-orm/pg-core'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
 import pg from 'pg'
@@ -73,4 +73,21 @@ export async function openDatabase (cfg: Config['database'], log: Logger, onQuer
 export async function queryRows<T> (db: DbOrTx, query: SQL): Promise<T[]> {
   const result = await db.execute(query) as unknown as { rows: T[] }
   return result.rows
+}
+
+const toJson = (v: unknown): unknown => (typeof v === 'bigint' ? v.toString() : v ?? null)
+
+/**
+ * Inserts many rows with one statement and one parameter — a JSON array unpacked by
+ * `jsonb_to_recordset` — instead of one parameter per value: batches of thousands of
+ * rows stay cheap to send and to plan. Columns no row sets take their defaults.
+ */
+export async function insertMany<T extends PgTable> (db: DbOrTx, table: T, rows: ReadonlyArray<T['$inferInsert']>): Promise<void> {
+  if (rows.length === 0) return
+  const columns = getTableColumns(table)
+  const keys = Object.keys(columns).filter(k => rows.some(r => (r as Record<string, unknown>)[k] !== undefined))
+  const json = JSON.stringify(rows.map(r => Object.fromEntries(keys.map(k => [columns[k]!.name, toJson((r as Record<string, unknown>)[k])]))))
+  const names = sql.raw(keys.map(k => `"${columns[k]!.name}"`).join(', '))
+  const defs = sql.raw(keys.map(k => `"${columns[k]!.name}" ${columns[k]!.getSQLType().replace(/\s+COLLATE\s+.*$/i, '')}`).join(', '))
+  await db.execute(sql`INSERT INTO ${table} (${names}) SELECT ${names} FROM jsonb_to_recordset(${json}::jsonb) AS v(${defs})`)
 }

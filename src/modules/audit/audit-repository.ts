@@ -1,5 +1,5 @@
 import { and, asc, count, desc, eq, getTableColumns, gt, gte, lt, lte, sql, type SQL } from 'drizzle-orm'
-import type { DbOrTx } from '../../db/index.js'
+import { insertMany, type DbOrTx } from '../../db/index.js'
 import { auditEvents } from '../../db/schema/index.js'
 import { inArea } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
@@ -17,7 +17,7 @@ export async function lockChainHead (tx: DbOrTx): Promise<{ seq: bigint, hash: s
 }
 
 export async function insertEntries (tx: DbOrTx, rows: AuditRow[]): Promise<void> {
-  if (rows.length > 0) await tx.insert(auditEvents).values(rows)
+  await insertMany(tx, auditEvents, rows)
 }
 
 export interface AuditQuery {

@@ -1,7 +1,7 @@
 import { and, asc, eq, gt, inArray, like, lt, or, sql } from 'drizzle-orm'
 import type { DbOrTx } from '../../db/index.js'
 import { exchangeJobChunks, exchangeJobErrors, exchangeJobMatches, exchangeJobs, members, workItems } from '../../db/schema/index.js'
-import { queryRows } from '../../db/index.js'
+import { insertMany, queryRows } from '../../db/index.js'
 import { inArea } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 import { MEMBER_COLUMNS, type MemberColumn } from './kinds.js'
@@ -31,8 +31,12 @@ export async function findByIdempotencyKey (db: DbOrTx, submittedBy: string, key
   return job ?? null
 }
 
-export async function appendChunk (db: DbOrTx, jobId: string, n: number, data: Buffer): Promise<void> {
-  await db.insert(exchangeJobChunks).values({ jobId, n, data })
+/** Stores the next chunk of an upload and extends the upload's lease (it is still arriving). */
+export async function appendChunk (db: DbOrTx, jobId: string, n: number, data: Buffer, leaseUntil: Date): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx.insert(exchangeJobChunks).values({ jobId, n, data })
+    await tx.update(exchangeJobs).set({ leaseUntil }).where(eq(exchangeJobs.id, jobId))
+  })
 }
 
 /** The upload is complete and durable: the job may run. */
@@ -89,28 +93,33 @@ export async function releaseLease (db: DbOrTx, job: JobRow, now: Date): Promise
 
 /** Ends the job while the lease is still ours; false when it is not. */
 export async function finish (tx: DbOrTx, job: JobRow, status: 'succeeded' | 'failed', now: Date, report: unknown, error: string | null): Promise<boolean> {
+  // The stored file has served its purpose.
+  await tx.delete(exchangeJobChunks).where(eq(exchangeJobChunks.jobId, job.id))
   const rows = await tx.update(exchangeJobs).set({ status, finishedAt: now, report, error, leaseOwner: null, leaseUntil: null })
     .where(and(eq(exchangeJobs.id, job.id), eq(exchangeJobs.leaseOwner, job.leaseOwner!), eq(exchangeJobs.status, 'running')))
     .returning({ id: exchangeJobs.id })
   return rows.length === 1
 }
 
-/** Uploads cut off before they completed (the process stopped mid-request) can never run. */
-export async function failInterruptedUploads (db: DbOrTx, before: Date, now: Date): Promise<void> {
+/** Uploads whose lease ran out before they completed (the process stopped mid-request) can never run. */
+export async function failInterruptedUploads (db: DbOrTx, now: Date): Promise<void> {
   await db.update(exchangeJobs).set({ status: 'failed', error: 'the upload was interrupted', finishedAt: now })
-    .where(and(eq(exchangeJobs.status, 'receiving'), lt(exchangeJobs.createdAt, before)))
+    .where(and(eq(exchangeJobs.status, 'receiving'), lt(exchangeJobs.leaseUntil, now)))
 }
 
 export async function failUpload (db: DbOrTx, jobId: string, now: Date, error: string): Promise<void> {
-  await db.update(exchangeJobs).set({ status: 'failed', error, finishedAt: now }).where(eq(exchangeJobs.id, jobId))
+  await db.transaction(async (tx) => {
+    await tx.delete(exchangeJobChunks).where(eq(exchangeJobChunks.jobId, jobId))
+    await tx.update(exchangeJobs).set({ status: 'failed', error, finishedAt: now }).where(eq(exchangeJobs.id, jobId))
+  })
 }
 
 export async function insertErrors (tx: DbOrTx, rows: ErrorInsert[]): Promise<void> {
-  for (let i = 0; i < rows.length; i += 1000) await tx.insert(exchangeJobErrors).values(rows.slice(i, i + 1000))
+  await insertMany(tx, exchangeJobErrors, rows)
 }
 
 export async function insertMatches (tx: DbOrTx, rows: MatchInsert[]): Promise<void> {
-  for (let i = 0; i < rows.length; i += 1000) await tx.insert(exchangeJobMatches).values(rows.slice(i, i + 1000))
+  await insertMany(tx, exchangeJobMatches, rows)
 }
 
 /** A page of a job's row errors after (line, path), in file order. */
@@ -137,7 +146,7 @@ export async function lockMembersByHash (tx: DbOrTx, area: string, hashes: reado
     name: members.name,
     ...memberColumns
   }).from(members)
-    .where(and(inArray(members.nationalIdHash, [...hashes]), eq(members.active, true), like(members.regionCode, `${area}%`)))
+    .where(and(sql`${members.nationalIdHash} IN (SELECT jsonb_array_elements_text(${JSON.stringify(hashes)}::jsonb))`, eq(members.active, true), like(members.regionCode, `${area}%`)))
     .for('update') as MatchedMember[]
 }
 
@@ -198,7 +207,7 @@ export async function findingCounts (db: DbOrTx, jobId: string): Promise<Record<
 }
 
 export async function insertWorkItems (tx: DbOrTx, rows: WorkItemInsert[]): Promise<void> {
-  for (let i = 0; i < rows.length; i += 1000) await tx.insert(workItems).values(rows.slice(i, i + 1000))
+  await insertMany(tx, workItems, rows)
 }
 
 export async function workItemsOfJob (db: DbOrTx, jobId: string): Promise<WorkItemRow[]> {

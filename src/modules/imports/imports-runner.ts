@@ -62,7 +62,7 @@ export class ImportRunner {
 
   private async run (): Promise<void> {
     const { db, clock, log } = this.deps
-    await repo.failInterruptedUploads(db, new Date(clock().getTime() - LEASE_MS), clock()).catch((err: unknown) => { log.warn({ err }, 'import runner: could not close interrupted uploads') })
+    await repo.failInterruptedUploads(db, clock()).catch((err: unknown) => { log.warn({ err }, 'import runner: could not close interrupted uploads') })
     while (!this.stopped) {
       let job: repo.JobRow | null = null
       try {
