@@ -225,6 +225,7 @@ t.test('an objection during the notice sends the review back to PROPOSED; after 
   t.equal(code(await op.gql(REJECT, { r: r2, x: '不同意' })), 'FORBIDDEN', 'operators do not reject')
   t.match((await ok(tr, REJECT, { r: r2, x: '民主评议未通过' })).rejectExit, { status: 'REJECTED' })
   t.match((await ok(op, PROPOSE, { h: h2, y: 2019 })).proposeExit, { status: 'PROPOSED' })
+  t.equal(code(await op.gql('mutation ($id: ID!) { closeHousehold(id: $id, reason: MOVED_AWAY) { id } }', { id: h2 })), 'CONFLICT', 'a household under review is not closed behind the reviewers\' backs')
   const list = (await ok(tr, 'query ($f: ExitReviewFilter) { exitReviews(filter: $f) { totalCount edges { node { id status } } } }', { f: { regionCode: VILLAGE, status: 'PROPOSED' } })).exitReviews
   t.ok(list.edges.some((e: any) => e.node.id !== r2 && e.node.status === 'PROPOSED'), "the township's queue of proposals")
   t.equal(code(await siblingOp.gql('query ($f: ExitReviewFilter) { exitReviews(filter: $f) { totalCount } }', { f: { regionCode: VILLAGE } })), 'FORBIDDEN')

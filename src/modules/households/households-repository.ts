@@ -1,6 +1,6 @@
 import { and, asc, count, eq, gt, inArray, like, sql, type SQL } from 'drizzle-orm'
 import type { DbOrTx } from '../../db/index.js'
-import { householdStatusChanges, households, members } from '../../db/schema/index.js'
+import { exitReviews, householdStatusChanges, households, members } from '../../db/schema/index.js'
 import { escapeLike } from '../../shared/ids.js'
 import { inArea } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
@@ -95,4 +95,11 @@ export async function statusChangesByHouseholds (db: DbOrTx, p: Principal, house
   return await db.select().from(householdStatusChanges)
     .where(and(inArray(householdStatusChanges.householdId, [...householdIds]), inArea(householdStatusChanges.regionCode, p)))
     .orderBy(asc(householdStatusChanges.seq))
+}
+
+/** Whether an exit review of the household is still open (PROPOSED or VERIFIED). */
+export async function hasOpenExitReview (db: DbOrTx, householdId: string): Promise<boolean> {
+  const rows = await db.select({ id: exitReviews.id }).from(exitReviews)
+    .where(and(eq(exitReviews.householdId, householdId), inArray(exitReviews.status, ['PROPOSED', 'VERIFIED']))).limit(1)
+  return rows.length > 0
 }

@@ -258,6 +258,7 @@ export class HouseholdsService {
     const current = await this.find(id)
     authorize(this.principal, 'record.write', current.regionCode)
     if (current.status === 'CLOSED') throw conflict('The household is already closed')
+    if (await repo.hasOpenExitReview(this.deps.db, id)) throw conflict('The household has an open exit review; it must be rejected before the household is closed')
     const now = this.deps.clock()
     return await this.write(current, current.version, { status: 'CLOSED', closeReason: reason, closedAt: now }, 'household.close',
       async (tx) => { await members.deactivateHousehold(tx, this.principal, id, now) }, { reason })
