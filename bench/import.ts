@@ -7,7 +7,7 @@
  *
  * Uses database br_bench_import on BENCH_PG_URL (default postgres://postgres@127.0.0.1:5432/postgres),
  * filled once with the demo-data generator and reused. Reports rows/s, the server's peak
- * RSS and its RSS over time, and the ratio to COPY.
+ * RSS and its RSS over time, and the ratio to COPY. BENCH_NODE_ARGS='--cpu-prof' profiles the server.
  */
 import { spawn } from 'node:child_process'
 import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
@@ -115,7 +115,9 @@ const rssOf = (pid: number, field: 'VmRSS' | 'VmHWM'): number => {
 }
 
 async function serviceImport (file: string): Promise<{ seconds: number, uploadSeconds: number, peakMiB: number, samples: number[], counts: unknown }> {
-  const server = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: projectRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] })
+  // BENCH_NODE_ARGS adds options to the server's node, e.g. --cpu-prof to profile it.
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(a => a !== '')
+  const server = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/server.ts'], { cwd: projectRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] })
   try {
     for (let i = 0; ; i++) {
       const ok = await fetch(`http://127.0.0.1:${PORT}/readyz`).then(r => r.ok, () => false)

@@ -51,7 +51,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(auth, { auth: config.auth, regionExists: createRegionDirectory(database.db).exists })
   await fastify.register(health)
   await fastify.register(openapi)
-  await fastify.register(graphql, { graphiql: config.env === 'development' })
+  await fastify.register(graphql, { graphiql: config.env === 'development', production: config.env === 'production' })
   await fastify.register(async (api) => {
     for (const routes of restRoutes) await api.register(routes)
   }, { prefix: '/api/v1' })

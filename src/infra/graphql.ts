@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import fp from 'fastify-plugin'
-import { buildSchema, type ExecutionResult, type GraphQLFieldResolver } from 'graphql'
+import { buildSchema, NoSchemaIntrospectionCustomRule, type ExecutionResult, type GraphQLFieldResolver } from 'graphql'
 import { JSONResolver } from 'graphql-scalars'
 import mercurius, { type IResolvers, type MercuriusContext, type MercuriusLoaders } from 'mercurius'
 import { graphqlModules } from '../modules/index.js'
@@ -10,6 +10,7 @@ import { formatGraphQLError } from '../shared/graphql-errors.js'
 import { canPerform, OPERATIONS } from '../shared/policy.js'
 import type { Principal } from '../shared/principal.js'
 import { paths } from '../paths.js'
+import { checkCost, GRAPHQL_LIMITS, maxAliasesRule } from './graphql-limits.js'
 
 declare module 'mercurius' {
   interface MercuriusContext {
@@ -61,7 +62,7 @@ function mergeLoaders (): MercuriusLoaders {
   return merged
 }
 
-export default fp<{ graphiql: boolean }>(async (app, opts) => {
+export default fp<{ graphiql: boolean, production: boolean }>(async (app, opts) => {
   const sdl = readFileSync(paths.schema, 'utf8')
   await app.register(mercurius, {
     schema: sdl,
@@ -69,16 +70,23 @@ export default fp<{ graphiql: boolean }>(async (app, opts) => {
     loaders: mergeLoaders(),
     path: '/graphql',
     graphiql: opts.graphiql,
-    queryDepth: 12,
+    // Introspection and suggestions only outside production.
+    validationRules: [maxAliasesRule, ...(opts.production ? [NoSchemaIntrospectionCustomRule] : [])],
+    graphql: { parseOptions: { maxTokens: GRAPHQL_LIMITS.tokens } },
+    queryDepth: GRAPHQL_LIMITS.depth,
     // Errors outside execution (authentication, a malformed request) go to the app's
     // error handler, which answers GraphQL-shaped on this route.
     errorHandler: false,
     context: (req) => ({ principal: req.principal, services: servicesOf(req) }),
     errorFormatter: (execution: ExecutionResult, ctx: MercuriusContext) => {
-      const errors = (execution.errors ?? []).flatMap(e => formatGraphQLError(e, ctx.reply.log))
+      const errors = (execution.errors ?? []).flatMap(e => formatGraphQLError(e, ctx.reply.log, opts.production))
       const badRequest = execution.data == null && errors.length > 0 && errors.every(e => e.extensions.code === 'BAD_USER_INPUT' && e.path === undefined)
       return { statusCode: badRequest ? 400 : 200, response: { data: execution.data ?? null, errors } }
     }
+  })
+  // The cost budget needs the variables (page sizes), so it is checked per request, before execution.
+  app.graphql.addHook('preExecution', async (schema, document, _context, variables) => {
+    checkCost(schema, document, variables)
   })
 }, { name: 'graphql', dependencies: ['auth'] })
 

@@ -79,7 +79,7 @@ export function sendError (req: FastifyRequest, reply: FastifyReply, err: Fastif
     const list = (err as { errors?: GraphQLError[] }).errors
     if (Array.isArray(list)) {
       return reply.code(problem.status).type('application/json; charset=utf-8')
-        .send({ data: null, errors: list.flatMap(e => formatGraphQLError(e, req.log)) })
+        .send({ data: null, errors: list.flatMap(e => formatGraphQLError(e, req.log, req.server.deps.config.env === 'production')) })
     }
     const extensions = { code: problem.code ?? (problem.status >= 500 ? 'INTERNAL' : 'BAD_USER_INPUT'), ...(problem.errors ? { fields: problem.errors } : {}) }
     return reply.code(problem.status).type('application/json; charset=utf-8')

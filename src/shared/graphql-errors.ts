@@ -18,11 +18,13 @@ type FormattedError = GraphQLFormattedError & { extensions: Record<string, unkno
  * BAD_USER_INPUT naming the variable path; anything else is masked as INTERNAL,
  * its details only in the log.
  */
-export function formatGraphQLError (error: GraphQLError, log: FastifyBaseLogger): FormattedError[] {
+export function formatGraphQLError (error: GraphQLError, log: FastifyBaseLogger, hideSuggestions = false): FormattedError[] {
   const original = error.originalError as (Error & { errors?: GraphQLError[], statusCode?: number }) | undefined
   // Mercurius wraps a failed validation of the document in one error holding the list.
-  if (original !== undefined && Array.isArray(original.errors)) return original.errors.flatMap(e => formatGraphQLError(e, log))
-  const base = { message: error.message, ...(error.locations ? { locations: error.locations } : {}), ...(error.path ? { path: error.path } : {}) }
+  if (original !== undefined && Array.isArray(original.errors)) return original.errors.flatMap(e => formatGraphQLError(e, log, hideSuggestions))
+  // "Did you mean …?" reveals the schema: production answers without it.
+  const message = hideSuggestions ? error.message.replace(/ ?Did you mean .*\?$/s, '') : error.message
+  const base = { message, ...(error.locations ? { locations: error.locations } : {}), ...(error.path ? { path: error.path } : {}) }
   if (original !== undefined && isAppError(original)) {
     if (original.status >= 500) log.error({ err: original }, 'resolver failed')
     return [{ ...base, extensions: { code: original.code, ...(original.fields.length > 0 ? { fields: original.fields } : {}) } }]
@@ -30,7 +32,8 @@ export function formatGraphQLError (error: GraphQLError, log: FastifyBaseLogger)
   if (original === undefined || original instanceof GraphQLError || (typeof original.statusCode === 'number' && original.statusCode < 500)) {
     // Syntax, validation and variable-coercion errors: the request itself is bad.
     const field = coercionField(error.message)
-    return [{ ...base, extensions: { code: 'BAD_USER_INPUT', fields: field ? [field] : [] } }]
+    const limit = error.extensions?.limit
+    return [{ ...base, extensions: { code: 'BAD_USER_INPUT', fields: field ? [field] : [], ...(limit !== undefined ? { limit } : {}) } }]
   }
   log.error({ err: original }, 'resolver failed')
   return [{ message: 'Internal server error', ...(error.path ? { path: error.path } : {}), extensions: { code: 'INTERNAL' } }]

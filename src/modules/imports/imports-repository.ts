@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, like, lt, or, sql } from 'drizzle-orm'
+import { and, asc, eq, gt, like, lt, or, sql } from 'drizzle-orm'
 import type { DbOrTx } from '../../db/index.js'
 import { exchangeJobChunks, exchangeJobErrors, exchangeJobMatches, exchangeJobs, members, workItems } from '../../db/schema/index.js'
 import { insertMany, queryRows } from '../../db/index.js'
@@ -135,7 +135,7 @@ export type MatchedMember = { id: string, householdId: string, regionCode: strin
 
 const memberColumns = Object.fromEntries((Object.keys(MEMBER_COLUMNS) as MemberColumn[]).map(c => [c, members[c]])) as { [K in MemberColumn]: typeof members[K] }
 
-/** The active members in the area with these lookup hashes, locked for the batch's transaction. */
+/** The active members in the area with these lookup hashes (hex, so safe in an array literal), locked for the batch's transaction. */
 export async function lockMembersByHash (tx: DbOrTx, area: string, hashes: readonly string[]): Promise<MatchedMember[]> {
   if (hashes.length === 0) return []
   return await tx.select({
@@ -146,7 +146,7 @@ export async function lockMembersByHash (tx: DbOrTx, area: string, hashes: reado
     name: members.name,
     ...memberColumns
   }).from(members)
-    .where(and(sql`${members.nationalIdHash} IN (SELECT jsonb_array_elements_text(${JSON.stringify(hashes)}::jsonb))`, eq(members.active, true), like(members.regionCode, `${area}%`)))
+    .where(and(sql`${members.nationalIdHash} = ANY(${`{${hashes.join(',')}}`}::text[])`, eq(members.active, true), like(members.regionCode, `${area}%`)))
     .for('update') as MatchedMember[]
 }
 

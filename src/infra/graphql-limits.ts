@@ -1,0 +1,61 @@
+import { GraphQLError, getNullableType, isListType, type DocumentNode, type GraphQLSchema, type ValidationRule } from 'graphql'
+import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexity'
+import { MAX_PAGE } from '../shared/pagination.js'
+
+/**
+ * What one GraphQL request may ask for (OWASP API4, unrestricted resource consumption).
+ * Each limit is checked before any resolver runs; a request over one is refused with
+ * BAD_USER_INPUT and `extensions.limit` naming it.
+ */
+export const GRAPHQL_LIMITS = {
+  /** Nesting of selections. */
+  depth: 12,
+  /** Aliased fields in one document (aliases multiply work without adding depth). */
+  aliases: 30,
+  /** Lexical tokens of the document: parsing stops beyond this. */
+  tokens: 3000,
+  /** Cost budget: every object field costs 1, times the size of each list around it. */
+  cost: 25_000,
+  /** The size assumed for a list without `first` (members, measures, children …). */
+  assumedListSize: 10
+} as const
+
+function limitError (limit: keyof typeof GRAPHQL_LIMITS, message: string): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT', limit } })
+}
+
+/** Thrown outside validation: shaped like Mercurius's own refusal of a document (400 with the list). */
+function refusal (error: GraphQLError): Error {
+  return Object.assign(new Error(error.message), { statusCode: 400, errors: [error] })
+}
+
+/** Refuses a document with more than GRAPHQL_LIMITS.aliases aliased fields. */
+export const maxAliasesRule: ValidationRule = (context) => {
+  let aliases = 0
+  return {
+    Field (node) {
+      if (node.alias !== undefined && ++aliases === GRAPHQL_LIMITS.aliases + 1) {
+        context.reportError(limitError('aliases', `The query uses more than ${GRAPHQL_LIMITS.aliases} aliases`))
+      }
+    }
+  }
+}
+
+/**
+ * A field costs 1 plus its selections; a list multiplies them by its size: `first` (or
+ * `limit`) where the field takes one, else GRAPHQL_LIMITS.assumedListSize. A connection's
+ * `edges` repeat the page its field already counted.
+ */
+const estimator: ComplexityEstimator = ({ field, args, childComplexity }) => {
+  const page = typeof args.first === 'number' ? args.first : typeof args.limit === 'number' ? args.limit : null
+  const isList = isListType(getNullableType(field.type))
+  const size = page !== null ? Math.min(Math.max(page, 0), MAX_PAGE) : isList && field.name !== 'edges' ? GRAPHQL_LIMITS.assumedListSize : 1
+  return childComplexity === 0 && page === null && !isList ? 0 : 1 + size * childComplexity
+}
+
+/** The cost of the operation to run; throws the limit's error when over the budget. */
+export function checkCost (schema: GraphQLSchema, document: DocumentNode, variables: Record<string, unknown> | undefined, operationName?: string): number {
+  const cost = getComplexity({ schema, query: document, variables: variables ?? {}, ...(operationName !== undefined ? { operationName } : {}), estimators: [estimator] })
+  if (cost > GRAPHQL_LIMITS.cost) throw refusal(limitError('cost', `The query would cost ${cost}, more than the budget of ${GRAPHQL_LIMITS.cost}; ask for fewer items per page or fewer nested lists`))
+  return cost
+}
