@@ -354,3 +354,18 @@ t.test('every kind, in NDJSON and in CSV: a valid row applies, an invalid one is
     }
   }
 })
+
+t.test('a batch writes a member only at the version it read (a concurrent change makes the batch read again)', async (t) => {
+  const app = await buildApp(t)
+  const op = app.as({ sub: uniqueSub('op'), role: 'OPERATOR', region: VILLAGE })
+  const id = nationalId('1977-07-07', 'MALE')
+  const h = await household(op, VILLAGE, [memberInput({ name: '乙', nationalId: id })])
+  const { membersByHash, updateMembers } = await import('../src/modules/imports/imports-repository.js')
+  const [m] = await membersByHash(app.database.db, COUNTY, [app.app.deps.sealer.lookupHash(id)])
+  t.equal(m!.id, h.members[0]!.id)
+  await op.gql('mutation ($id: ID!) { updateMember(id: $id, input: { wantsWork: true }) { id } }', { id: m!.id })
+  t.equal(await updateMembers(app.database.db, ['employment'], [{ id: m!.id, version: m!.version, employment: 'LOCAL' }], new Date()), 0, 'stale: nothing written')
+  t.equal((await member(op, h.id))[0].employment, 'UNEMPLOYED')
+  t.equal(await updateMembers(app.database.db, ['employment'], [{ id: m!.id, version: m!.version + 1, employment: 'LOCAL' }], new Date()), 1)
+  t.equal((await member(op, h.id))[0].employment, 'LOCAL')
+})

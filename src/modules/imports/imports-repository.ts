@@ -131,12 +131,12 @@ export async function errorsAfter (db: DbOrTx, jobId: string, after: { line: num
     .orderBy(asc(exchangeJobErrors.line), asc(exchangeJobErrors.path)).limit(limit)
 }
 
-export type MatchedMember = { id: string, householdId: string, regionCode: string, nationalIdHash: string, name: string } & Record<MemberColumn, unknown>
+export type MatchedMember = { id: string, householdId: string, regionCode: string, nationalIdHash: string, name: string, version: number } & Record<MemberColumn, unknown>
 
 const memberColumns = Object.fromEntries((Object.keys(MEMBER_COLUMNS) as MemberColumn[]).map(c => [c, members[c]])) as { [K in MemberColumn]: typeof members[K] }
 
-/** The active members in the area with these lookup hashes (hex, so safe in an array literal), locked for the batch's transaction. */
-export async function lockMembersByHash (tx: DbOrTx, area: string, hashes: readonly string[]): Promise<MatchedMember[]> {
+/** The active members in the area with these lookup hashes (hex, so safe in an array literal). */
+export async function membersByHash (tx: DbOrTx, area: string, hashes: readonly string[]): Promise<MatchedMember[]> {
   if (hashes.length === 0) return []
   return await tx.select({
     id: members.id,
@@ -144,21 +144,25 @@ export async function lockMembersByHash (tx: DbOrTx, area: string, hashes: reado
     regionCode: members.regionCode,
     nationalIdHash: members.nationalIdHash,
     name: members.name,
+    version: members.version,
     ...memberColumns
   }).from(members)
-    .where(and(sql`${members.nationalIdHash} = ANY(${`{${hashes.join(',')}}`}::text[])`, eq(members.active, true), like(members.regionCode, `${area}%`)))
-    .for('update') as MatchedMember[]
+    .where(and(sql`${members.nationalIdHash} = ANY(${`{${hashes.join(',')}}`}::text[])`, eq(members.active, true), like(members.regionCode, `${area}%`))) as MatchedMember[]
 }
 
-/** One UPDATE for a batch: each member's new values of `columns` (one JSON parameter). */
-export async function updateMembers (tx: DbOrTx, columns: readonly MemberColumn[], changes: Array<{ id: string } & Partial<Record<MemberColumn, unknown>>>, now: Date): Promise<void> {
-  if (changes.length === 0) return
+/**
+ * One UPDATE for a batch: each member's new values of `columns` (one JSON parameter),
+ * where the member is still at the version read. Returns how many rows it changed.
+ */
+export async function updateMembers (tx: DbOrTx, columns: readonly MemberColumn[], changes: Array<{ id: string, version: number } & Partial<Record<MemberColumn, unknown>>>, now: Date): Promise<number> {
+  if (changes.length === 0) return 0
   const name = (c: MemberColumn): string => members[c].name
-  const json = JSON.stringify(changes.map(ch => Object.fromEntries([['id', ch.id], ...columns.map(c => [name(c), ch[c] ?? null])])))
+  const json = JSON.stringify(changes.map(ch => Object.fromEntries([['id', ch.id], ['version', ch.version], ...columns.map(c => [name(c), ch[c] ?? null])])))
   const set = sql.join(columns.map(c => sql.raw(`${name(c)} = v.${name(c)}`)), sql`, `)
-  const types = sql.raw(['id uuid', ...columns.map(c => `${name(c)} ${MEMBER_COLUMNS[c]}`)].join(', '))
-  await tx.execute(sql`UPDATE members m SET ${set}, version = m.version + 1, updated_at = ${now}
-    FROM jsonb_to_recordset(${json}::jsonb) AS v(${types}) WHERE m.id = v.id`)
+  const types = sql.raw(['id uuid', 'version integer', ...columns.map(c => `${name(c)} ${MEMBER_COLUMNS[c]}`)].join(', '))
+  const rows = await queryRows<{ id: string }>(tx, sql`UPDATE members m SET ${set}, version = m.version + 1, updated_at = ${now}
+    FROM jsonb_to_recordset(${json}::jsonb) AS v(${types}) WHERE m.id = v.id AND m.version = v.version RETURNING m.id`)
+  return rows.length
 }
 
 // ── Reconciliation queries (the area is the job's) ──────────────────────────────

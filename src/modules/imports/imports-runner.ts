@@ -15,6 +15,9 @@ export const LEASE_MS = 60_000
 const POLL_MS = 2_000
 
 class LostLease extends Error {}
+/** A member of the batch changed between reading and writing it: the batch is tried again. */
+class ChangedMeanwhile extends Error {}
+const BATCH_ATTEMPTS = 5
 /** The file itself cannot be read (not the database): the job fails instead of being retried. */
 class UnreadableFile extends Error {}
 
@@ -29,8 +32,9 @@ async function * unreadable (records: AsyncGenerator<ParsedRecord>): AsyncGenera
 /**
  * The background worker of import jobs. It takes the oldest queued job (or one whose
  * worker died: its lease expired), reads the stored file from its resume point, and
- * applies the rows in batches: each batch — member changes, one audit entry per applied
- * row, rejected rows' errors, matches and progress — is one transaction, so a job
+ * applies the rows in batches: each batch — member changes (written only if unchanged
+ * since read, else the batch is tried again), one audit entry per applied row, rejected
+ * rows' errors, matches and progress — is one transaction, so a job
  * interrupted anywhere resumes after its last committed batch with no row applied twice.
  * At the end the kind's reconciliation becomes work items and the job's report.
  */
@@ -112,7 +116,19 @@ export class ImportRunner {
     await this.reconcile(job, kind)
   }
 
+  /** Applies a batch in one transaction, tried again (from a fresh read) if a member changed meanwhile. */
   private async commitBatch (job: repo.JobRow, kind: Kind, batch: ParsedRecord[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.applyBatch(job, kind, batch)
+        return
+      } catch (err) {
+        if (!(err instanceof ChangedMeanwhile) || attempt === BATCH_ATTEMPTS) throw err
+      }
+    }
+  }
+
+  private async applyBatch (job: repo.JobRow, kind: Kind, batch: ParsedRecord[]): Promise<void> {
     const { sealer, clock } = this.deps
     const now = clock()
     const spec = KINDS[kind]
@@ -128,7 +144,7 @@ export class ImportRunner {
     const source = `exchange-job:${job.id}`
 
     await this.deps.db.transaction(async (tx) => {
-      const found = await repo.lockMembersByHash(tx, job.regionCode, [...new Set(valid.map(v => v.hash))])
+      const found = await repo.membersByHash(tx, job.regionCode, [...new Set(valid.map(v => v.hash))])
       const byHash = new Map(found.map(m => [m.nationalIdHash, m]))
       const changed = new Map<string, repo.MatchedMember>()
       const matches: repo.MatchInsert[] = []
@@ -154,7 +170,9 @@ export class ImportRunner {
           items.push({ jobId: job.id, finding: 'NEWLY_DISABLED', regionCode: member.regionCode, householdId: member.householdId, memberId: member.id, detail: { line: v.line, name: member.name, grade: v.row.grade }, createdAt: now })
         }
       }
-      await repo.updateMembers(tx, columns, [...changed.values()].map(m => ({ id: m.id, ...Object.fromEntries(columns.map(c => [c, m[c]])) })), now)
+      // Optimistic: each member is written only if still at the version read (no row locks to take first).
+      const updated = await repo.updateMembers(tx, columns, [...changed.values()].map(m => ({ id: m.id, version: m.version, ...Object.fromEntries(columns.map(c => [c, m[c]])) })), now)
+      if (updated !== changed.size) throw new ChangedMeanwhile()
       await recordAudit(tx, { sub: job.submittedBy, role: job.submitterRole }, now, audits)
       await repo.insertErrors(tx, errors)
       await repo.insertMatches(tx, matches)
