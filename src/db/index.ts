@@ -40,8 +40,11 @@ export async function openDatabase (cfg: Config['database'], log: Logger, onQuer
       connectionTimeoutMillis: 5_000,
       idleTimeoutMillis: 30_000
     })
-    // An idle client losing its connection (database restart) must not crash the process.
+    // A client losing its connection (database restart) must not crash the process: idle
+    // ones report through the pool; one checked out (a transaction, e.g. a background
+    // import batch, between statements) through its own listener, its query failing.
     pool.on('error', (err) => log.error({ err }, 'idle database connection failed'))
+    pool.on('connect', (client) => { client.on('error', (err) => log.error({ err }, 'database connection failed')) })
     return {
       db: drizzlePg({ client: pool, schema, ...(logger ? { logger } : {}) }) as unknown as Db,
       kind: 'postgres',
