@@ -11,6 +11,7 @@ import { IncomesService } from './incomes/incomes-service.js'
 import { MeasuresService } from './measures/measures-service.js'
 import { MembersService } from './members/members-service.js'
 import { RegionsService } from './regions/regions-service.js'
+import { StatisticsService } from './statistics/statistics-service.js'
 
 /** The services of one request, bound to its principal. Resolvers and routes call only these. */
 export function createServices (deps: Deps, principal: Principal) {
@@ -23,7 +24,8 @@ export function createServices (deps: Deps, principal: Principal) {
     measures: new MeasuresService(deps, principal),
     exits: new ExitsService(deps, principal),
     imports: new ImportsService(deps, principal),
-    workItems: new WorkItemsService(deps, principal)
+    workItems: new WorkItemsService(deps, principal),
+    statistics: new StatisticsService(deps, principal)
   }
 }
 export type Services = ReturnType<typeof createServices>

@@ -95,6 +95,10 @@ export const OPERATIONS: Record<string, Action | 'public'> = {
   'Mutation.exitCounty': 'exit.county',
   'Query.workItems': 'record.read',
   'Mutation.resolveWorkItem': 'record.write',
+  'Query.statistics': 'statistics.read',
+  'Query.statisticsTrend': 'statistics.read',
+  'Query.planTargets': 'statistics.read',
+  'Mutation.setPlanTarget': 'reference.edit',
   'Query.auditLog': 'audit.read',
   'Query.verifyAuditChain': 'audit.read',
   // REST.
@@ -107,7 +111,11 @@ export const OPERATIONS: Record<string, Action | 'public'> = {
   'POST /api/v1/exchange/jobs': 'exchange.submit',
   'GET /api/v1/exchange/jobs/:id': 'exchange.submit',
   'GET /api/v1/exchange/jobs/:id/errors': 'exchange.submit',
-  'GET /api/v1/exchange/jobs/:id/report': 'exchange.submit'
+  'GET /api/v1/exchange/jobs/:id/report': 'exchange.submit',
+  // Statistics.
+  'GET /api/v1/statistics/:regionCode': 'statistics.read',
+  'GET /api/v1/statistics/:regionCode/trend': 'statistics.read',
+  'GET /api/v1/statistics/:regionCode/breakdown.csv': 'statistics.read'
 }
 
 const levelRank = (level: AdminLevel): number => ADMIN_LEVELS.indexOf(level)

@@ -1,0 +1,61 @@
+import type { FastifyPluginAsync } from 'fastify'
+import { REGION_CODE_PATTERN } from '../../shared/region-code.js'
+import { servicesOf } from '../services.js'
+import { breakdownCsv } from './statistics-csv.js'
+import type { RegionStatistics } from './statistics-service.js'
+
+/** The REST body: the region named by code, name and level (GraphQL's Region has the rest). */
+function document (s: RegionStatistics): unknown {
+  const { region, breakdown, ...figures } = s
+  return {
+    region: { code: region.code, name: region.name, level: region.level, ruralPopulation: region.ruralPopulation },
+    ...figures,
+    breakdown: breakdown.map(document)
+  }
+}
+
+const params = {
+  type: 'object',
+  properties: { regionCode: { type: 'string', pattern: REGION_CODE_PATTERN } },
+  required: ['regionCode']
+} as const
+const yearQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { year: { type: 'integer' } },
+  required: ['year']
+} as const
+const queryPaths = { regionCode: 'params.regionCode', year: 'querystring.year' }
+
+const routes: FastifyPluginAsync = async (app) => {
+  app.get<{ Params: { regionCode: string }, Querystring: { year: number } }>('/statistics/:regionCode', {
+    schema: { params, querystring: yearQuery }
+  }, async (req) => document(await servicesOf(req).statistics.statistics(req.params.regionCode, req.query.year, queryPaths)))
+
+  app.get<{ Params: { regionCode: string }, Querystring: { years: string } }>('/statistics/:regionCode/trend', {
+    schema: {
+      params,
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { years: { type: 'string', pattern: '^\\d{4}(,\\d{4})*$', maxLength: 100 } },
+        required: ['years']
+      }
+    }
+  }, async (req) => {
+    const years = req.query.years.split(',').map(Number)
+    const list = await servicesOf(req).statistics.trend(req.params.regionCode, years, { regionCode: 'params.regionCode', years: 'querystring.years' })
+    return { items: list.map(document) }
+  })
+
+  app.get<{ Params: { regionCode: string }, Querystring: { year: number } }>('/statistics/:regionCode/breakdown.csv', {
+    schema: { params, querystring: yearQuery }
+  }, async (req, reply) => {
+    const stats = await servicesOf(req).statistics.statistics(req.params.regionCode, req.query.year, queryPaths)
+    return await reply
+      .type('text/csv; charset=utf-8')
+      .header('content-disposition', `attachment; filename="statistics-${stats.region.code}-${stats.year}.csv"`)
+      .send(breakdownCsv(stats))
+  })
+}
+export default routes
