@@ -1,7 +1,8 @@
 import { sql } from 'drizzle-orm'
 import t from 'tap'
+import { queryRows } from '../src/db/index.js'
 import { householdInput, memberInput, nationalId } from './fixtures.js'
-import { buildApp, uniqueSub, type Client, type TestApp } from './helper.js'
+import { buildApp, freshDatabase, uniqueSub, type Client, type TestApp } from './helper.js'
 import { FIGURES, householdsOf, reference, regionsUnder } from './statistics-reference.js'
 
 const STATS = `query ($c: String!, $y: Int!) { statistics(regionCode: $c, year: $y) {
@@ -253,6 +254,35 @@ t.test('trend, REST and CSV give the same figures as statistics', async (t) => {
   t.match(row(VILLAGE), { 区划名称: '河南村村委会', 年度: '2019', '贫困户数(户)': '1', 产业扶贫覆盖率: '1.0000', 产业扶贫叠加度: '1.00', 小额信贷在贷笔数: '1', '小额信贷余额(元)': '12345.67', 贫困发生率: '' })
   t.match(row('411224104'), { 区划名称: '朱阳关镇(合计)', '贫困户数(户)': String(stats.households.total) })
   t.equal(row('411224104201')['措施精准率'], '1.0000', 'lack of funds with a FINANCE and an INDUSTRY measure')
+})
+
+t.test('the summary follows every write, and extends itself when a new year begins', async (t) => {
+  let now = new Date('2019-06-30T12:00:00Z')
+  const app = await buildApp(t, { database: await freshDatabase(), clock: () => now })
+  const VILLAGE = '411224106200' // 后峪村, 范里镇
+  const op = as(app, 'OPERATOR', VILLAGE)
+  const households = async (year: number): Promise<any> => (await ok(op, STATS, { c: VILLAGE, y: year })).statistics
+  t.same((await households(2019)).households.total, 0)
+  const h = await createHousehold(op, VILLAGE, { mainCause: 'LACK_OF_FUNDS' })
+  t.same((await households(2019)).households, { total: 1, poor: 1, exited: 0, returned: 0, closed: 0 }, 'a new household shows at once')
+  await addMeasure(op, h.id, { category: 'FINANCE', kind: 'microcredit', startDate: '2019-03-01', details: { bank: '农商行', principal: 10000, termMonths: 12, interestSubsidy: 100 } })
+  t.equal((await households(2019)).causeMeasureMatchRate, 1, 'so does a new measure')
+  await ok(op, `mutation { updateMember(id: "${h.members[0]!.id}", input: { deceasedAt: "2019-05-01" }) { id } }`)
+  t.equal((await households(2019)).persons.total, 2, 'and a death')
+  const future = await op.gql(STATS, { c: VILLAGE, y: 2020 })
+  t.same(future.errors?.[0]?.extensions.fields?.map(f => f.path), ['year'], '2020 lies ahead in 2019')
+  const [before] = await queryRows<{ last_year: number }>(app.database.db, sql`SELECT last_year FROM stats_state`)
+  t.equal(before!.last_year, 2019)
+
+  now = new Date('2020-01-02T08:00:00Z')
+  const s20 = await households(2020)
+  t.match(s20, { year: 2020, households: { total: 1 }, microcredit: { loans: 1, outstanding: 10000 } }, 'a new year: the summary reaches it')
+  const [after] = await queryRows<{ last_year: number }>(app.database.db, sql`SELECT last_year FROM stats_state`)
+  t.equal(after!.last_year, 2020)
+  const { actual, expected } = await compare(app, op, VILLAGE, 2020)
+  t.same(actual, expected)
+  const [dirty] = await queryRows<{ n: number }>(app.database.db, sql`SELECT count(*)::int AS n FROM stats_dirty WHERE village LIKE '411224106%'`)
+  t.equal(dirty!.n, 0, 'reading consumed the marks of the region')
 })
 
 function as (app: TestApp, role: 'VIEWER' | 'OPERATOR' | 'REVIEWER' | 'ADMIN' | 'AUDITOR' | 'EXCHANGE', region: string, dept?: string): Client {

@@ -86,7 +86,7 @@ const TARGETS: ReadonlyArray<{ indicator: TargetIndicator, column: keyof repo.Pl
 export type PlanTargetInput = { [K in keyof repo.PlanTargetValues]?: number | null }
 
 /** The first year of the registry (精准识别 began in 2014). */
-export const FIRST_YEAR = 2014
+export const FIRST_YEAR = repo.FIRST_SUMMARY_YEAR
 const MAX_TREND_YEARS = 10
 const MAX_TARGET_YEAR = 2050
 const MAX_COUNT = 100_000_000
@@ -197,7 +197,8 @@ export class StatisticsService {
     const childLevel = ADMIN_LEVELS[ADMIN_LEVELS.indexOf(level) + 1]
     const [children = []] = childLevel === undefined ? [[]] : await this.regions.childrenOf([region.code])
     const scope: repo.Scope = { code: region.code, childLength: childLevel === undefined ? region.code.length : codeLength(childLevel), years }
-    const rowSets = await repo.figures(this.deps.db, this.principal, scope)
+    await this.refresh(region.code)
+    const rowSets = [await repo.summaryFigures(this.deps.db, this.principal, scope), await repo.regionFigures(this.deps.db, scope)]
     const targets = await repo.targetsFor(this.deps.db, [region.code, ...children.map(c => c.code)], years)
 
     // (year, child) → figure → value; the total row has child null.
@@ -220,6 +221,25 @@ export class StatisticsService {
       return { region: r, year, ...f, targets: progress(f, target.get(`${year}/${r.code}`)), breakdown }
     }
     return years.map(year => build(region, year, '', children.map(c => build(c, year, c.code, []))))
+  }
+
+  /**
+   * Brings the summary of the region's villages up to date (docs/statistics.md): rebuilds
+   * the villages that writes marked stale since, and every village when a new year has
+   * begun. Serialised by an advisory lock; nothing to do in the common case.
+   */
+  private async refresh (code: string): Promise<void> {
+    const thisYear = this.thisYear()
+    const state = await repo.summaryState(this.deps.db, code)
+    if (!state.dirty && state.lastYear >= thisYear) return
+    await this.deps.db.transaction(async (tx) => {
+      let lastYear = await repo.lockSummary(tx)
+      if (lastYear < thisYear) {
+        await repo.extendSummary(tx, thisYear)
+        lastYear = thisYear
+      }
+      await repo.rebuildVillages(tx, await repo.takeDirty(tx, code), lastYear)
+    })
   }
 
   /** Plan targets of a region (in the caller's area) for the given years, or all years. */
