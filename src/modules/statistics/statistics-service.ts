@@ -92,7 +92,8 @@ const MAX_TARGET_YEAR = 2050
 const MAX_COUNT = 100_000_000
 
 const ratio = (num: number, den: number): number | null => (den === 0 ? null : num / den)
-const money = (v: unknown): number => Math.round(Number(v ?? 0) * 100) / 100
+/** Yuan sums arrive as exact decimal strings; 2 decimals. */
+const money = (v: number): number => Math.round(v * 100) / 100
 
 function figuresOf (region: Region, v: (name: string) => number): Figures {
   const status = (prefix: string): StatusCounts => ({
@@ -131,7 +132,7 @@ function figuresOf (region: Region, v: (name: string) => number): Figures {
     relocation: { households: v('relocated_households'), persons: v('relocated_persons'), personsInYear: v('relocated_persons_in_year') },
     forestRangerPosts: v('forest_ranger_posts'),
     microcredit: {
-      loans: v('microcredit_loans'), outstanding: v('microcredit_outstanding'), overdueLoans: v('microcredit_overdue_loans'), overdue: v('microcredit_overdue')
+      loans: v('microcredit_loans'), outstanding: money(v('microcredit_outstanding')), overdueLoans: v('microcredit_overdue_loans'), overdue: money(v('microcredit_overdue'))
     },
     causeMeasureMatchRate: ratio(basis.causeMatchedHouseholds, basis.causeHouseholds),
     basis
@@ -195,7 +196,7 @@ export class StatisticsService {
   private async compute (region: Region, years: readonly number[]): Promise<RegionStatistics[]> {
     const level = levelOf(region.code)
     const childLevel = ADMIN_LEVELS[ADMIN_LEVELS.indexOf(level) + 1]
-    const [children = []] = childLevel === undefined ? [[]] : await this.regions.childrenOf([region.code])
+    const children = childLevel === undefined ? [] : (await this.regions.childrenOf([region.code]))[0] ?? []
     const scope: repo.Scope = { code: region.code, childLength: childLevel === undefined ? region.code.length : codeLength(childLevel), years }
     await this.refresh(region.code)
     const rowSets = [await repo.summaryFigures(this.deps.db, this.principal, scope), await repo.regionFigures(this.deps.db, scope)]
@@ -210,7 +211,7 @@ export class StatisticsService {
         if (m === undefined) values.set(key, (m = new Map()))
         for (const [name, v] of Object.entries(row)) {
           if (name === 'year' || name === 'child') continue
-          m.set(name, name.startsWith('microcredit_outstanding') || name === 'microcredit_overdue' ? money(v) : Number(v ?? 0))
+          m.set(name, Number(v ?? 0))
         }
       }
     }
