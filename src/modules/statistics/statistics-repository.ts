@@ -79,8 +79,10 @@ export async function extendSummary (tx: DbOrTx, lastYear: number): Promise<void
 
 /** Removes the stale marks of the region's villages; returns those villages. */
 export async function takeDirty (tx: DbOrTx, code: string): Promise<string[]> {
-  const rows = await queryRows<{ village: string }>(tx, sql`DELETE FROM stats_dirty WHERE village LIKE ${code + '%'} RETURNING village`)
-  return [...new Set(rows.map(r => r.village))]
+  const rows = await queryRows<{ village: string }>(tx, sql`
+    WITH taken AS (DELETE FROM stats_dirty WHERE village LIKE ${code + '%'} RETURNING village)
+    SELECT DISTINCT village FROM taken`)
+  return rows.map(r => r.village)
 }
 
 /**
