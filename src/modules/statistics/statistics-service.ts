@@ -149,6 +149,27 @@ function progress (f: Figures, target: PlanTarget | undefined): TargetProgress[]
   })
 }
 
+/**
+ * Brings the summary of a region's villages up to date (docs/statistics.md): rebuilds the
+ * villages that writes marked stale, and every village once a new year has begun.
+ * Serialised by an advisory lock; nothing to do in the common case. Returns the number of
+ * villages rebuilt. Run before every read, and by `npm run stats:refresh` after bulk loads.
+ */
+export async function refreshSummary (db: Deps['db'], code: string, thisYear: number): Promise<number> {
+  const state = await repo.summaryState(db, code)
+  if (!state.dirty && state.lastYear >= thisYear) return 0
+  return await db.transaction(async (tx) => {
+    let lastYear = await repo.lockSummary(tx)
+    if (lastYear < thisYear) {
+      await repo.extendSummary(tx, thisYear)
+      lastYear = thisYear
+    }
+    const villages = await repo.takeDirty(tx, code)
+    await repo.rebuildVillages(tx, villages, lastYear)
+    return villages.length
+  })
+}
+
 export class StatisticsService {
   private readonly regions: RegionsService
   constructor (private readonly deps: Deps, private readonly principal: Principal) {
@@ -198,7 +219,7 @@ export class StatisticsService {
     const childLevel = ADMIN_LEVELS[ADMIN_LEVELS.indexOf(level) + 1]
     const children = childLevel === undefined ? [] : (await this.regions.childrenOf([region.code]))[0] ?? []
     const scope: repo.Scope = { code: region.code, childLength: childLevel === undefined ? region.code.length : codeLength(childLevel), years }
-    await this.refresh(region.code)
+    await refreshSummary(this.deps.db, region.code, this.thisYear())
     const rowSets = [await repo.summaryFigures(this.deps.db, this.principal, scope), await repo.regionFigures(this.deps.db, scope)]
     const targets = await repo.targetsFor(this.deps.db, [region.code, ...children.map(c => c.code)], years)
 
@@ -222,25 +243,6 @@ export class StatisticsService {
       return { region: r, year, ...f, targets: progress(f, target.get(`${year}/${r.code}`)), breakdown }
     }
     return years.map(year => build(region, year, '', children.map(c => build(c, year, c.code, []))))
-  }
-
-  /**
-   * Brings the summary of the region's villages up to date (docs/statistics.md): rebuilds
-   * the villages that writes marked stale since, and every village when a new year has
-   * begun. Serialised by an advisory lock; nothing to do in the common case.
-   */
-  private async refresh (code: string): Promise<void> {
-    const thisYear = this.thisYear()
-    const state = await repo.summaryState(this.deps.db, code)
-    if (!state.dirty && state.lastYear >= thisYear) return
-    await this.deps.db.transaction(async (tx) => {
-      let lastYear = await repo.lockSummary(tx)
-      if (lastYear < thisYear) {
-        await repo.extendSummary(tx, thisYear)
-        lastYear = thisYear
-      }
-      await repo.rebuildVillages(tx, await repo.takeDirty(tx, code), lastYear)
-    })
   }
 
   /** Plan targets of a region (in the caller's area) for the given years, or all years. */
