@@ -1,3 +1,4 @@
+import { stringify } from 'csv-stringify/sync'
 import type { RegionStatistics } from './statistics-service.js'
 
 /**
@@ -45,15 +46,10 @@ const COLUMNS: ReadonlyArray<readonly [string, (s: RegionStatistics) => string |
 
 const rate = (v: number | null): string | null => (v === null ? null : v.toFixed(4))
 
-function cell (v: string | number | null): string {
-  if (v === null) return ''
-  const s = String(v)
-  return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s
-}
-
 export function breakdownCsv (stats: RegionStatistics): string {
-  const line = (cells: Array<string | number | null>): string => cells.map(cell).join(',') + '\r\n'
   const total = { ...stats, region: { ...stats.region, name: `${stats.region.name}(合计)` } }
-  return '\uFEFF' + line(COLUMNS.map(([h]) => h)) +
-    [...stats.breakdown, total].map(s => line(COLUMNS.map(([, f]) => f(s)))).join('')
+  return '\uFEFF' + stringify([
+    COLUMNS.map(([h]) => h),
+    ...[...stats.breakdown, total].map(s => COLUMNS.map(([, f]) => f(s) ?? ''))
+  ], { record_delimiter: '\r\n' })
 }
