@@ -248,7 +248,7 @@ export async function generateDemoData (db: Db, sealer: Sealer, opts: DemoDataOp
           disabilityGrade,
           laborCapacity,
           schooling,
-          wantsWork: canWork && employment === 'UNEMPLOYED' && rng.chance(0.6),
+          wantsWork: canWork && (employment !== 'UNEMPLOYED' || rng.chance(0.6)),
           employment,
           employmentMonths,
           monthlyIncome,
