@@ -102,6 +102,7 @@ export interface Client {
   token: string
   gql: <T = any>(query: string, variables?: Record<string, unknown>) => Promise<GqlResult<T>>
   get: (url: string) => Promise<LightMyRequestResponse>
+  post: (url: string, body: unknown) => Promise<LightMyRequestResponse>
 }
 
 export interface GqlResult<T> {
@@ -136,6 +137,10 @@ export async function buildApp (test: { teardown: (fn: () => unknown) => void },
       async get (url) {
         await ready
         return await fastify.inject({ method: 'GET', url, headers: headers() })
+      },
+      async post (url, body) {
+        await ready
+        return await fastify.inject({ method: 'POST', url, headers: headers(), payload: body as Record<string, unknown> })
       }
     }
   }

@@ -3,6 +3,7 @@ import type { Deps } from '../shared/context.js'
 import { unauthenticated } from '../shared/errors.js'
 import type { Principal } from '../shared/principal.js'
 import { AuditService } from './audit/audit-service.js'
+import { EligibilityService } from './eligibility/eligibility-service.js'
 import { ExitsService } from './exits/exits-service.js'
 import { ImportsService } from './imports/imports-service.js'
 import { WorkItemsService } from './imports/work-items-service.js'
@@ -25,7 +26,8 @@ export function createServices (deps: Deps, principal: Principal) {
     exits: new ExitsService(deps, principal),
     imports: new ImportsService(deps, principal),
     workItems: new WorkItemsService(deps, principal),
-    statistics: new StatisticsService(deps, principal)
+    statistics: new StatisticsService(deps, principal),
+    eligibility: new EligibilityService(deps, principal)
   }
 }
 export type Services = ReturnType<typeof createServices>

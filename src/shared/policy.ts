@@ -115,7 +115,8 @@ export const OPERATIONS: Record<string, Action | 'public'> = {
   // Statistics.
   'GET /api/v1/statistics/:regionCode': 'statistics.read',
   'GET /api/v1/statistics/:regionCode/trend': 'statistics.read',
-  'GET /api/v1/statistics/:regionCode/breakdown.csv': 'statistics.read'
+  'GET /api/v1/statistics/:regionCode/breakdown.csv': 'statistics.read',
+  'POST /api/v1/eligibility': 'eligibility.check'
 }
 
 const levelRank = (level: AdminLevel): number => ADMIN_LEVELS.indexOf(level)

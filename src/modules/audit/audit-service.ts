@@ -1,4 +1,4 @@
-import type { DbOrTx } from '../../db/index.js'
+import type { Db, DbOrTx } from '../../db/index.js'
 import type { Deps } from '../../shared/context.js'
 import { badInput } from '../../shared/errors.js'
 import { connection, decodeCursor, pageSize, type Connection } from '../../shared/pagination.js'
@@ -51,6 +51,19 @@ export async function recordAudit (tx: DbOrTx, actor: Actor, at: Date, events: A
     return { ...content, hash: prevHash }
   })
   await repo.insertEntries(tx, rows)
+}
+
+/**
+ * Audit entries that record a read (a disclosure of personal data), not a change.
+ * They are written by `recordRead`, each in a transaction of its own. A new kind of
+ * audited read must be added here.
+ */
+export const READ_ACTIONS = ['eligibility.check'] as const
+export type ReadAction = typeof READ_ACTIONS[number]
+
+/** Records a read as one audit entry, in a transaction holding nothing else. */
+export async function recordRead (db: Db, actor: Actor, at: Date, event: AuditEvent & { action: ReadAction }): Promise<void> {
+  await db.transaction(async (tx) => { await recordAudit(tx, actor, at, event) })
 }
 
 export interface AuditFilterInput {
