@@ -9,3 +9,10 @@ export function isUuid (id: unknown): id is string {
 export function escapeLike (text: string): string {
   return text.replace(/[\\%_]/g, c => '\\' + c)
 }
+
+/** Rows grouped by `householdId`, one list per id asked and in that order (row order kept), in one pass. */
+export function groupByHousehold<R extends { householdId: string }, V> (householdIds: readonly string[], rows: readonly R[], map: (row: R) => V): V[][] {
+  const groups = new Map<string, V[]>(householdIds.map(id => [id, []]))
+  for (const r of rows) groups.get(r.householdId)?.push(map(r))
+  return householdIds.map(id => groups.get(id)!)
+}

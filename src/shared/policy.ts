@@ -116,6 +116,7 @@ export const OPERATIONS: Record<string, Action | 'public'> = {
   'GET /api/v1/statistics/:regionCode': 'statistics.read',
   'GET /api/v1/statistics/:regionCode/trend': 'statistics.read',
   'GET /api/v1/statistics/:regionCode/breakdown.csv': 'statistics.read',
+  'GET /api/v1/households/export': 'record.read',
   'POST /api/v1/eligibility': 'eligibility.check'
 }
 

@@ -58,7 +58,7 @@ export async function recordAudit (tx: DbOrTx, actor: Actor, at: Date, events: A
  * They are written by `recordRead`, each in a transaction of its own. A new kind of
  * audited read must be added here.
  */
-export const READ_ACTIONS = ['eligibility.check'] as const
+export const READ_ACTIONS = ['eligibility.check', 'household.export'] as const
 export type ReadAction = typeof READ_ACTIONS[number]
 
 /** Records a read as one audit entry, in a transaction holding nothing else. */

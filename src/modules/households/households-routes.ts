@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream'
 import type { FastifyPluginAsync } from 'fastify'
 import { REGION_CODE_PATTERN } from '../../shared/region-code.js'
 import { servicesOf, type Services } from '../services.js'
@@ -22,7 +23,34 @@ async function documents (services: Services, list: HouseholdView[]): Promise<un
   })
 }
 
+/** NDJSON text of the batches, one household document per line, one chunk per batch. */
+async function * ndjson (services: Services, batches: AsyncIterable<HouseholdView[]>): AsyncGenerator<string> {
+  for await (const batch of batches) {
+    const docs = await documents(services, batch)
+    yield docs.map(d => JSON.stringify(d) + '\n').join('')
+  }
+}
+
 const routes: FastifyPluginAsync = async (app) => {
+  // Streams the region's households as NDJSON. The stream pulls the next batch from the
+  // database only when the reply has taken the last one (backpressure through pipe), so
+  // at most about two batches are in memory whatever the region's size.
+  app.get<{ Querystring: { region?: string } }>('/households/export', {
+    schema: {
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { region: { type: 'string', pattern: REGION_CODE_PATTERN } }
+      }
+    }
+  }, async (req, reply) => {
+    const services = servicesOf(req)
+    const { batches } = await services.households.export(req.query.region, 'querystring.region')
+    const stream = Readable.from(ndjson(services, batches), { objectMode: false })
+    stream.on('error', (err) => { req.log.error({ err }, 'export stream failed') })
+    return await reply.type('application/x-ndjson; charset=utf-8').send(stream)
+  })
+
   app.get<{ Params: { id: string } }>('/households/:id', {
     schema: { params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] } }
   }, async (req) => {

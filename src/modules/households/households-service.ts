@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import type { Deps } from '../../shared/context.js'
 import { badInput, conflict, forbidden, notFound, type FieldError } from '../../shared/errors.js'
 import { isUuid } from '../../shared/ids.js'
@@ -6,7 +7,7 @@ import { connection, decodeCursor, pageSize, type Connection } from '../../share
 import { authorize, can, isMasked } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 import { isRegionCode, levelOf } from '../../shared/region-code.js'
-import { recordAudit } from '../audit/audit-service.js'
+import { recordAudit, recordRead } from '../audit/audit-service.js'
 import * as members from '../members/members-repository.js'
 import { assertNotActiveElsewhere, isActiveMemberConflict, memberAudit, prepareMember, type MemberInput } from '../members/members-service.js'
 import * as regions from '../regions/regions-repository.js'
@@ -55,6 +56,9 @@ export interface HouseholdView extends Omit<repo.HouseholdRow, 'bankAccountSeale
 
 /** What a household's status history records beside the change itself. */
 export interface StatusHistoryNote { year?: number | null, reason?: string | null, reviewId?: string | null }
+
+/** Households per export batch: each batch is one keyset query, then one query per relation. */
+export const EXPORT_BATCH = 500
 
 export const CLOSE_REASONS = ['WRONGLY_IDENTIFIED', 'ALL_DECEASED', 'MOVED_AWAY'] as const
 
@@ -176,6 +180,43 @@ export class HouseholdsService {
     const q: repo.HouseholdQuery = { ...filter, regionCode }
     const rows = await repo.list(this.deps.db, this.principal, q, cursor?.[0] ?? null, size + 1)
     return connection(rows.map(r => this.view(r)), size, h => [h.id], async () => await repo.countMatching(this.deps.db, this.principal, q))
+  }
+
+  /**
+   * Every household of a region in the caller's area (default: the whole area), in id
+   * order, as batches read lazily by keyset: memory stays bounded by one batch whatever
+   * the region's size. The export is audited as a read (who, which region, how many
+   * households) before anything is read, so that no export goes unrecorded even if the
+   * stream is cut. Not a snapshot: a household changed while the export runs shows its
+   * state when its batch is read.
+   */
+  async export (regionCode: string | null | undefined, path = 'region'): Promise<{ households: number, batches: AsyncGenerator<HouseholdView[]> }> {
+    authorize(this.principal, 'record.read')
+    const region = regionCode ?? this.principal.regionCode
+    if (!isRegionCode(region)) throw badInput([{ path, message: 'must be a 2, 4, 6, 9 or 12-digit administrative code' }])
+    if (!can(this.principal, 'record.read', region)) throw forbidden('The region is outside your area')
+    const { db } = this.deps
+    const q: repo.HouseholdQuery = { regionCode: region }
+    const total = await repo.countMatching(db, this.principal, q)
+    await recordRead(db, this.principal, this.deps.clock(), {
+      action: 'household.export',
+      entity: 'Export',
+      entityId: randomUUID(),
+      regionCode: region,
+      after: { region, households: total }
+    })
+    const principal = this.principal
+    const view = (row: repo.HouseholdRow): HouseholdView => this.view(row)
+    async function * batches (): AsyncGenerator<HouseholdView[]> {
+      let after: string | null = null
+      for (;;) {
+        const rows = await repo.list(db, principal, q, after, EXPORT_BATCH)
+        if (rows.length > 0) yield rows.map(view)
+        if (rows.length < EXPORT_BATCH) return
+        after = rows.at(-1)!.id
+      }
+    }
+    return { households: total, batches: batches() }
   }
 
   async create (input: HouseholdInput): Promise<HouseholdView> {

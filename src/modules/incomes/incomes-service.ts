@@ -1,4 +1,5 @@
 import type { Deps } from '../../shared/context.js'
+import { groupByHousehold } from '../../shared/ids.js'
 import { badInput, conflict, type FieldError } from '../../shared/errors.js'
 import { authorize } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
@@ -36,7 +37,7 @@ export class IncomesService {
   async byHouseholds (householdIds: readonly string[]): Promise<IncomeView[][]> {
     authorize(this.principal, 'record.read')
     const rows = await repo.byHouseholds(this.deps.db, this.principal, householdIds)
-    return householdIds.map(h => rows.filter(r => r.householdId === h).map(view))
+    return groupByHousehold(householdIds, rows, view)
   }
 
   /** One record per household and year: recording again replaces it (audited with before and after). */

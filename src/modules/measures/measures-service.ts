@@ -1,4 +1,5 @@
 import type { Deps } from '../../shared/context.js'
+import { groupByHousehold } from '../../shared/ids.js'
 import { badInput, conflict, notFound } from '../../shared/errors.js'
 import { isUuid } from '../../shared/ids.js'
 import { validateMeasure, type MeasureFields } from '../../shared/measure-details.js'
@@ -29,7 +30,7 @@ export class MeasuresService {
   async byHouseholds (householdIds: readonly string[]): Promise<MeasureView[][]> {
     authorize(this.principal, 'record.read')
     const rows = await repo.byHouseholds(this.deps.db, this.principal, householdIds)
-    return householdIds.map(h => rows.filter(r => r.householdId === h).map(view))
+    return groupByHousehold(householdIds, rows, view)
   }
 
   async add (householdId: string, input: MeasureInput): Promise<MeasureView> {

@@ -1,4 +1,5 @@
 import type { Deps } from '../../shared/context.js'
+import { groupByHousehold } from '../../shared/ids.js'
 import { isIsoDate, isoDay } from '../../shared/dates.js'
 import { badInput, conflict, notFound, type FieldError } from '../../shared/errors.js'
 import { isUuid } from '../../shared/ids.js'
@@ -160,7 +161,7 @@ export class MembersService {
   async byHouseholds (householdIds: readonly string[], includeRemoved: boolean): Promise<MemberView[][]> {
     authorize(this.principal, 'record.read')
     const rows = await repo.byHouseholds(this.deps.db, this.principal, householdIds, includeRemoved)
-    return householdIds.map(h => rows.filter(r => r.householdId === h).map(r => this.view(r)))
+    return groupByHousehold(householdIds, rows, r => this.view(r))
   }
 
   async byNationalId (nationalId: string): Promise<MemberView> {
