@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { IResolvers, MercuriusLoaders } from 'mercurius'
 import * as audit from './audit/audit-resolvers.js'
+import auditRoutes from './audit/audit-routes.js'
 import * as auth from './auth/auth-resolvers.js'
 import authRoutes from './auth/auth-routes.js'
 import * as exits from './exits/exits-resolvers.js'
@@ -21,4 +22,4 @@ import statisticsRoutes from './statistics/statistics-routes.js'
 /** The explicit module registry: GraphQL resolvers and loaders, and REST routes under /api/v1. */
 export const graphqlModules: Array<{ resolvers: IResolvers, loaders?: MercuriusLoaders }> = [auth, regions, audit, households, members, incomes, measures, exits, imports, statistics]
 
-export const restRoutes: FastifyPluginAsync[] = [authRoutes, regionsRoutes, householdsRoutes, exitsRoutes, importsRoutes, statisticsRoutes, eligibilityRoutes]
+export const restRoutes: FastifyPluginAsync[] = [authRoutes, regionsRoutes, householdsRoutes, exitsRoutes, importsRoutes, statisticsRoutes, eligibilityRoutes, auditRoutes]

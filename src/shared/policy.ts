@@ -117,6 +117,7 @@ export const OPERATIONS: Record<string, Action | 'public'> = {
   'GET /api/v1/statistics/:regionCode/trend': 'statistics.read',
   'GET /api/v1/statistics/:regionCode/breakdown.csv': 'statistics.read',
   'GET /api/v1/households/export': 'record.read',
+  'GET /api/v1/changes': 'record.read',
   'POST /api/v1/eligibility': 'eligibility.check'
 }
 

@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, getTableColumns, gt, gte, lt, lte, sql, type SQL } from 'drizzle-orm'
+import { and, asc, count, desc, eq, getTableColumns, gt, gte, lt, lte, notInArray, sql, type SQL } from 'drizzle-orm'
 import { insertMany, type DbOrTx } from '../../db/index.js'
 import { auditEvents } from '../../db/schema/index.js'
 import { inArea } from '../../shared/policy.js'
@@ -58,5 +58,13 @@ export async function chainSlice (db: DbOrTx, p: Principal, afterSeq: bigint, li
     previousHash: sql<string | null>`(SELECT p.hash FROM audit_events p WHERE p.seq = audit_events.seq - 1)`.as('previous_hash')
   }).from(auditEvents)
     .where(and(inArea(auditEvents.regionCode, p), gt(auditEvents.seq, afterSeq)))
+    .orderBy(asc(auditEvents.seq)).limit(limit)
+}
+
+/** In-area entries after `afterSeq`, oldest first, leaving out the actions listed (reads). */
+export async function changesInArea (db: DbOrTx, p: Principal, afterSeq: bigint, limit: number, excludeActions: readonly string[]): Promise<Array<Pick<AuditRow, 'seq' | 'at' | 'entity' | 'entityId' | 'action'>>> {
+  return await db.select({ seq: auditEvents.seq, at: auditEvents.at, entity: auditEvents.entity, entityId: auditEvents.entityId, action: auditEvents.action })
+    .from(auditEvents)
+    .where(and(inArea(auditEvents.regionCode, p), gt(auditEvents.seq, afterSeq), excludeActions.length > 0 ? notInArray(auditEvents.action, [...excludeActions]) : undefined))
     .orderBy(asc(auditEvents.seq)).limit(limit)
 }

@@ -1,6 +1,6 @@
 import type { Db, DbOrTx } from '../../db/index.js'
 import type { Deps } from '../../shared/context.js'
-import { badInput } from '../../shared/errors.js'
+import { badInput, type FieldError } from '../../shared/errors.js'
 import { connection, decodeCursor, pageSize, type Connection } from '../../shared/pagination.js'
 import { authorize } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
@@ -55,8 +55,8 @@ export async function recordAudit (tx: DbOrTx, actor: Actor, at: Date, events: A
 
 /**
  * Audit entries that record a read (a disclosure of personal data), not a change.
- * They are written by `recordRead`, each in a transaction of its own. A new kind of
- * audited read must be added here.
+ * They are written by `recordRead`, each in a transaction of its own, and the change
+ * feed leaves them out. A new kind of audited read must be added here.
  */
 export const READ_ACTIONS = ['eligibility.check', 'household.export'] as const
 export type ReadAction = typeof READ_ACTIONS[number]
@@ -65,6 +65,29 @@ export type ReadAction = typeof READ_ACTIONS[number]
 export async function recordRead (db: Db, actor: Actor, at: Date, event: AuditEvent & { action: ReadAction }): Promise<void> {
   await db.transaction(async (tx) => { await recordAudit(tx, actor, at, event) })
 }
+
+/** What a change did to its record, for the change feed. */
+export type ChangeOp = 'create' | 'update' | 'delete'
+
+/**
+ * The change feed's `op` of an audit action (`<entity>.<verb>`): `create`/`add` create a
+ * record, `remove`/`delete` take it out of the records a reader sees (a removed member
+ * no longer appears in its household), anything else — including closing a household,
+ * which keeps it on record as CLOSED, and replacing a year's income — updates one.
+ */
+export function changeOp (action: string): ChangeOp {
+  const verb = action.slice(action.lastIndexOf('.') + 1)
+  if (verb === 'create' || verb === 'add') return 'create'
+  if (verb === 'remove' || verb === 'delete') return 'delete'
+  return 'update'
+}
+
+export interface Change { seq: string, at: string, entity: string, id: string, op: ChangeOp }
+
+export const CHANGES_DEFAULT_LIMIT = 100
+export const CHANGES_MAX_LIMIT = 1000
+/** Audit sequence numbers fit in a bigint; 18 digits keep any cursor below its maximum. */
+const SEQ_RE = /^\d{1,18}$/
 
 export interface AuditFilterInput {
   entity?: string | null
@@ -126,6 +149,27 @@ export class AuditService {
     const before = cursor === null ? null : BigInt(cursor[0])
     const rows = await repo.listInArea(this.deps.db, this.principal, q, before, size + 1)
     return connection(rows.map(view), size, r => [r.seq], async () => await repo.countInArea(this.deps.db, this.principal, q))
+  }
+
+  /**
+   * The change feed (REST `GET /changes`): changes of records in the caller's area,
+   * oldest first, after the sequence number `after` (the last `seq` the reader has
+   * seen; from the beginning when omitted). `next` is the `after` of the next page when
+   * more changes follow now, else null: the reader has caught up and polls again later
+   * with the last `seq` it saw. Derived from the audit trail, which records every change
+   * in the change's own transaction, so a committed change is never missing from it.
+   */
+  async changes (after: string | null | undefined, limit: number | null | undefined, paths = { after: 'after', limit: 'limit' }): Promise<{ items: Change[], next: string | null }> {
+    authorize(this.principal, 'record.read')
+    const fields: FieldError[] = []
+    if (after != null && after !== '' && !SEQ_RE.test(after)) fields.push({ path: paths.after, message: 'must be a sequence number (the seq of a change)' })
+    const size = limit ?? CHANGES_DEFAULT_LIMIT
+    if (!Number.isInteger(size) || size < 1 || size > CHANGES_MAX_LIMIT) fields.push({ path: paths.limit, message: `must be an integer between 1 and ${CHANGES_MAX_LIMIT}` })
+    if (fields.length > 0) throw badInput(fields)
+    const from = after == null || after === '' ? 0n : BigInt(after)
+    const rows = await repo.changesInArea(this.deps.db, this.principal, from, size + 1, READ_ACTIONS)
+    const items = rows.slice(0, size).map((r): Change => ({ seq: r.seq.toString(), at: r.at.toISOString(), entity: r.entity, id: r.entityId, op: changeOp(r.action) }))
+    return { items, next: rows.length > size ? items.at(-1)!.seq : null }
   }
 
   /**

@@ -1,0 +1,124 @@
+import t from 'tap'
+import { recordAudit } from '../src/modules/audit/audit-service.js'
+import { householdInput, memberInput, nationalId } from './fixtures.js'
+import { buildApp, uniqueSub, type Client } from './helper.js'
+
+const VILLAGE = '411224101201'
+const SIBLING = '411224101202'
+const OTHER_COUNTY_VILLAGE = '411221100001'
+
+interface Change { seq: string, at: string, entity: string, id: string, op: string }
+
+async function gql (client: Client, query: string, variables?: Record<string, unknown>): Promise<any> {
+  const res = await client.gql(query, variables)
+  if (res.errors !== undefined) throw new Error(JSON.stringify(res.errors))
+  return res.data
+}
+
+async function feed (client: Client, query = ''): Promise<{ items: Change[], next: string | null }> {
+  const res = await client.get(`/api/v1/changes${query}`)
+  if (res.statusCode !== 200) throw new Error(res.body)
+  return res.json()
+}
+
+t.test('changes: every change of records in area, oldest first, resumable with after; reads and other areas left out', async (t) => {
+  const { as } = await buildApp(t)
+  const op = as({ sub: uniqueSub('op'), role: 'OPERATOR', region: VILLAGE })
+  const reader = as({ sub: uniqueSub('reader'), role: 'OPERATOR', region: VILLAGE })
+  const start = (await feed(reader)).items.at(-1)?.seq ?? '0'
+
+  const h = (await gql(op, 'mutation ($i: HouseholdInput!) { createHousehold(input: $i) { id version members { id } } }', { i: householdInput(VILLAGE) })).createHousehold
+  await gql(op, `mutation { updateHousehold(id: "${h.id}", expectedVersion: 1, input: { foodSecure: true }) { version } }`)
+  const m = (await gql(op, `mutation ($i: MemberInput!) { addMember(householdId: "${h.id}", input: $i) { id } }`, { i: memberInput({ relation: 'CHILD' }) })).addMember
+  await gql(op, `mutation { removeMember(id: "${m.id}", reason: MOVED) { id } }`)
+  await gql(op, `mutation { recordIncome(householdId: "${h.id}", input: { year: 2019, wage: 6000, business: 0, property: 0, transfer: 0, expenses: 0 }) { year } }`)
+  await gql(op, `mutation { recordIncome(householdId: "${h.id}", input: { year: 2019, wage: 7000, business: 0, property: 0, transfer: 0, expenses: 0 }) { year } }`)
+  const measure = (await gql(op, `mutation { addMeasure(householdId: "${h.id}", input: { category: INDUSTRY, kind: "solar", startDate: "2019-01-01" }) { id } }`)).addMeasure
+  // Reads are audited but are no changes.
+  t.equal((await as({ sub: uniqueSub(), role: 'ADMIN', region: VILLAGE }).post('/api/v1/eligibility', { nationalIds: [nationalId()] })).statusCode, 200)
+  t.equal((await op.get('/api/v1/households/export')).statusCode, 200)
+  await gql(op, `mutation { closeHousehold(id: "${h.id}", reason: MOVED_AWAY) { status } }`)
+  // Changes elsewhere.
+  await gql(as({ sub: uniqueSub(), role: 'OPERATOR', region: SIBLING }), 'mutation ($i: HouseholdInput!) { createHousehold(input: $i) { id } }', { i: householdInput(SIBLING) })
+  const far = (await gql(as({ sub: uniqueSub(), role: 'OPERATOR', region: OTHER_COUNTY_VILLAGE }), 'mutation ($i: HouseholdInput!) { createHousehold(input: $i) { id } }', { i: householdInput(OTHER_COUNTY_VILLAGE) })).createHousehold
+
+  const all = await feed(reader, `?after=${start}`)
+  t.equal(all.next, null, 'caught up')
+  t.same(all.items.map(c => [c.entity, c.id, c.op]), [
+    ['Household', h.id, 'create'],
+    ['Household', h.id, 'update'],
+    ['Member', m.id, 'create'],
+    ['Member', m.id, 'delete'],
+    ['Income', `${h.id}:2019`, 'create'],
+    ['Income', `${h.id}:2019`, 'update'],
+    ['Measure', measure.id, 'create'],
+    ['Household', h.id, 'update'] // closed: still on record, as CLOSED
+  ], 'the village\'s changes in order; no read entries, no sibling, no other county')
+  t.ok(all.items.every((c, i) => /^\d+$/.test(c.seq) && (i === 0 || BigInt(all.items[i - 1]!.seq) < BigInt(c.seq))), 'seq ascending')
+  t.ok(all.items.every(c => new Date(c.at).toISOString() === c.at), 'at is an ISO instant')
+  t.same(Object.keys(all.items[0]!).sort(), ['at', 'entity', 'id', 'op', 'seq'])
+
+  // Resumable: pages of 3 with next, then the rest; the pages add up to the whole.
+  const seen: Change[] = []
+  let after = start
+  let pages = 0
+  for (;;) {
+    const page = await feed(reader, `?after=${after}&limit=3`)
+    pages++
+    seen.push(...page.items)
+    if (page.next === null) break
+    t.equal(page.items.length, 3)
+    t.equal(page.next, page.items.at(-1)!.seq, 'next is the last seq of the page')
+    after = page.next
+  }
+  t.equal(pages, 3)
+  t.same(seen, all.items)
+  t.same(await feed(reader, `?after=${all.items.at(-1)!.seq}`), { items: [], next: null }, 'nothing after the last change')
+  t.same((await feed(reader, `?after=${all.items.at(-2)!.seq}&limit=1`)), { items: [all.items.at(-1)], next: null }, 'a full last page says null when nothing follows')
+
+  // A county reader sees its villages, not the other county.
+  const county = await feed(as({ sub: uniqueSub(), role: 'VIEWER', region: '411224' }), `?after=${start}&limit=1000`)
+  t.ok(county.items.some(c => c.id === h.id))
+  t.ok(county.items.length > all.items.length, 'the sibling village is in the county')
+  t.notOk(county.items.some(c => c.id === far.id), 'the other county is not')
+  const sibling = await feed(as({ sub: uniqueSub(), role: 'OPERATOR', region: SIBLING }), `?after=${start}&limit=1000`)
+  t.notOk(sibling.items.some(c => c.id === h.id || c.id === m.id), 'a sibling village sees none of this village\'s changes')
+})
+
+t.test('changes: default and maximum page, roles, bad input', async (t) => {
+  const { as, database } = await buildApp(t)
+  const village = '411224101204'
+  await database.db.transaction(async (tx) => {
+    await recordAudit(tx, { sub: 'seed', role: 'ADMIN' }, new Date(), Array.from({ length: 150 }, (_, i) => ({
+      action: 'household.update', entity: 'Household', entityId: `h-${i}`, regionCode: village
+    })))
+  })
+  const reader = as({ sub: uniqueSub(), role: 'AUDITOR', region: village })
+  const first = await feed(reader)
+  t.equal(first.items.length, 100, 'default limit 100')
+  t.equal(first.next, first.items[99]!.seq)
+  t.same(first.items.map(c => c.id), Array.from({ length: 100 }, (_, i) => `h-${i}`))
+  const rest = await feed(reader, `?after=${first.next}&limit=1000`)
+  t.same(rest.items.map(c => c.id), Array.from({ length: 50 }, (_, i) => `h-${100 + i}`))
+  t.equal(rest.next, null)
+  t.equal((await feed(reader, '?after=')).items.length, 100, 'an empty after is the beginning')
+
+  for (const claims of [{ role: 'EXCHANGE', region: '4112', dept: 'health' }, { role: 'EXCHANGE', region: '4112', dept: 'civil_affairs' }]) {
+    const res = await as({ sub: uniqueSub(), ...claims }).get('/api/v1/changes')
+    t.equal(res.statusCode, 403)
+    t.match(res.json(), { code: 'FORBIDDEN' })
+  }
+  for (const role of ['VIEWER', 'OPERATOR', 'REVIEWER', 'ADMIN', 'AUDITOR']) {
+    t.equal((await as({ sub: uniqueSub(), role, region: village }).get('/api/v1/changes?limit=1')).statusCode, 200, role)
+  }
+  for (const [query, paths] of [
+    ['?limit=0', ['querystring.limit']], ['?limit=1001', ['querystring.limit']], ['?limit=ten', ['querystring.limit']], ['?limit=1.5', ['querystring.limit']],
+    ['?after=-1', ['querystring.after']], ['?after=abc', ['querystring.after']], ['?after=9999999999999999999', ['querystring.after']],
+    ['?since=1', ['querystring.since']]
+  ] as const) {
+    const res = await reader.get(`/api/v1/changes${query}`)
+    t.equal(res.statusCode, 400, query)
+    t.match(res.headers['content-type'], 'application/problem+json')
+    t.same(res.json().errors.map((e: { path: string }) => e.path), paths, query)
+  }
+})
