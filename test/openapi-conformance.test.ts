@@ -1,0 +1,142 @@
+/**
+ * Responses conform to openapi.yaml: every documented operation and status is called
+ * for real, and each answer's status, media type and body (each line of NDJSON) are
+ * checked against the document's schemas with Ajv (JSON Schema 2020-12, as OpenAPI 3.1
+ * uses). The examples in the document are checked against their schemas too.
+ */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js'
+import addFormatsModule from 'ajv-formats'
+import type { LightMyRequestResponse } from 'fastify'
+import t from 'tap'
+import { parse } from 'yaml'
+import { projectRoot } from '../src/paths.js'
+import { householdInput, nationalId } from './fixtures.js'
+import { buildApp, uniqueSub } from './helper.js'
+
+const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default
+
+interface MediaType { schema?: object, example?: unknown }
+interface Response { $ref?: string, description: string, content?: Record<string, MediaType> }
+interface Operation { responses: Record<string, Response>, requestBody?: { content: Record<string, MediaType> } }
+interface Doc { paths: Record<string, Record<string, Operation>>, components: { responses: Record<string, Response> } }
+
+const doc = parse(readFileSync(join(projectRoot, 'openapi.yaml'), 'utf8')) as Doc
+const ajv = new Ajv2020({ strict: false, allErrors: true })
+addFormats(ajv)
+ajv.addSchema({ $id: 'https://beneficiary-registry.invalid/openapi.yaml', components: doc.components })
+const validators = new Map<object, ValidateFunction>()
+/** A validator for a schema of the document; its `#/components/…` references point into the document. */
+function validatorOf (schema: object): ValidateFunction {
+  let v = validators.get(schema)
+  if (v === undefined) {
+    v = ajv.compile(JSON.parse(JSON.stringify(schema).replaceAll('"#/components/', '"https://beneficiary-registry.invalid/openapi.yaml#/components/')) as object)
+    validators.set(schema, v)
+  }
+  return v
+}
+const responseOf = (r: Response): Response => (r.$ref === undefined ? r : doc.components.responses[r.$ref.replace('#/components/responses/', '')]!)
+const METHODS = ['get', 'post', 'put', 'patch', 'delete']
+const operations = Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).filter(([m]) => METHODS.includes(m)).map(([method, op]) => ({ path, method, op })))
+
+t.test('the examples in openapi.yaml conform to their schemas, and every /api/v1 success has one', async (t) => {
+  for (const { path, method, op } of operations) {
+    for (const [media, content] of Object.entries(op.requestBody?.content ?? {})) {
+      if (content.example !== undefined && content.schema !== undefined) {
+        const v = validatorOf(content.schema)
+        t.ok(v(content.example), `${method} ${path} request example (${media}) ${ajv.errorsText(v.errors)}`)
+      }
+    }
+    for (const [status, r] of Object.entries(op.responses)) {
+      for (const [media, content] of Object.entries(responseOf(r).content ?? {})) {
+        if (path.startsWith('/api/v1/') && status.startsWith('2')) t.not(content.example, undefined, `${method} ${path} ${status} ${media} has an example`)
+        if (content.example === undefined || content.schema === undefined) continue
+        const v = validatorOf(content.schema)
+        const values = media === 'application/x-ndjson' ? String(content.example).split('\n').filter(l => l !== '').map(l => JSON.parse(l) as unknown) : [content.example]
+        for (const value of values) t.ok(v(value), `${method} ${path} ${status} example (${media}) ${ajv.errorsText(v.errors)}`)
+      }
+    }
+  }
+})
+
+t.test('every REST response conforms to openapi.yaml: status, media type and body', async (t) => {
+  const { as, app } = await buildApp(t)
+  const VILLAGE = '411224101201'
+  const op = as({ sub: uniqueSub('op'), role: 'OPERATOR', region: VILLAGE })
+  const created = await op.gql('mutation ($i: HouseholdInput!) { createHousehold(input: $i) { id members { nationalId } } }', { i: householdInput(VILLAGE) })
+  const h = created.data.createHousehold as { id: string, members: Array<{ nationalId: string }> }
+  await op.gql(`mutation { recordIncome(householdId: "${h.id}", input: { year: 2019, wage: 6000, business: 100, property: 0, transfer: 1200, expenses: 300, transferItems: { pension: 1200 } }) { year } }`)
+  await op.gql(`mutation { addMeasure(householdId: "${h.id}", input: { category: INDUSTRY, kind: "solar", startDate: "2019-01-01", amount: 3000, fundingSource: "县财政" }) { id } }`)
+  const viewer = as({ sub: uniqueSub('viewer'), role: 'VIEWER', region: '411224' })
+  const admin = as({ sub: uniqueSub('admin'), role: 'ADMIN', region: '4112' })
+  const hospital = as({ sub: uniqueSub('hospital'), role: 'EXCHANGE', region: '4112', dept: 'health' })
+  const school = as({ sub: uniqueSub('school'), role: 'EXCHANGE', region: '4112', dept: 'education' })
+  const anonymous = async (url: string): Promise<LightMyRequestResponse> => await app.inject({ method: 'GET', url })
+
+  const calls: Array<[string, string, () => Promise<LightMyRequestResponse>]> = [
+    ['get', '/healthz', async () => await anonymous('/healthz')],
+    ['get', '/readyz', async () => await anonymous('/readyz')],
+    ['get', '/openapi.yaml', async () => await anonymous('/openapi.yaml')],
+    ['get', '/api/v1/me', async () => await hospital.get('/api/v1/me')],
+    ['get', '/api/v1/me', async () => await op.get('/api/v1/me')],
+    ['get', '/api/v1/me', async () => await anonymous('/api/v1/me')],
+    ['get', '/api/v1/regions/{code}', async () => await viewer.get('/api/v1/regions/411224')],
+    ['get', '/api/v1/regions/{code}', async () => await viewer.get('/api/v1/regions/411224101201')],
+    ['get', '/api/v1/regions/{code}', async () => await viewer.get('/api/v1/regions/4112x')],
+    ['get', '/api/v1/regions/{code}', async () => await viewer.get('/api/v1/regions/411224999999')],
+    ['get', '/api/v1/households/{id}', async () => await op.get(`/api/v1/households/${h.id}`)],
+    ['get', '/api/v1/households/{id}', async () => await viewer.get(`/api/v1/households/${h.id}`)],
+    ['get', '/api/v1/households/{id}', async () => await hospital.get(`/api/v1/households/${h.id}`)],
+    ['get', '/api/v1/households/{id}', async () => await op.get('/api/v1/households/00000000-0000-4000-8000-000000000000')],
+    ['get', '/api/v1/households', async () => await op.get('/api/v1/households?limit=1')],
+    ['get', '/api/v1/households', async () => await viewer.get('/api/v1/households')],
+    ['get', '/api/v1/households', async () => await op.get('/api/v1/households?limit=0')],
+    ['get', '/api/v1/households', async () => await op.get('/api/v1/households?region=411221')],
+    ['get', '/api/v1/households/export', async () => await op.get('/api/v1/households/export')],
+    ['get', '/api/v1/households/export', async () => await viewer.get('/api/v1/households/export')],
+    ['get', '/api/v1/households/export', async () => await op.get('/api/v1/households/export?region=1')],
+    ['get', '/api/v1/households/export', async () => await op.get('/api/v1/households/export?region=411221')],
+    ['get', '/api/v1/changes', async () => await viewer.get('/api/v1/changes')],
+    ['get', '/api/v1/changes', async () => await op.get('/api/v1/changes?limit=1')],
+    ['get', '/api/v1/changes', async () => await op.get('/api/v1/changes?after=x')],
+    ['get', '/api/v1/changes', async () => await hospital.get('/api/v1/changes')],
+    ['post', '/api/v1/eligibility', async () => await hospital.post('/api/v1/eligibility', { nationalIds: [h.members[0]!.nationalId, nationalId()] })],
+    ['post', '/api/v1/eligibility', async () => await hospital.post('/api/v1/eligibility', { nationalIds: ['411224197503020014'] })],
+    ['post', '/api/v1/eligibility', async () => await hospital.post('/api/v1/eligibility', { nationalIds: [] })],
+    ['post', '/api/v1/eligibility', async () => await school.post('/api/v1/eligibility', { nationalIds: [nationalId()] })],
+    ['post', '/api/v1/eligibility', async () => await admin.post('/api/v1/eligibility', { nationalIds: [h.members[1]!.nationalId] })],
+    ['post', '/api/v1/eligibility', async () => await app.inject({ method: 'POST', url: '/api/v1/eligibility', payload: { nationalIds: [nationalId()] } })],
+    ['get', '/api/v1/regions/{code}', async () => await anonymous('/api/v1/regions/411224')],
+    ['get', '/api/v1/households/{id}', async () => await anonymous(`/api/v1/households/${h.id}`)],
+    ['get', '/api/v1/households', async () => await anonymous('/api/v1/households')],
+    ['get', '/api/v1/households/export', async () => await anonymous('/api/v1/households/export')],
+    ['get', '/api/v1/changes', async () => await anonymous('/api/v1/changes')]
+  ]
+
+  const seen = new Set<string>()
+  for (const [method, path, call] of calls) {
+    const res = await call()
+    const label = `${method.toUpperCase()} ${path} → ${res.statusCode}`
+    const operation = doc.paths[path]?.[method]
+    if (operation === undefined) { t.fail(`${label}: not in openapi.yaml`); continue }
+    const documented = operation.responses[String(res.statusCode)] ?? operation.responses.default
+    if (documented === undefined) { t.fail(`${label}: status not documented`); continue }
+    seen.add(`${method} ${path} ${res.statusCode}`)
+    const content = responseOf(documented).content
+    if (content === undefined) continue
+    const media = String(res.headers['content-type'] ?? '').split(';')[0]!.trim()
+    const mediaType = content[media]
+    if (mediaType === undefined) { t.fail(`${label}: media type ${media} not documented (${Object.keys(content).join(', ')})`); continue }
+    if (mediaType.schema === undefined) { t.pass(`${label} ${media}`); continue }
+    const v = validatorOf(mediaType.schema)
+    const bodies = media === 'application/x-ndjson' ? res.body.split('\n').filter(l => l !== '').map(l => JSON.parse(l) as unknown) : [res.json() as unknown]
+    if (media === 'application/x-ndjson') t.ok(bodies.length > 0, `${label}: lines to check`)
+    for (const body of bodies) t.ok(v(body), `${label} ${media} ${ajv.errorsText(v.errors)}`)
+  }
+
+  // Every documented operation and status was called (503 needs the database down: see health.test.ts).
+  const notExercised = operations.flatMap(({ path, method, op }) => Object.keys(op.responses).map(status => `${method} ${path} ${status}`))
+    .filter(k => !seen.has(k) && k !== 'get /readyz 503')
+  t.same(notExercised, [], 'every documented response was exercised')
+})
