@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm'
 import t from 'tap'
 import { queryRows } from '../src/db/index.js'
 import { householdInput, nationalId } from './fixtures.js'
-import { buildApp, freshDatabase, uniqueSub, type Client } from './helper.js'
+import { buildApp, freshDatabase, uniqueSub, USING_PG, type Client } from './helper.js'
 
 const VILLAGE = '411224101201' // 龙王庙村, 卢氏县
 const SIBLING = '411224101202' // the same township
@@ -154,4 +154,36 @@ t.test('eligibility: every call writes one audit entry (who, how many asked, how
   // The chain stays valid with read entries in it.
   const auditor = as({ sub: uniqueSub(), role: 'AUDITOR', region: '4112' })
   t.same((await auditor.gql('{ verifyAuditChain { valid } }')).data, { verifyAuditChain: { valid: true } })
+})
+
+t.test('eligibility: concurrent calls share audit commits (one entry each), and no answer goes out without its entry', async (t) => {
+  const statements: string[] = []
+  const database = await freshDatabase((q) => { statements.push(q) })
+  const { as } = await buildApp(t, { database })
+  const hospital = as({ sub: uniqueSub('hospital'), role: 'EXCHANGE', region: '4112', dept: 'health' })
+  const entries = async (): Promise<number> => Number((await queryRows<{ n: string }>(database.db, sql`SELECT count(*) AS n FROM audit_events WHERE action = 'eligibility.check'`))[0]!.n)
+  t.equal((await hospital.post('/api/v1/eligibility', { nationalIds: [nationalId()] })).statusCode, 200) // token ready, statement prepared
+  const before = await entries()
+  statements.length = 0
+  const calls = 20
+  const answers = await Promise.all(Array.from({ length: calls }, async () => await hospital.post('/api/v1/eligibility', { nationalIds: [nationalId(), nationalId()] })))
+  t.same(answers.map(a => a.statusCode), Array(calls).fill(200))
+  t.equal(await entries(), before + calls, 'one entry per call')
+  const commits = statements.filter(s => /pg_advisory_xact_lock/.test(s)).length
+  // PGlite is one connection: a lookup cannot finish while a commit runs, so entries rarely meet there.
+  if (USING_PG) t.ok(commits >= 1 && commits < calls, `entries of concurrent calls committed together (${commits} commits for ${calls} calls)`)
+  else t.ok(commits >= 1 && commits <= calls, `${commits} commits for ${calls} calls`)
+  const auditor = as({ sub: uniqueSub(), role: 'AUDITOR', region: '4112' })
+  t.same((await auditor.gql('{ verifyAuditChain { valid } }')).data, { verifyAuditChain: { valid: true } }, 'the chain stays whole')
+
+  // An audit entry that cannot be written: the call fails and discloses nothing.
+  await database.db.execute(sql.raw('ALTER TABLE audit_events ADD CONSTRAINT test_no_reads CHECK (action <> \'eligibility.check\') NOT VALID'))
+  const failed = await Promise.all([1, 2, 3].map(async () => await hospital.post('/api/v1/eligibility', { nationalIds: [nationalId()] })))
+  await database.db.execute(sql.raw('ALTER TABLE audit_events DROP CONSTRAINT test_no_reads'))
+  for (const res of failed) {
+    t.equal(res.statusCode, 500)
+    t.match(res.headers['content-type'], 'application/problem+json')
+    t.notOk('results' in res.json(), 'no results without an audit entry')
+  }
+  t.equal((await hospital.post('/api/v1/eligibility', { nationalIds: [nationalId()] })).statusCode, 200, 'and the next call is audited again')
 })

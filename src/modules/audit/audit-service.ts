@@ -26,12 +26,16 @@ export interface Actor { sub: string, role: string }
  * they commit or roll back with the change they record (contract §9).
  */
 export async function recordAudit (tx: DbOrTx, actor: Actor, at: Date, events: AuditEvent | AuditEvent[]): Promise<void> {
-  const list = [events].flat()
-  if (list.length === 0) return
+  await appendEntries(tx, [events].flat().map(event => ({ actor, at, event })))
+}
+
+/** Appends entries, each with its own actor and time, in order: one lock, one head read, one insert. */
+async function appendEntries (tx: DbOrTx, entries: ReadonlyArray<{ actor: Actor, at: Date, event: AuditEvent }>): Promise<void> {
+  if (entries.length === 0) return
   const head = await repo.lockChainHead(tx)
   let seq = head?.seq ?? 0n
   let prevHash = head?.hash ?? GENESIS_HASH
-  const rows: repo.AuditRow[] = list.map((e) => {
+  const rows: repo.AuditRow[] = entries.map(({ actor, at, event: e }) => {
     seq += 1n
     const content = {
       seq,
@@ -55,15 +59,66 @@ export async function recordAudit (tx: DbOrTx, actor: Actor, at: Date, events: A
 
 /**
  * Audit entries that record a read (a disclosure of personal data), not a change.
- * They are written by `recordRead`, each in a transaction of its own, and the change
- * feed leaves them out. A new kind of audited read must be added here.
+ * They are written by `recordRead`, and the change feed leaves them out. A new kind
+ * of audited read must be added here.
  */
 export const READ_ACTIONS = ['eligibility.check', 'household.export'] as const
 export type ReadAction = typeof READ_ACTIONS[number]
 
-/** Records a read as one audit entry, in a transaction holding nothing else. */
+interface PendingRead { actor: Actor, at: Date, event: AuditEvent, done: (err?: unknown) => void }
+
+/**
+ * Group commit for read entries. Reads change nothing, so their entries are not tied to
+ * any other write: each call's entry is queued, and entries that arrive while a commit
+ * is in flight are written together by the next one — one chain lock, one insert and
+ * one WAL flush for all of them instead of one each. A call still returns only once its
+ * entry is committed, so nothing is disclosed before it is on record; when the
+ * database is idle the entry is written at once, without waiting for company.
+ */
+class ReadAuditWriter {
+  private queue: PendingRead[] = []
+  private flushing = false
+  constructor (private readonly db: Db) {}
+
+  async write (actor: Actor, at: Date, event: AuditEvent): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.queue.push({ actor, at, event, done: (err) => { if (err === undefined) resolve(); else reject(err) } })
+      if (!this.flushing) void this.flush()
+    })
+  }
+
+  private async flush (): Promise<void> {
+    this.flushing = true
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, READ_BATCH_MAX)
+        try {
+          await this.db.transaction(async (tx) => { await appendEntries(tx, batch) })
+          for (const p of batch) p.done()
+        } catch (err) {
+          for (const p of batch) p.done(err)
+        }
+      }
+    } finally {
+      this.flushing = false
+    }
+  }
+}
+
+const READ_BATCH_MAX = 500
+const readWriters = new WeakMap<Db, ReadAuditWriter>()
+
+/**
+ * Records a read as one audit entry, committed (with other reads' entries at most,
+ * never with a change) before this returns.
+ */
 export async function recordRead (db: Db, actor: Actor, at: Date, event: AuditEvent & { action: ReadAction }): Promise<void> {
-  await db.transaction(async (tx) => { await recordAudit(tx, actor, at, event) })
+  let writer = readWriters.get(db)
+  if (writer === undefined) {
+    writer = new ReadAuditWriter(db)
+    readWriters.set(db, writer)
+  }
+  await writer.write(actor, at, event)
 }
 
 /** What a change did to its record, for the change feed. */
