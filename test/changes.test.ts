@@ -90,7 +90,7 @@ t.test('changes: default and maximum page, roles, bad input', async (t) => {
   const village = '411224101204'
   await database.db.transaction(async (tx) => {
     await recordAudit(tx, { sub: 'seed', role: 'ADMIN' }, new Date(), Array.from({ length: 150 }, (_, i) => ({
-      action: 'household.update', entity: 'Household', entityId: `h-${i}`, regionCode: village
+      action: 'household.update', entity: 'Household', entityId: `h-${i}`, regionCode: village, before: { i }, after: { i }
     })))
   })
   const reader = as({ sub: uniqueSub(), role: 'AUDITOR', region: village })
@@ -102,6 +102,16 @@ t.test('changes: default and maximum page, roles, bad input', async (t) => {
   t.same(rest.items.map(c => c.id), Array.from({ length: 50 }, (_, i) => `h-${100 + i}`))
   t.equal(rest.next, null)
   t.equal((await feed(reader, '?after=')).items.length, 100, 'an empty after is the beginning')
+
+  // op: an entry with no before state made its record, whatever its verb; remove/delete take one away.
+  await database.db.transaction(async (tx) => {
+    await recordAudit(tx, { sub: 'seed', role: 'REVIEWER' }, new Date(), [
+      { action: 'exit.propose', entity: 'ExitReview', entityId: 'r-1', regionCode: village, after: { status: 'PROPOSED' } },
+      { action: 'exit.verify', entity: 'ExitReview', entityId: 'r-1', regionCode: village, before: { status: 'PROPOSED' }, after: { status: 'VERIFIED' } },
+      { action: 'thing.delete', entity: 'Thing', entityId: 't-1', regionCode: village, before: { a: 1 } }
+    ])
+  })
+  t.same((await feed(reader, `?after=${rest.items.at(-1)!.seq}`)).items.map(c => [c.id, c.op]), [['r-1', 'create'], ['r-1', 'update'], ['t-1', 'delete']])
 
   for (const claims of [{ role: 'EXCHANGE', region: '4112', dept: 'health' }, { role: 'EXCHANGE', region: '4112', dept: 'civil_affairs' }]) {
     const res = await as({ sub: uniqueSub(), ...claims }).get('/api/v1/changes')

@@ -68,6 +68,14 @@ t.test('every REST response conforms to openapi.yaml: status, media type and bod
   const h = created.data.createHousehold as { id: string, members: Array<{ nationalId: string }> }
   await op.gql(`mutation { recordIncome(householdId: "${h.id}", input: { year: 2019, wage: 6000, business: 100, property: 0, transfer: 1200, expenses: 300, transferItems: { pension: 1200 } }) { year } }`)
   await op.gql(`mutation { addMeasure(householdId: "${h.id}", input: { category: INDUSTRY, kind: "solar", startDate: "2019-01-01", amount: 3000, fundingSource: "县财政" }) { id } }`)
+  // A household under public notice of its exit (every criterion met for 2019), for GET /exit-notices.
+  const ready = await op.gql('mutation ($i: HouseholdInput!) { createHousehold(input: $i) { id } }',
+    { i: householdInput(VILLAGE, { foodSecure: true, clothingSecure: true, housingSafe: true, drinkingWaterSafe: true }) })
+  const readyId = ready.data.createHousehold.id as string
+  await op.gql(`mutation { recordIncome(householdId: "${readyId}", input: { year: 2019, wage: 12000, business: 3000, property: 0, transfer: 1500, expenses: 1500 }) { year } }`)
+  const proposed = await op.gql(`mutation { proposeExit(householdId: "${readyId}", year: 2019) { id } }`)
+  const verified = await as({ sub: uniqueSub('reviewer'), role: 'REVIEWER', region: '411224101' }).gql(`mutation { verifyExit(reviewId: "${proposed.data.proposeExit.id as string}") { status } }`)
+  t.same(verified.data, { verifyExit: { status: 'VERIFIED' } }, 'an exit under notice')
   const viewer = as({ sub: uniqueSub('viewer'), role: 'VIEWER', region: '411224' })
   const admin = as({ sub: uniqueSub('admin'), role: 'ADMIN', region: '4112' })
   const hospital = as({ sub: uniqueSub('hospital'), role: 'EXCHANGE', region: '4112', dept: 'health' })
@@ -111,7 +119,12 @@ t.test('every REST response conforms to openapi.yaml: status, media type and bod
     ['get', '/api/v1/households/{id}', async () => await anonymous(`/api/v1/households/${h.id}`)],
     ['get', '/api/v1/households', async () => await anonymous('/api/v1/households')],
     ['get', '/api/v1/households/export', async () => await anonymous('/api/v1/households/export')],
-    ['get', '/api/v1/changes', async () => await anonymous('/api/v1/changes')]
+    ['get', '/api/v1/changes', async () => await anonymous('/api/v1/changes')],
+    ['get', '/api/v1/exit-notices', async () => await viewer.get('/api/v1/exit-notices?year=2019')],
+    ['get', '/api/v1/exit-notices', async () => await viewer.get('/api/v1/exit-notices?format=csv')],
+    ['get', '/api/v1/exit-notices', async () => await viewer.get('/api/v1/exit-notices?format=pdf')],
+    ['get', '/api/v1/exit-notices', async () => await op.get('/api/v1/exit-notices?region=411221')],
+    ['get', '/api/v1/exit-notices', async () => await anonymous('/api/v1/exit-notices')]
   ]
 
   const seen = new Set<string>()
@@ -130,7 +143,9 @@ t.test('every REST response conforms to openapi.yaml: status, media type and bod
     if (mediaType === undefined) { t.fail(`${label}: media type ${media} not documented (${Object.keys(content).join(', ')})`); continue }
     if (mediaType.schema === undefined) { t.pass(`${label} ${media}`); continue }
     const v = validatorOf(mediaType.schema)
-    const bodies = media === 'application/x-ndjson' ? res.body.split('\n').filter(l => l !== '').map(l => JSON.parse(l) as unknown) : [res.json() as unknown]
+    const bodies = media === 'application/x-ndjson'
+      ? res.body.split('\n').filter(l => l !== '').map(l => JSON.parse(l) as unknown)
+      : media.endsWith('json') ? [res.json() as unknown] : [res.body]
     if (media === 'application/x-ndjson') t.ok(bodies.length > 0, `${label}: lines to check`)
     for (const body of bodies) t.ok(v(body), `${label} ${media} ${ajv.errorsText(v.errors)}`)
   }

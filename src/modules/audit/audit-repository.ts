@@ -62,8 +62,15 @@ export async function chainSlice (db: DbOrTx, p: Principal, afterSeq: bigint, li
 }
 
 /** In-area entries after `afterSeq`, oldest first, leaving out the actions listed (reads). */
-export async function changesInArea (db: DbOrTx, p: Principal, afterSeq: bigint, limit: number, excludeActions: readonly string[]): Promise<Array<Pick<AuditRow, 'seq' | 'at' | 'entity' | 'entityId' | 'action'>>> {
-  return await db.select({ seq: auditEvents.seq, at: auditEvents.at, entity: auditEvents.entity, entityId: auditEvents.entityId, action: auditEvents.action })
+export async function changesInArea (db: DbOrTx, p: Principal, afterSeq: bigint, limit: number, excludeActions: readonly string[]): Promise<Array<Pick<AuditRow, 'seq' | 'at' | 'entity' | 'entityId' | 'action'> & { hasBefore: boolean }>> {
+  return await db.select({
+    seq: auditEvents.seq,
+    at: auditEvents.at,
+    entity: auditEvents.entity,
+    entityId: auditEvents.entityId,
+    action: auditEvents.action,
+    hasBefore: sql<boolean>`(${auditEvents.before} IS NOT NULL AND ${auditEvents.before} <> 'null'::jsonb)`
+  })
     .from(auditEvents)
     .where(and(inArea(auditEvents.regionCode, p), gt(auditEvents.seq, afterSeq), excludeActions.length > 0 ? notInArray(auditEvents.action, [...excludeActions]) : undefined))
     .orderBy(asc(auditEvents.seq)).limit(limit)

@@ -125,15 +125,16 @@ export async function recordRead (db: Db, actor: Actor, at: Date, event: AuditEv
 export type ChangeOp = 'create' | 'update' | 'delete'
 
 /**
- * The change feed's `op` of an audit action (`<entity>.<verb>`): `create`/`add` create a
- * record, `remove`/`delete` take it out of the records a reader sees (a removed member
- * no longer appears in its household), anything else — including closing a household,
- * which keeps it on record as CLOSED, and replacing a year's income — updates one.
+ * The change feed's `op` of an audit entry (action `<entity>.<verb>`): `remove`/`delete`
+ * take a record out of those a reader sees (a removed member no longer appears in its
+ * household); an entry with no `before` state (or a `create`/`add` verb) made the record,
+ * e.g. `household.create`, `member.add`, `exit.propose`; anything else — including
+ * closing a household, which keeps it on record as CLOSED — updated one.
  */
-export function changeOp (action: string): ChangeOp {
+export function changeOp (action: string, hasBefore: boolean): ChangeOp {
   const verb = action.slice(action.lastIndexOf('.') + 1)
-  if (verb === 'create' || verb === 'add') return 'create'
   if (verb === 'remove' || verb === 'delete') return 'delete'
+  if (!hasBefore || verb === 'create' || verb === 'add') return 'create'
   return 'update'
 }
 
@@ -223,7 +224,7 @@ export class AuditService {
     if (fields.length > 0) throw badInput(fields)
     const from = after == null || after === '' ? 0n : BigInt(after)
     const rows = await repo.changesInArea(this.deps.db, this.principal, from, size + 1, READ_ACTIONS)
-    const items = rows.slice(0, size).map((r): Change => ({ seq: r.seq.toString(), at: r.at.toISOString(), entity: r.entity, id: r.entityId, op: changeOp(r.action) }))
+    const items = rows.slice(0, size).map((r): Change => ({ seq: r.seq.toString(), at: r.at.toISOString(), entity: r.entity, id: r.entityId, op: changeOp(r.action, r.hasBefore) }))
     return { items, next: rows.length > size ? items.at(-1)!.seq : null }
   }
 
