@@ -70,7 +70,7 @@ export async function benchToken (claims: TokenClaims): Promise<string> {
   return await mintToken({ secret: new TextEncoder().encode(JWT_SECRET), issuer: 'beneficiary-registry', audience: 'beneficiary-registry' }, claims, '2h')
 }
 
-export interface BenchServer { child: ChildProcess, base: string, rssKiB: () => number, stop: () => void }
+export interface BenchServer { child: ChildProcess, base: string, rssKiB: () => number, stop: () => Promise<void> }
 
 /** The service in one Node process (`node --import tsx src/server.ts`) on 127.0.0.1:port. */
 export async function startServer (url: string, port: number, poolMax: number): Promise<BenchServer> {
@@ -91,14 +91,16 @@ export async function startServer (url: string, port: number, poolMax: number): 
     stdio: ['ignore', 'inherit', 'inherit']
   })
   const base = `http://127.0.0.1:${port}`
-  const stop = (): void => { child.kill('SIGTERM') }
+  const exited = new Promise<void>(resolve => { child.once('exit', () => { resolve() }) })
+  /** Stops the server and waits until it has exited (and freed its port). */
+  const stop = async (): Promise<void> => { child.kill('SIGTERM'); await exited }
   const rssKiB = (): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0)
-  for (let i = 0; i < 300; i++) {
+  for (let i = 0; i < 300 && child.exitCode === null; i++) {
     try {
       if ((await fetch(`${base}/readyz`)).ok) return { child, base, rssKiB, stop }
     } catch {}
     await new Promise(resolve => setTimeout(resolve, 100))
   }
-  stop()
+  await stop()
   throw new Error('the server did not become ready')
 }

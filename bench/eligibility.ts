@@ -81,5 +81,5 @@ try {
   ].join('\n'))
   if (errors > 0) process.exitCode = 1
 } finally {
-  server.stop()
+  await server.stop()
 }

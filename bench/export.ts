@@ -42,5 +42,5 @@ try {
       `server RSS ${(before / 1024).toFixed(0)} MB before, peak ${(peak / 1024).toFixed(0)} MB`)
   }
 } finally {
-  server.stop()
+  await server.stop()
 }
