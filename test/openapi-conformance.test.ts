@@ -17,7 +17,7 @@ import { buildApp, uniqueSub } from './helper.js'
 
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default
 
-interface MediaType { schema?: object, example?: unknown }
+interface MediaType { schema?: object & { $ref?: string, example?: unknown }, example?: unknown }
 interface Response { $ref?: string, description: string, content?: Record<string, MediaType> }
 interface Operation { responses: Record<string, Response>, requestBody?: { content: Record<string, MediaType> } }
 interface Doc { paths: Record<string, Record<string, Operation>>, components: { responses: Record<string, Response> } }
@@ -36,6 +36,9 @@ function validatorOf (schema: object): ValidateFunction {
   }
   return v
 }
+/** The schema itself, or the component it references. */
+const schemaOf = (schema: (object & { $ref?: string, example?: unknown }) | undefined): (object & { example?: unknown }) | undefined =>
+  schema?.$ref?.startsWith('#/components/schemas/') === true ? (doc.components as unknown as { schemas: Record<string, object & { example?: unknown }> }).schemas[schema.$ref.slice(21)] : schema
 const responseOf = (r: Response): Response => (r.$ref === undefined ? r : doc.components.responses[r.$ref.replace('#/components/responses/', '')]!)
 const METHODS = ['get', 'post', 'put', 'patch', 'delete']
 const operations = Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).filter(([m]) => METHODS.includes(m)).map(([method, op]) => ({ path, method, op })))
@@ -50,7 +53,12 @@ t.test('the examples in openapi.yaml conform to their schemas, and every /api/v1
     }
     for (const [status, r] of Object.entries(op.responses)) {
       for (const [media, content] of Object.entries(responseOf(r).content ?? {})) {
-        if (path.startsWith('/api/v1/') && status.startsWith('2')) t.not(content.example, undefined, `${method} ${path} ${status} ${media} has an example`)
+        const schemaExample = schemaOf(content.schema)?.example
+        if (path.startsWith('/api/v1/') && status.startsWith('2')) t.ok(content.example !== undefined || schemaExample !== undefined, `${method} ${path} ${status} ${media} has an example`)
+        if (schemaExample !== undefined) {
+          const v = validatorOf(schemaOf(content.schema)!)
+          t.ok(v(schemaExample), `${method} ${path} ${status} schema example ${ajv.errorsText(v.errors)}`)
+        }
         if (content.example === undefined || content.schema === undefined) continue
         const v = validatorOf(content.schema)
         const values = media === 'application/x-ndjson' ? String(content.example).split('\n').filter(l => l !== '').map(l => JSON.parse(l) as unknown) : [content.example]
@@ -83,6 +91,24 @@ t.test('every REST response conforms to openapi.yaml: status, media type and bod
   const anonymous = async (url: string): Promise<LightMyRequestResponse> => await app.inject({ method: 'GET', url })
 
   const calls: Array<[string, string, () => Promise<LightMyRequestResponse>]> = [
+    ['post', '/api/v1/exchange/jobs', async () => job],
+    ['post', '/api/v1/exchange/jobs', async () => await upload(hospital, 'health.vaccines', '{}', 'application/x-ndjson')],
+    ['post', '/api/v1/exchange/jobs', async () => await upload(school, 'health.insurance', '{}', 'application/x-ndjson')],
+    ['post', '/api/v1/exchange/jobs', async () => await upload(hospital, 'health.insurance', '%PDF-1.7', 'application/pdf')],
+    ['post', '/api/v1/exchange/jobs', async () => await upload(null, 'health.insurance', '{}', 'application/x-ndjson')],
+    ['get', '/api/v1/exchange/jobs/{id}', async () => await hospital.get(`/api/v1/exchange/jobs/${jobId}`)],
+    ['get', '/api/v1/exchange/jobs/{id}', async () => await viewer.get(`/api/v1/exchange/jobs/${jobId}`)],
+    ['get', '/api/v1/exchange/jobs/{id}', async () => await school.get(`/api/v1/exchange/jobs/${jobId}`)],
+    ['get', '/api/v1/exchange/jobs/{id}', async () => await anonymous(`/api/v1/exchange/jobs/${jobId}`)],
+    ['get', '/api/v1/exchange/jobs/{id}/errors', async () => await hospital.get(`/api/v1/exchange/jobs/${jobId}/errors`)],
+    ['get', '/api/v1/exchange/jobs/{id}/errors', async () => await viewer.get(`/api/v1/exchange/jobs/${jobId}/errors`)],
+    ['get', '/api/v1/exchange/jobs/{id}/errors', async () => await hospital.get('/api/v1/exchange/jobs/00000000-0000-4000-8000-000000000000/errors')],
+    ['get', '/api/v1/exchange/jobs/{id}/errors', async () => await anonymous(`/api/v1/exchange/jobs/${jobId}/errors`)],
+    ['get', '/api/v1/exchange/jobs/{id}/report', async () => await hospital.get(`/api/v1/exchange/jobs/${jobId}/report`)],
+    ['get', '/api/v1/exchange/jobs/{id}/report', async () => await hospital.get(`/api/v1/exchange/jobs/${broken.json().id as string}/report`)],
+    ['get', '/api/v1/exchange/jobs/{id}/report', async () => await viewer.get(`/api/v1/exchange/jobs/${jobId}/report`)],
+    ['get', '/api/v1/exchange/jobs/{id}/report', async () => await school.get(`/api/v1/exchange/jobs/${jobId}/report`)],
+    ['get', '/api/v1/exchange/jobs/{id}/report', async () => await anonymous(`/api/v1/exchange/jobs/${jobId}/report`)],
     ['get', '/healthz', async () => await anonymous('/healthz')],
     ['get', '/readyz', async () => await anonymous('/readyz')],
     ['get', '/openapi.yaml', async () => await anonymous('/openapi.yaml')],
@@ -126,6 +152,25 @@ t.test('every REST response conforms to openapi.yaml: status, media type and bod
     ['get', '/api/v1/exit-notices', async () => await op.get('/api/v1/exit-notices?region=411221')],
     ['get', '/api/v1/exit-notices', async () => await anonymous('/api/v1/exit-notices')]
   ]
+
+  // Import jobs: one that applies a row and rejects one, and one whose file cannot be read.
+  const upload = async (client: typeof hospital | null, kind: string, body: string, contentType: string): Promise<LightMyRequestResponse> =>
+    await app.inject({ method: 'POST', url: `/api/v1/exchange/jobs?kind=${kind}`, headers: { ...(client === null ? {} : { authorization: `Bearer ${client.token}` }), 'content-type': contentType }, payload: body })
+  const finished = async (id: string): Promise<void> => {
+    for (let i = 0; i < 400; i++) {
+      if (['succeeded', 'failed'].includes((await hospital.get(`/api/v1/exchange/jobs/${id}`)).json().status as string)) return
+      await new Promise(resolve => setTimeout(resolve, 25))
+    }
+    throw new Error('the job did not finish')
+  }
+  await hospital.get('/api/v1/me') // the clients' tokens are ready once they have made a request
+  await school.get('/api/v1/me')
+  const rows = [{ national_id: h.members[0]!.nationalId, year: 2019, medical_insurance: true, serious_illness_insurance: true }, { national_id: '411224197503020014', year: 2019, medical_insurance: true, serious_illness_insurance: false }]
+  const job = await upload(hospital, 'health.insurance', rows.map(r => JSON.stringify(r)).join('\n') + '\n', 'application/x-ndjson')
+  const jobId = job.json().id as string
+  await finished(jobId)
+  const broken = await upload(hospital, 'health.insurance', 'not a spreadsheet', 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet')
+  await finished(broken.json().id as string)
 
   const seen = new Set<string>()
   for (const [method, path, call] of calls) {
