@@ -70,11 +70,16 @@ export async function benchToken (claims: TokenClaims): Promise<string> {
   return await mintToken({ secret: new TextEncoder().encode(JWT_SECRET), issuer: 'beneficiary-registry', audience: 'beneficiary-registry' }, claims, '2h')
 }
 
-export interface BenchServer { child: ChildProcess, base: string, rssKiB: () => number, stop: () => Promise<void> }
+export interface BenchServer { child: ChildProcess, base: string, rssKiB: () => number, peakRssKiB: () => number, stop: () => Promise<void> }
 
-/** The service in one Node process (`node --import tsx src/server.ts`) on 127.0.0.1:port. */
-export async function startServer (url: string, port: number, poolMax: number): Promise<BenchServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+/**
+ * The service in one Node process (`node --import tsx src/server.ts`) on 127.0.0.1:port.
+ * `env` adds variables (e.g. IMPORT_BATCH_ROWS); BENCH_NODE_ARGS adds options to its
+ * node, e.g. `--cpu-prof` to profile it.
+ */
+export async function startServer (url: string, port: number, poolMax: number, env: Record<string, string> = {}): Promise<BenchServer> {
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(a => a !== '')
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/server.ts'], {
     cwd: projectRoot,
     env: {
       PATH: process.env.PATH ?? '',
@@ -86,7 +91,8 @@ export async function startServer (url: string, port: number, poolMax: number): 
       DATABASE_POOL_MAX: String(poolMax),
       DEMO_DATA: 'false',
       JWT_SECRET,
-      DATA_KEY: DATA_KEY.toString('hex')
+      DATA_KEY: DATA_KEY.toString('hex'),
+      ...env
     },
     stdio: ['ignore', 'inherit', 'inherit']
   })
@@ -94,10 +100,13 @@ export async function startServer (url: string, port: number, poolMax: number): 
   const exited = new Promise<void>(resolve => { child.once('exit', () => { resolve() }) })
   /** Stops the server and waits until it has exited (and freed its port). */
   const stop = async (): Promise<void> => { child.kill('SIGTERM'); await exited }
-  const rssKiB = (): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0)
+  const status = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0)
+  const rssKiB = (): number => status('VmRSS')
+  /** The process's peak resident memory so far (VmHWM). */
+  const peakRssKiB = (): number => status('VmHWM')
   for (let i = 0; i < 300 && child.exitCode === null; i++) {
     try {
-      if ((await fetch(`${base}/readyz`)).ok) return { child, base, rssKiB, stop }
+      if ((await fetch(`${base}/readyz`)).ok) return { child, base, rssKiB, peakRssKiB, stop }
     } catch {}
     await new Promise(resolve => setTimeout(resolve, 100))
   }

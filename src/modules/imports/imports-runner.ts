@@ -13,6 +13,7 @@ import * as repo from './imports-repository.js'
 /** How long a worker holds a job without committing a batch before another may take it over. */
 export const LEASE_MS = 60_000
 const POLL_MS = 2_000
+const STOP_WAIT_MS = 10_000
 
 class LostLease extends Error {}
 /** A member of the batch changed between reading and writing it: the batch is tried again. */
@@ -57,11 +58,18 @@ export class ImportRunner {
     this.wakeUp?.()
   }
 
-  /** Stops after the current batch; the job stays running and is taken over once its lease expires. */
+  /**
+   * Stops after the current batch; the job stays running and is taken over once its lease
+   * expires. Waits at most STOP_WAIT_MS: a batch stuck on a lost database connection must
+   * not hold up the shutdown (its transaction never commits, so nothing is half-applied).
+   */
   async stop (): Promise<void> {
     this.stopped = true
     this.wake()
-    await this.loop
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<void>(resolve => { timer = setTimeout(() => { this.deps.log.warn('import runner: stopping without waiting for the current batch'); resolve() }, STOP_WAIT_MS) })
+    await Promise.race([this.loop, late])
+    clearTimeout(timer)
   }
 
   private async run (): Promise<void> {
