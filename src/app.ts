@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto'
+import cors from '@fastify/cors'
+import helmet from '@fastify/helmet'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import type { Config } from './config.js'
 import { openDatabase, type Database } from './db/index.js'
@@ -48,7 +50,12 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
 
   fastify.addHook('onSend', async (req, reply) => { reply.header('x-request-id', req.id) })
   await fastify.register(httpErrors)
+  // Security headers on every answer; GraphiQL (development only) loads its page's scripts from a CDN.
+  await fastify.register(helmet, { contentSecurityPolicy: config.env === 'development' ? false : undefined })
   await fastify.register(auth, { auth: config.auth, regionExists: createRegionDirectory(database.db).exists })
+  // Browsers may call the API only from the configured origins (none by default). After
+  // auth, so that its preflight route is checked against the policy like every route.
+  await fastify.register(cors, { origin: config.corsOrigins.length > 0 ? config.corsOrigins : false, exposedHeaders: ['x-request-id', 'location'] })
   await fastify.register(health)
   await fastify.register(openapi)
   await fastify.register(graphql, { graphiql: config.env === 'development', production: config.env === 'production' })

@@ -40,6 +40,8 @@ export interface Config {
   importBatchRows: number
   /** Largest file an import job accepts, in bytes. */
   importMaxBytes: number
+  /** Browser origins allowed to call the API (CORS); none by default. */
+  corsOrigins: string[]
 }
 
 export class ConfigError extends Error {
@@ -129,6 +131,13 @@ export function loadConfig (env: Env = process.env): Config {
     generatedDataKey = true
   }
 
+  const corsOrigins = str('CORS_ORIGINS', '').split(',').map(o => o.trim()).filter(o => o !== '')
+  for (const o of corsOrigins) {
+    let ok = false
+    try { const u = new URL(o); ok = (u.protocol === 'https:' || u.protocol === 'http:') && u.origin === o } catch {}
+    if (!ok) problems.push(`CORS_ORIGINS must list origins such as https://fp.example.gov.cn, comma-separated (got "${o}")`)
+  }
+
   const rawDemo = str('DEMO_DATA', databaseUrl ? 'false' : 'true')
   if (rawDemo !== 'true' && rawDemo !== 'false') problems.push(`DEMO_DATA must be true or false (got "${rawDemo}")`)
 
@@ -154,7 +163,8 @@ export function loadConfig (env: Env = process.env): Config {
     regionSeed,
     exitNoticeDays: int('EXIT_NOTICE_DAYS', 7, 1, 60),
     importBatchRows: int('IMPORT_BATCH_ROWS', 1000, 1, 10_000),
-    importMaxBytes: int('IMPORT_MAX_MB', 1024, 1, 16_384) * 1024 * 1024
+    importMaxBytes: int('IMPORT_MAX_MB', 1024, 1, 16_384) * 1024 * 1024,
+    corsOrigins
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config

@@ -53,6 +53,8 @@ export const OPERATIONS: Record<string, Action | 'public'> = {
   'GET /healthz': 'public',
   'GET /readyz': 'public',
   'GET /openapi.yaml': 'public',
+  // CORS preflight (browsers send it without credentials); answered only for CORS_ORIGINS.
+  'OPTIONS *': 'public',
   // GraphiQL's static page and assets (development only; queries still need a token).
   'GET /graphiql': 'public',
   'GET /graphiql/main.js': 'public',
