@@ -10,9 +10,14 @@ export function escapeLike (text: string): string {
   return text.replace(/[\\%_]/g, c => '\\' + c)
 }
 
-/** Rows grouped by `householdId`, one list per id asked and in that order (row order kept), in one pass. */
+/** Rows grouped by `keyOf`, one list per key asked and in that order (row order kept), in one pass. */
+export function groupRows<R, V> (keys: readonly string[], rows: readonly R[], keyOf: (row: R) => string, map: (row: R) => V): V[][] {
+  const groups = new Map<string, V[]>(keys.map(k => [k, []]))
+  for (const r of rows) groups.get(keyOf(r))?.push(map(r))
+  return keys.map(k => groups.get(k)!)
+}
+
+/** Rows grouped by `householdId` (see groupRows). */
 export function groupByHousehold<R extends { householdId: string }, V> (householdIds: readonly string[], rows: readonly R[], map: (row: R) => V): V[][] {
-  const groups = new Map<string, V[]>(householdIds.map(id => [id, []]))
-  for (const r of rows) groups.get(r.householdId)?.push(map(r))
-  return householdIds.map(id => groups.get(id)!)
+  return groupRows(householdIds, rows, r => r.householdId, map)
 }

@@ -1,7 +1,7 @@
 import { like, type Column, type SQL } from 'drizzle-orm'
-import { forbidden } from './errors.js'
+import { badInput, forbidden } from './errors.js'
 import type { Dept, Principal, Role } from './principal.js'
-import { ADMIN_LEVELS, inAreaOf, type AdminLevel } from './region-code.js'
+import { ADMIN_LEVELS, inAreaOf, isRegionCode, type AdminLevel } from './region-code.js'
 
 /**
  * The role × action table of contract §3, held as data. Every entry point (GraphQL
@@ -144,6 +144,17 @@ export function can (p: Principal, action: Action, regionCode?: string, depts?: 
 /** Throws FORBIDDEN unless `can(...)`. */
 export function authorize (p: Principal, action: Action, regionCode?: string, depts?: readonly Dept[]): void {
   if (!can(p, action, regionCode, depts)) throw forbidden()
+}
+
+/**
+ * A region filter of a list or read: the caller's own region when omitted; a malformed
+ * code is BAD_USER_INPUT naming `path`, a region outside the caller's area FORBIDDEN.
+ */
+export function regionFilter (p: Principal, action: Action, regionCode: string | null | undefined, path: string): string {
+  const code = regionCode ?? p.regionCode
+  if (!isRegionCode(code)) throw badInput([{ path, message: 'must be a 2, 4, 6, 9 or 12-digit administrative code' }])
+  if (!can(p, action, code)) throw forbidden('The region is outside your area')
+  return code
 }
 
 /** VIEWER output is masked (contract §3). */

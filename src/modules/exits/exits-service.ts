@@ -1,9 +1,9 @@
 import type { Deps } from '../../shared/context.js'
-import { badInput, conflict, forbidden, notFound } from '../../shared/errors.js'
+import { badInput, conflict, notFound } from '../../shared/errors.js'
 import { evaluateExitCriteria, failedCriteria, type CriterionResult } from '../../shared/exit-criteria.js'
-import { isUuid } from '../../shared/ids.js'
+import { groupByHousehold, groupRows, isUuid } from '../../shared/ids.js'
 import { connection, decodeCursor, encodeCursor, pageSize, type Connection } from '../../shared/pagination.js'
-import { authorize, can, type Action } from '../../shared/policy.js'
+import { authorize, regionFilter, type Action } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 import { isRegionCode, levelOf } from '../../shared/region-code.js'
 import { recordAudit } from '../audit/audit-service.js'
@@ -162,21 +162,13 @@ export class ExitsService {
   async byHouseholds (householdIds: readonly string[]): Promise<ExitReviewView[][]> {
     authorize(this.principal, 'record.read')
     const rows = await repo.byHouseholds(this.deps.db, this.principal, householdIds)
-    return householdIds.map(h => rows.filter(r => r.householdId === h).map(reviewView))
+    return groupByHousehold(householdIds, rows, reviewView)
   }
 
   async steps (reviewIds: readonly string[]): Promise<ExitReviewStepView[][]> {
     authorize(this.principal, 'record.read')
     const rows = await repo.stepsByReviews(this.deps.db, this.principal, reviewIds)
-    return reviewIds.map(id => rows.filter(s => s.reviewId === id).map(stepView))
-  }
-
-  /** Validates a region filter: a code, in the caller's area (FORBIDDEN otherwise); default the caller's region. */
-  private areaFilter (regionCode: string | null | undefined, path: string): string {
-    const code = regionCode ?? this.principal.regionCode
-    if (!isRegionCode(code)) throw badInput([{ path, message: 'must be a 2, 4, 6, 9 or 12-digit administrative code' }])
-    if (!can(this.principal, 'record.read', code)) throw forbidden('The region is outside your area')
-    return code
+    return groupRows(reviewIds, rows, s => s.reviewId, stepView)
   }
 
   async list (filter: ExitReviewFilter | null | undefined, first: number | null | undefined, after: string | null | undefined): Promise<Connection<ExitReviewView>> {
@@ -184,7 +176,7 @@ export class ExitsService {
     const size = pageSize(first)
     const cursor = decodeCursor<[string]>(after, ['string'], 'after')
     if (cursor !== null && !isUuid(cursor[0])) throw badInput([{ path: 'after', message: 'is not a cursor this service issued' }])
-    const q: repo.ReviewQuery = { ...filter, regionCode: this.areaFilter(filter?.regionCode, 'filter.regionCode') }
+    const q: repo.ReviewQuery = { ...filter, regionCode: regionFilter(this.principal, 'record.read', filter?.regionCode, 'filter.regionCode') }
     if (q.year != null) this.checkYear(q.year, 'filter.year')
     const rows = await repo.list(this.deps.db, this.principal, q, cursor?.[0] ?? null, size + 1)
     return connection(rows.map(reviewView), size, r => [r.id], async () => await repo.countMatching(this.deps.db, this.principal, q))
@@ -193,7 +185,7 @@ export class ExitsService {
   /** Households under public notice in the region (only what a posted notice may show). */
   async notices (regionCode: string | null | undefined, year: number | null | undefined, paths = { region: 'regionCode', year: 'year' }): Promise<ExitNotice[]> {
     authorize(this.principal, 'record.read')
-    const code = this.areaFilter(regionCode, paths.region)
+    const code = regionFilter(this.principal, 'record.read', regionCode, paths.region)
     if (year != null) this.checkYear(year, paths.year)
     const rows = await repo.notices(this.deps.db, this.principal, code, year ?? null, this.deps.clock())
     const byName = new Intl.Collator('zh-CN')
@@ -221,7 +213,7 @@ export class ExitsService {
     const size = pageSize(first)
     const cursor = decodeCursor<[string]>(after, ['string'], 'after')
     if (cursor !== null && !isUuid(cursor[0])) throw badInput([{ path: 'after', message: 'is not a cursor this service issued' }])
-    const code = this.areaFilter(regionCode, 'regionCode')
+    const code = regionFilter(this.principal, 'record.read', regionCode, 'regionCode')
     const items: ExitWarning[] = []
     let position = cursor?.[0] ?? null
     const lines = new Map((await this.regions.povertyLines()).map(l => [l.year, l.amount]))
@@ -233,14 +225,15 @@ export class ExitsService {
         members.byHouseholds(this.deps.db, this.principal, ids, false),
         incomes.byHouseholds(this.deps.db, this.principal, ids)
       ])
-      for (const h of batch) {
-        const latest = records.find(r => r.householdId === h.id) // latest year first
-        const year = Math.max(latest?.year ?? 0, h.exitYear ?? 0)
+      const peopleOf = groupByHousehold(ids, people, m => m)
+      const incomesOf = groupByHousehold(ids, records, r => r) // latest year first
+      for (const [i, h] of batch.entries()) {
+        const year = Math.max(incomesOf[i]![0]?.year ?? 0, h.exitYear ?? 0)
         const failed = failedCriteria(evaluateExitCriteria({
           year,
           household: h,
-          members: people.filter(m => m.householdId === h.id),
-          perCapitaNet: records.find(r => r.householdId === h.id && r.year === year)?.perCapitaNet ?? null,
+          members: peopleOf[i]!,
+          perCapitaNet: incomesOf[i]!.find(r => r.year === year)?.perCapitaNet ?? null,
           povertyLine: lines.get(year) ?? null
         }))
         position = h.id

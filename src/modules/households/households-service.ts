@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto'
 import type { Deps } from '../../shared/context.js'
 import { badInput, conflict, forbidden, notFound, type FieldError } from '../../shared/errors.js'
-import { isUuid } from '../../shared/ids.js'
+import { groupByHousehold, isUuid } from '../../shared/ids.js'
 import { maskBankAccount, maskPhone } from '../../shared/masking.js'
 import { connection, decodeCursor, pageSize, type Connection } from '../../shared/pagination.js'
-import { authorize, can, isMasked } from '../../shared/policy.js'
+import { authorize, can, isMasked, regionFilter } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 import { isRegionCode, levelOf } from '../../shared/region-code.js'
 import { recordAudit, recordRead } from '../audit/audit-service.js'
@@ -173,9 +173,7 @@ export class HouseholdsService {
     const size = pageSize(first, paths.first)
     const cursor = decodeCursor<[string]>(after, ['string'], paths.after)
     if (cursor !== null && !isUuid(cursor[0])) throw badInput([{ path: paths.after, message: 'is not a cursor this service issued' }])
-    const regionCode = filter?.regionCode ?? this.principal.regionCode
-    if (!isRegionCode(regionCode)) throw badInput([{ path: paths.region, message: 'must be a 2, 4, 6, 9 or 12-digit administrative code' }])
-    if (!can(this.principal, 'record.read', regionCode)) throw forbidden('The region is outside your area')
+    const regionCode = regionFilter(this.principal, 'record.read', filter?.regionCode, paths.region)
     if (filter?.nameContains != null && filter.nameContains.length > 50) throw badInput([{ path: 'filter.nameContains', message: 'must be at most 50 characters' }])
     const q: repo.HouseholdQuery = { ...filter, regionCode }
     const rows = await repo.list(this.deps.db, this.principal, q, cursor?.[0] ?? null, size + 1)
@@ -192,9 +190,7 @@ export class HouseholdsService {
    */
   async export (regionCode: string | null | undefined, path = 'region'): Promise<{ households: number, batches: AsyncGenerator<HouseholdView[]> }> {
     authorize(this.principal, 'record.read')
-    const region = regionCode ?? this.principal.regionCode
-    if (!isRegionCode(region)) throw badInput([{ path, message: 'must be a 2, 4, 6, 9 or 12-digit administrative code' }])
-    if (!can(this.principal, 'record.read', region)) throw forbidden('The region is outside your area')
+    const region = regionFilter(this.principal, 'record.read', regionCode, path)
     const { db } = this.deps
     const q: repo.HouseholdQuery = { regionCode: region }
     const total = await repo.countMatching(db, this.principal, q)
@@ -350,6 +346,6 @@ export class HouseholdsService {
   async statusHistories (householdIds: readonly string[]): Promise<repo.StatusChangeRow[][]> {
     authorize(this.principal, 'record.read')
     const rows = await repo.statusChangesByHouseholds(this.deps.db, this.principal, householdIds)
-    return householdIds.map(id => rows.filter(r => r.householdId === id))
+    return groupByHousehold(householdIds, rows, r => r)
   }
 }

@@ -1,10 +1,9 @@
 import type { Deps } from '../../shared/context.js'
-import { badInput, conflict, forbidden, notFound } from '../../shared/errors.js'
+import { badInput, conflict, notFound } from '../../shared/errors.js'
 import { isUuid } from '../../shared/ids.js'
 import { connection, decodeCursor, pageSize, type Connection } from '../../shared/pagination.js'
-import { authorize, can } from '../../shared/policy.js'
+import { authorize, regionFilter } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
-import { isRegionCode } from '../../shared/region-code.js'
 import { recordAudit } from '../audit/audit-service.js'
 import * as repo from './imports-repository.js'
 import { workItemView } from './imports-service.js'
@@ -26,9 +25,7 @@ export class WorkItemsService {
     const size = pageSize(first)
     const cursor = decodeCursor<[string]>(after, ['string'], 'after')
     if (cursor !== null && !isUuid(cursor[0])) throw badInput([{ path: 'after', message: 'is not a cursor this service issued' }])
-    const regionCode = filter?.regionCode ?? this.principal.regionCode
-    if (!isRegionCode(regionCode)) throw badInput([{ path: 'filter.regionCode', message: 'must be a 2, 4, 6, 9 or 12-digit administrative code' }])
-    if (!can(this.principal, 'record.read', regionCode)) throw forbidden('The region is outside your area')
+    const regionCode = regionFilter(this.principal, 'record.read', filter?.regionCode, 'filter.regionCode')
     if (filter?.jobId != null && !isUuid(filter.jobId)) throw badInput([{ path: 'filter.jobId', message: 'must be a job id' }])
     const q: repo.WorkItemQuery = { ...filter, regionCode }
     const rows = await repo.listWorkItems(this.deps.db, this.principal, q, cursor?.[0] ?? null, size + 1)
