@@ -134,6 +134,9 @@ t.test('civil_affairs.dibao (NDJSON): valid, invalid and unmatched rows, the qua
   const item = mine.edges[0].node
   t.equal((await siblingOp.gql(RESOLVE, { id: item.id, d: 'FALSE_MATCH' })).errors?.[0]?.extensions.code, 'NOT_FOUND')
   t.equal((await app.as({ sub: uniqueSub('v'), role: 'VIEWER', region: VILLAGE }).gql(RESOLVE, { id: item.id, d: 'FALSE_MATCH' })).errors?.[0]?.extensions.code, 'FORBIDDEN')
+  const STALE = 'mutation ($id: ID!, $v: Int) { resolveWorkItem(id: $id, disposition: FALSE_MATCH, expectedVersion: $v) { status } }'
+  t.equal((await op.gql(STALE, { id: item.id, v: item.version + 1 })).errors?.[0]?.extensions.code, 'CONFLICT', 'a stale expectedVersion is CONFLICT')
+  t.match((await op.gql(WORK, { f: { jobId: job.id } })).data.workItems.edges.find((e: any) => e.node.id === item.id).node, { status: 'OPEN', version: item.version }, 'and changes nothing')
   t.match((await op.gql(RESOLVE, { id: item.id, d: 'NEEDS_VISIT', n: '待入户' })).data.resolveWorkItem, { status: 'OPEN', disposition: 'NEEDS_VISIT', note: '待入户' })
   t.match((await op.gql(RESOLVE, { id: item.id, d: 'CONFIRMED_FIXED', n: '已更正属性' })).data.resolveWorkItem, { status: 'RESOLVED', disposition: 'CONFIRMED_FIXED' })
   t.equal((await op.gql(RESOLVE, { id: item.id, d: 'FALSE_MATCH' })).errors?.[0]?.extensions.code, 'CONFLICT')
