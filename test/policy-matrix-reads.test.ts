@@ -1,0 +1,12 @@
+import fc from 'fast-check'
+import t from 'tap'
+import { caseArb, check, examples, matrixReport, matrixSeed, newTally, READ_OPS, setupMatrix } from './policy-matrix.js'
+
+t.test('every read — by id, lists, counts, nested fields, export, change feed, statistics, jobs, eligibility — answers exactly as contract §3 says, for random region trees and users', async (t) => {
+  const seed = matrixSeed(t)
+  const m = await setupMatrix(t, seed)
+  const tally = newTally()
+  await fc.assert(fc.asyncProperty(caseArb(READ_OPS, m.fixtures.length), async (c) => { await check(m, READ_OPS, c, tally) }),
+    { seed, numRuns: Number(process.env.MATRIX_RUNS ?? 300), endOnFailure: true, examples: examples(READ_OPS) })
+  matrixReport(t, READ_OPS, tally)
+})

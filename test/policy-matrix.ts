@@ -1,0 +1,884 @@
+/**
+ * The generated access matrix (issue 8, "deny by default"): random region trees drawn
+ * from the seeded regions of 三门峡市, random users (role × level × relation of their
+ * region to the target) and every operation, on GraphQL and REST alike. The expected
+ * outcome comes from contract §3 as transcribed below — never from src/shared/policy.ts.
+ *
+ * Used by test/policy-matrix-reads.test.ts and test/policy-matrix-writes.test.ts.
+ */
+import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { sql } from 'drizzle-orm'
+import fc from 'fast-check'
+import type { LightMyRequestResponse } from 'fastify'
+import { queryRows } from '../src/db/index.js'
+import type { TokenClaims } from '../src/infra/tokens.js'
+import { paths } from '../src/paths.js'
+import { householdInput, memberInput, nationalId } from './fixtures.js'
+import { buildApp, token, uniqueSub, type Client, type GqlResult, type TestApp } from './helper.js'
+
+// ── Contract §3, transcribed as the oracle ───────────────────────────────────
+
+export const ROLES = ['VIEWER', 'OPERATOR', 'REVIEWER', 'ADMIN', 'AUDITOR', 'EXCHANGE'] as const
+export const DEPTS = ['civil_affairs', 'health', 'education', 'disability', 'hr', 'public_security'] as const
+type Role = typeof ROLES[number]
+type Dept = typeof DEPTS[number]
+
+/** One row of the §3 table: who may, from which level (longest region code) and, for EXCHANGE, which departments. */
+interface Need { roles: readonly Role[], maxCodeLength?: number, depts?: readonly Dept[] }
+const ALL_ROLES: readonly Role[] = ROLES
+const READERS: readonly Role[] = ['VIEWER', 'OPERATOR', 'REVIEWER', 'ADMIN', 'AUDITOR']
+export const NEED = {
+  public: { roles: ALL_ROLES },
+  readRecords: { roles: READERS },
+  writeRecords: { roles: ['OPERATOR', 'ADMIN'] },
+  proposeExit: { roles: ['OPERATOR', 'REVIEWER', 'ADMIN'] },
+  verifyExit: { roles: ['REVIEWER', 'ADMIN'], maxCodeLength: 9 },
+  approveExit: { roles: ['REVIEWER', 'ADMIN'], maxCodeLength: 6 },
+  /** Not in the contract's table: the project gives a county's exit (摘帽) to the city (README). */
+  exitCounty: { roles: ['REVIEWER', 'ADMIN'], maxCodeLength: 4 },
+  readStatistics: { roles: READERS },
+  readAudit: { roles: ['ADMIN', 'AUDITOR'] },
+  editReference: { roles: ['ADMIN'], maxCodeLength: 4 },
+  eligibility: { roles: ['ADMIN', 'EXCHANGE'], depts: ['health', 'civil_affairs'] }
+} satisfies Record<string, Need>
+/** Contract §8: the departments of each exchange kind. */
+export const KIND_DEPTS: Record<string, readonly Dept[]> = {
+  'civil_affairs.dibao': ['civil_affairs'],
+  'civil_affairs.deaths': ['civil_affairs', 'public_security'],
+  'health.insurance': ['health'],
+  'education.enrollment': ['education'],
+  'disability.certificates': ['disability'],
+  'hr.employment': ['hr']
+}
+export const KINDS = Object.keys(KIND_DEPTS)
+const exchange = (kind: string): Need => ({ roles: ['ADMIN', 'EXCHANGE'], depts: KIND_DEPTS[kind] })
+
+export interface User { role: Role, region: string, dept: Dept }
+
+function allows (need: Need, u: User): boolean {
+  if (!need.roles.includes(u.role)) return false
+  if (need.maxCodeLength !== undefined && u.region.length > need.maxCodeLength) return false
+  if (u.role === 'EXCHANGE' && need.depts !== undefined && !need.depts.includes(u.dept)) return false
+  return true
+}
+
+/** A record is in area when its region code starts with the user's (contract §3). */
+const inArea = (u: User, region: string): boolean => region.startsWith(u.region)
+
+// ── Region trees ──────────────────────────────────────────────────────────────
+
+const CODES = readFileSync(join(paths.seed, 'regions-4112.tsv'), 'utf8').split('\n')
+  .filter(l => l !== '' && !l.startsWith('#')).map(l => l.split('\t')[0]!)
+const childrenOf = (code: string): string[] => CODES.filter(c => c.length === (code.length === 6 ? 9 : code.length === 9 ? 12 : 6) && c.startsWith(code))
+
+/** A random piece of the city: a village with a sibling, another township of its county, another county. */
+export interface Tree {
+  county: string, township: string, village: string, sibling: string
+  otherTownship: string, otherTownshipVillage: string
+  otherCounty: string, otherCountyTownship: string, otherCountyVillage: string
+  /** Every region a user may sit at in this tree (province and city included). */
+  codes: string[]
+}
+const pickOne = (xs: string[]): fc.Arbitrary<string> => fc.constantFrom(...xs)
+export const treeArb: fc.Arbitrary<Tree> = pickOne(childrenOf('4112').filter(c => childrenOf(c).length >= 2)).chain(county =>
+  pickOne(childrenOf(county).filter(t => childrenOf(t).length >= 2)).chain(township =>
+    fc.tuple(
+      fc.shuffledSubarray(childrenOf(township), { minLength: 2, maxLength: 2 }),
+      pickOne(childrenOf(county).filter(t => t !== township && childrenOf(t).length > 0)),
+      pickOne(childrenOf('4112').filter(c => c !== county && childrenOf(c).some(t => childrenOf(t).length > 0)))
+    ).chain(([[village, sibling], otherTownship, otherCounty]) =>
+      fc.tuple(pickOne(childrenOf(otherTownship)), pickOne(childrenOf(otherCounty).filter(t => childrenOf(t).length > 0))).chain(([otherTownshipVillage, otherCountyTownship]) =>
+        pickOne(childrenOf(otherCountyTownship)).map((otherCountyVillage): Tree => ({
+          county, township, village: village!, sibling: sibling!, otherTownship, otherTownshipVillage, otherCounty, otherCountyTownship, otherCountyVillage,
+          codes: ['41', '4112', county, township, village!, sibling!, otherTownship, otherTownshipVillage, otherCounty, otherCountyTownship, otherCountyVillage]
+        }))))))
+
+export const RELATIONS = ['same', 'parent', 'child', 'sibling', 'other-township', 'other-county'] as const
+export type Relation = typeof RELATIONS[number]
+
+/** How a user's region relates to the target's region. */
+export function relationOf (user: string, target: string): Relation {
+  if (user === target) return 'same'
+  if (target.startsWith(user)) return 'parent'
+  if (user.startsWith(target)) return 'child'
+  const parentLength = { 4: 2, 6: 4, 9: 6, 12: 9 }[target.length] ?? 0
+  if (user.length === target.length && user.slice(0, parentLength) === target.slice(0, parentLength)) return 'sibling'
+  return user.slice(0, 6) === target.slice(0, 6) ? 'other-township' : 'other-county'
+}
+
+// ── Fixtures: records of each tree, built once ──────────────────────────────
+
+export interface Fixture {
+  tree: Tree
+  /** A household with members, a measure and an income; its head's name is unique. */
+  h: { id: string, head: string, nationalIds: string[], memberId: string, removableMemberId: string, measureId: string }
+  /** Exit-ready, no review (for proposeExit). */
+  ready: string
+  closable: string
+  proposed: string
+  /** Under public notice; its household's head name is unique (exit notices). */
+  verified: { id: string, head: string }
+  /** EXITED, whose latest income fails the line (an exit warning). */
+  exited: string
+  /** Work items of the dibao comparison: one at the village, one at the county (the job's region). */
+  workItemVillage: string
+  workItemCounty: string
+  /** civil_affairs.dibao, submitted at the county; civil_affairs.deaths, submitted at the township. */
+  dibaoJob: string
+  deathsJob: string
+  /** The seq before the household's creation in the change feed. */
+  feedAfter: string
+}
+
+const DAY = 86_400_000
+/** A running clock that starts in 2019 and can jump (past a public notice). */
+export function matrixClock (): { fn: () => Date, offset: number } {
+  const start = Date.now()
+  const c = { offset: 0, fn: () => new Date(Date.parse('2019-11-01T01:30:00Z') + (Date.now() - start) + c.offset) }
+  return c
+}
+
+export interface Matrix {
+  app: TestApp
+  clock: ReturnType<typeof matrixClock>
+  admin: Client
+  fixtures: Fixture[]
+}
+
+export async function ok<T = any> (client: Client, query: string, variables?: Record<string, unknown>): Promise<T> {
+  const res = await client.gql(query, variables)
+  if (res.errors !== undefined) throw new Error(`${query}: ${JSON.stringify(res.errors)}`)
+  return res.data
+}
+
+const uniqueName = (): string => `户${randomUUID().slice(0, 8)}`
+const READY = { foodSecure: true, clothingSecure: true, housingSafe: true, drinkingWaterSafe: true }
+const INCOME_2019 = { year: 2019, wage: 12000, business: 3000, property: 0, transfer: 1500, expenses: 1500 }
+
+async function household (m: Pick<Matrix, 'admin'>, village: string, head = uniqueName()): Promise<{ id: string, members: Array<{ id: string, nationalId: string }> }> {
+  const input = householdInput(village, READY) as { members: Array<Record<string, unknown>> }
+  input.members[0]!.name = head
+  return (await ok(m.admin, 'mutation ($i: HouseholdInput!) { createHousehold(input: $i) { id members { id nationalId } } }', { i: input })).createHousehold
+}
+
+/** Fresh targets for an allowed mutation (the shared ones stay as they are). */
+export const fresh = {
+  async exitReady (m: Matrix, village: string, head?: string): Promise<string> {
+    const { id } = await household(m, village, head)
+    await ok(m.admin, 'mutation ($h: ID!, $i: IncomeInput!) { recordIncome(householdId: $h, input: $i) { year } }', { h: id, i: INCOME_2019 })
+    return id
+  },
+  async proposed (m: Matrix, village: string, head?: string): Promise<string> {
+    const h = await fresh.exitReady(m, village, head)
+    return (await ok(m.admin, 'mutation ($h: ID!) { proposeExit(householdId: $h, year: 2019) { id } }', { h })).proposeExit.id
+  },
+  async verified (m: Matrix, village: string, head?: string): Promise<string> {
+    const r = await fresh.proposed(m, village, head)
+    await ok(m.admin, 'mutation ($r: ID!) { verifyExit(reviewId: $r) { id } }', { r })
+    return r
+  },
+  async exited (m: Matrix, village: string): Promise<string> {
+    const r = await fresh.verified(m, village)
+    const saved = m.clock.offset
+    m.clock.offset += 8 * DAY
+    try {
+      return (await ok(m.admin, 'mutation ($r: ID!) { approveExit(reviewId: $r) { household { id } } }', { r })).approveExit.household.id
+    } finally {
+      m.clock.offset = saved
+    }
+  },
+  async household (m: Matrix, village: string): Promise<string> {
+    return (await household(m, village)).id
+  },
+  async member (m: Matrix, householdId: string): Promise<string> {
+    return (await ok(m.admin, 'mutation ($h: ID!, $i: MemberInput!) { addMember(householdId: $h, input: $i) { id } }', { h: householdId, i: memberInput({ relation: 'CHILD' }) })).addMember.id
+  }
+}
+
+async function submitJob (app: TestApp, claims: { sub: string, role: string, region: string, dept: string }, kind: string, rows: unknown[]): Promise<string> {
+  const client = app.as(claims)
+  await client.gql('{ me { sub } }')
+  const res = await app.app.inject({
+    method: 'POST',
+    url: `/api/v1/exchange/jobs?kind=${kind}`,
+    headers: { authorization: `Bearer ${client.token}`, 'content-type': 'application/x-ndjson' },
+    payload: rows.map(r => JSON.stringify(r)).join('\n') + '\n'
+  })
+  if (res.statusCode !== 202) throw new Error(res.body)
+  const id = res.json().id as string
+  for (let i = 0; i < 800; i++) {
+    const job = (await client.get(`/api/v1/exchange/jobs/${id}`)).json()
+    if (job.status === 'succeeded') return id
+    if (job.status === 'failed') throw new Error(JSON.stringify(job))
+    await sleep(25)
+  }
+  throw new Error('the job did not finish')
+}
+
+async function buildFixture (m: Matrix, tree: Tree): Promise<Fixture> {
+  const { admin } = m
+  const v = tree.village
+  // Regions the exit mutations target are not poor, so an allowed exitVillage / exitCounty is refused for that (CONFLICT), not applied.
+  for (const code of [v, tree.county]) {
+    const { region } = await ok(admin, 'query ($c: String!) { region(code: $c) { version } }', { c: code })
+    await ok(admin, 'mutation ($c: String!, $v: Int!) { updateRegion(code: $c, expectedVersion: $v, input: { isPoor: false, isDeepPoverty: false }) { code } }', { c: code, v: region.version })
+  }
+  const [{ seq }] = await queryRows<{ seq: string }>(m.app.database.db, sql`SELECT coalesce(max(seq), 0)::text AS seq FROM audit_events`) as [{ seq: string }]
+  const head = uniqueName()
+  const h = await household(m, v, head)
+  await ok(admin, 'mutation ($h: ID!, $i: IncomeInput!) { recordIncome(householdId: $h, input: $i) { year } }', { h: h.id, i: INCOME_2019 })
+  const measureId = (await ok(admin, 'mutation ($h: ID!) { addMeasure(householdId: $h, input: { category: INDUSTRY, kind: "solar", startDate: "2019-03-01" }) { id } }', { h: h.id })).addMeasure.id
+  const removableMemberId = await fresh.member(m, h.id)
+  const exited = await fresh.exited(m, v)
+  await ok(admin, 'mutation ($h: ID!) { recordIncome(householdId: $h, input: { year: 2019, wage: 100, business: 0, property: 0, transfer: 0, expenses: 0 }) { year } }', { h: exited })
+  const verifiedHead = uniqueName()
+  const fixture = {
+    tree,
+    h: { id: h.id, head, nationalIds: h.members.map(x => x.nationalId), memberId: h.members[1]!.id, removableMemberId, measureId },
+    ready: await fresh.exitReady(m, v),
+    closable: await fresh.household(m, v),
+    proposed: await fresh.proposed(m, v),
+    verified: { id: await fresh.verified(m, v, verifiedHead), head: verifiedHead },
+    exited,
+    feedAfter: seq
+  }
+  // The dibao comparison: the household's head is on the roster (its attribute is not DIBAO: a village work item),
+  // a stranger is not registered (a work item at the submitter's region, the county).
+  const dibaoJob = await submitJob(m.app, { sub: uniqueSub('mz'), role: 'EXCHANGE', dept: 'civil_affairs', region: tree.county }, 'civil_affairs.dibao', [
+    { national_id: h.members[0]!.nationalId, name: head, status: 'active', start_date: '2018-03-01', monthly_amount: 260 },
+    { national_id: nationalId('1959-09-09', 'FEMALE'), name: '冯桂英', status: 'active', start_date: '2018-05-01', monthly_amount: 240 }
+  ])
+  const deathsJob = await submitJob(m.app, { sub: uniqueSub('ga'), role: 'EXCHANGE', dept: 'public_security', region: tree.township }, 'civil_affairs.deaths', [
+    { national_id: nationalId('1940-01-01', 'MALE'), name: '陈某', date_of_death: '2019-01-01' }
+  ])
+  const items = await queryRows<{ id: string, region_code: string, finding: string }>(m.app.database.db, sql`SELECT id, region_code, finding FROM work_items WHERE job_id = ${dibaoJob}`)
+  const item = (finding: string, region: string): string => {
+    const found = items.find(i => i.finding === finding && i.region_code === region)
+    if (found === undefined) throw new Error(`no ${finding} work item in ${region}: ${JSON.stringify(items)}`)
+    return found.id
+  }
+  return { ...fixture, workItemVillage: item('DIBAO_ATTRIBUTE_MISMATCH', v), workItemCounty: item('DIBAO_NOT_REGISTERED', tree.county), dibaoJob, deathsJob }
+}
+
+export async function setupMatrix (t: { teardown: (fn: () => unknown) => void }, seed: number, trees = 2): Promise<Matrix> {
+  const clock = matrixClock()
+  const app = await buildApp(t, { clock: clock.fn })
+  const m: Matrix = { app, clock, admin: app.as({ sub: uniqueSub('admin'), role: 'ADMIN', region: '4112' }), fixtures: [] }
+  for (const tree of fc.sample(treeArb, { seed, numRuns: trees })) m.fixtures.push(await buildFixture(m, tree))
+  return m
+}
+
+/** What a refused request must leave as it was: counts and version sums of every table a request could write. */
+export async function snapshot (m: Matrix): Promise<string> {
+  const rows = await queryRows(m.app.database.db, sql`SELECT
+    (SELECT count(*) || ':' || coalesce(sum(version), 0) FROM households) AS households,
+    (SELECT count(*) || ':' || coalesce(sum(version), 0) FROM members) AS members,
+    (SELECT count(*) || ':' || coalesce(sum(version), 0) FROM incomes) AS incomes,
+    (SELECT count(*) || ':' || coalesce(sum(version), 0) FROM measures) AS measures,
+    (SELECT count(*) || ':' || coalesce(sum(version), 0) FROM exit_reviews) AS exit_reviews,
+    (SELECT count(*) FROM exit_review_steps) AS exit_review_steps,
+    (SELECT count(*) FROM household_status_changes) AS status_changes,
+    (SELECT count(*) || ':' || coalesce(sum(version), 0) FROM work_items) AS work_items,
+    (SELECT count(*) || ':' || coalesce(sum(version), 0) FROM regions) AS regions,
+    (SELECT count(*) || ':' || coalesce(sum(amount), 0) FROM poverty_lines) AS poverty_lines,
+    (SELECT count(*) || ':' || coalesce(sum(version), 0) FROM plan_targets) AS plan_targets,
+    (SELECT count(*) FROM exchange_jobs) || ':' || (SELECT count(*) FROM exchange_job_chunks) AS jobs,
+    (SELECT count(*) || ':' || coalesce(max(seq), 0) FROM audit_events) AS audit`)
+  return JSON.stringify(rows[0])
+}
+
+// ── Operations ────────────────────────────────────────────────────────────────
+
+/** One generated case. `filter` (an index into the tree's codes) names a region filter where the operation has one. */
+export interface Case { tree: number, op: string, role: Role, dept: Dept, relation: Relation, pick: number, filter: number | null, kind: string }
+
+/** What came back, normalised: the error code (or OK), and where relevant whether the target showed and whether it was masked. */
+export interface Outcome { code: string, present?: boolean[], masked?: boolean | 'inconsistent' }
+
+interface Scope {
+  /** The region the relation is drawn against. */
+  region: string
+  /** id: out of area is NOT_FOUND; region: out of area is FORBIDDEN; list: out of area is absent; none: no area. */
+  area: 'id' | 'region' | 'list' | 'none'
+  /** A list's region filter. */
+  filter?: string
+}
+
+interface RunArgs { m: Matrix, f: Fixture, c: Case, client: Client, claims: TokenClaims, scope: Scope, allowed: boolean }
+
+export interface Op {
+  name: string
+  write: boolean
+  need: (c: Case) => Need
+  scope: (f: Fixture, c: Case) => Scope
+  /** Checked after the area, for a second rule that depends on the record's state. */
+  needAfter?: Need
+  /** By id: also NOT_FOUND when this says the user may not see it (another department's job). */
+  visible?: (u: User) => boolean
+  /** Lists: the regions of the records whose presence is checked. */
+  records?: (f: Fixture) => string[]
+  /** Personal data that VIEWER sees masked. */
+  personal?: boolean
+  /** What an allowed call answers, when not OK: a refusal for a reason that is not the policy (asserted in run). */
+  allowedCode?: string
+  run: (a: RunArgs) => Promise<Outcome>
+}
+
+const gqlCode = (res: GqlResult<unknown>): string => res.errors?.[0]?.extensions.code ?? 'OK'
+function httpCode (res: LightMyRequestResponse): string {
+  if (res.statusCode < 300) return 'OK'
+  const codes: Record<number, string> = { 400: 'BAD_USER_INPUT', 401: 'UNAUTHENTICATED', 403: 'FORBIDDEN', 404: 'NOT_FOUND', 409: 'CONFLICT', 422: 'BAD_USER_INPUT' }
+  return codes[res.statusCode] ?? `HTTP ${res.statusCode}`
+}
+
+const MASKED_ID = /^\d{6}\*{8}\d{3}[\dX]$/
+/** true: every ID masked (and the phone); false: every ID in the clear, the household's among them; anything else is inconsistent. */
+function maskState (f: Fixture, ids: string[], phone?: string | null): boolean | 'inconsistent' {
+  if (ids.length === 0) return 'inconsistent'
+  if (ids.every(id => MASKED_ID.test(id)) && (phone === undefined || phone === '138****5678')) return true
+  if (ids.every(id => /^\d{17}[\dX]$/.test(id)) && ids.some(id => f.h.nationalIds.includes(id)) && (phone === undefined || phone === '13812345678')) return false
+  return 'inconsistent'
+}
+
+const byId = (region: (f: Fixture) => string) => (f: Fixture): Scope => ({ region: region(f), area: 'id' })
+const inRegion = (region: (f: Fixture) => string) => (f: Fixture): Scope => ({ region: region(f), area: 'region' })
+const noArea = (f: Fixture): Scope => ({ region: f.tree.village, area: 'none' })
+const village = (f: Fixture): string => f.tree.village
+/** A list: unfiltered (the first record's region), or filtered by one of the tree's regions. */
+const listScope = (records: (f: Fixture) => string[]) => (f: Fixture, c: Case): Scope => {
+  if (c.filter === null) return { region: records(f)[0]!, area: 'list' }
+  const filter = f.tree.codes[c.filter % f.tree.codes.length]!
+  return { region: filter, area: 'region', filter }
+}
+const always = (need: Need) => () => need
+const qs = (params: Record<string, string | undefined>): string => {
+  const s = new URLSearchParams(Object.entries(params).filter((e): e is [string, string] => e[1] !== undefined)).toString()
+  return s === '' ? '' : `?${s}`
+}
+
+const HOUSEHOLD_Q = 'query ($id: ID!) { household(id: $id) { id phone members { nationalId } measures { id } incomes { year } exitReviews { id } } }'
+
+export const READ_OPS: Op[] = [
+  {
+    name: 'gql household(id) with members, measures, incomes, exitReviews',
+    write: false, need: always(NEED.readRecords), scope: byId(village), personal: true,
+    async run ({ f, client }) {
+      const res = await client.gql(HOUSEHOLD_Q, { id: f.h.id })
+      const h = res.data?.household
+      if (gqlCode(res) !== 'OK') return { code: gqlCode(res) }
+      if (h.id !== f.h.id || h.measures.length === 0 || h.incomes.length === 0) return { code: 'nested fields missing' }
+      return { code: 'OK', masked: maskState(f, h.members.map((x: any) => x.nationalId), h.phone) }
+    }
+  },
+  {
+    name: 'REST GET /households/{id}',
+    write: false, need: always(NEED.readRecords), scope: byId(village), personal: true,
+    async run ({ f, client }) {
+      const res = await client.get(`/api/v1/households/${f.h.id}`)
+      if (httpCode(res) !== 'OK') return { code: httpCode(res) }
+      const h = res.json()
+      if (h.measures.length === 0 || h.incomes.length === 0) return { code: 'nested fields missing' }
+      return { code: 'OK', masked: maskState(f, h.members.map((x: any) => x.nationalId), h.phone) }
+    }
+  },
+  {
+    name: 'gql households(filter) with totalCount and members',
+    write: false, need: always(NEED.readRecords), scope: listScope(f => [f.tree.village]), records: f => [f.tree.village], personal: true,
+    async run ({ f, client, scope }) {
+      const res = await client.gql('query ($f: HouseholdFilter) { households(filter: $f, first: 5) { totalCount edges { node { id phone members { nationalId } } } } }',
+        { f: { nameContains: f.h.head, ...(scope.filter !== undefined ? { regionCode: scope.filter } : {}) } })
+      if (gqlCode(res) !== 'OK') return { code: gqlCode(res) }
+      const { totalCount, edges } = res.data.households
+      if (totalCount !== edges.length) return { code: `totalCount ${totalCount} but ${edges.length} edges` }
+      const node = edges.find((e: any) => e.node.id === f.h.id)?.node
+      return { code: 'OK', present: [node !== undefined], ...(node !== undefined ? { masked: maskState(f, node.members.map((x: any) => x.nationalId), node.phone) } : {}) }
+    }
+  },
+  {
+    name: 'REST GET /households?region= (every page)',
+    write: false, need: always(NEED.readRecords), scope: listScope(f => [f.tree.village]), records: f => [f.tree.village], personal: true,
+    async run ({ f, client, scope }) {
+      let cursor: string | undefined
+      for (let page = 0; page < 20; page++) {
+        const res = await client.get(`/api/v1/households${qs({ region: scope.filter, limit: '200', cursor })}`)
+        if (httpCode(res) !== 'OK') return { code: httpCode(res) }
+        const body = res.json()
+        const h = body.items.find((x: any) => x.id === f.h.id)
+        if (h !== undefined) return { code: 'OK', present: [true], masked: maskState(f, h.members.map((x: any) => x.nationalId), h.phone) }
+        if (body.nextCursor === null) return { code: 'OK', present: [false] }
+        cursor = body.nextCursor
+      }
+      return { code: 'too many pages' }
+    }
+  },
+  {
+    name: 'REST GET /households/export?region=',
+    write: false, need: always(NEED.readRecords), scope: listScope(f => [f.tree.village]), records: f => [f.tree.village], personal: true,
+    async run ({ f, client, scope }) {
+      const res = await client.get(`/api/v1/households/export${qs({ region: scope.filter })}`)
+      if (httpCode(res) !== 'OK') return { code: httpCode(res) }
+      const h = res.body.split('\n').filter(l => l !== '').map(l => JSON.parse(l)).find((x: any) => x.id === f.h.id)
+      return { code: 'OK', present: [h !== undefined], ...(h !== undefined ? { masked: maskState(f, h.members.map((x: any) => x.nationalId), h.phone) } : {}) }
+    }
+  },
+  {
+    name: 'REST GET /changes (the change feed)',
+    write: false, need: always(NEED.readRecords), scope: f => ({ region: f.tree.village, area: 'list' }), records: f => [f.tree.village],
+    async run ({ f, client }) {
+      const res = await client.get(`/api/v1/changes?after=${f.feedAfter}&limit=1000`)
+      if (httpCode(res) !== 'OK') return { code: httpCode(res) }
+      return { code: 'OK', present: [res.json().items.some((i: any) => i.id === f.h.id)] }
+    }
+  },
+  {
+    name: 'gql memberByNationalId',
+    write: false, need: always(NEED.readRecords), scope: byId(village), personal: true,
+    async run ({ f, client }) {
+      const res = await client.gql('query ($n: String!) { memberByNationalId(nationalId: $n) { nationalId household { id } } }', { n: f.h.nationalIds[2] })
+      if (gqlCode(res) !== 'OK') return { code: gqlCode(res) }
+      return { code: 'OK', masked: maskState(f, [res.data.memberByNationalId.nationalId]) }
+    }
+  },
+  {
+    name: 'gql exitCriteria',
+    write: false, need: always(NEED.readRecords), scope: byId(village),
+    async run ({ f, client }) {
+      const res = await client.gql('query ($h: ID!) { exitCriteria(householdId: $h, year: 2019) { criterion passed } }', { h: f.h.id })
+      return { code: gqlCode(res) === 'OK' && res.data.exitCriteria.length !== 7 ? 'criteria missing' : gqlCode(res) }
+    }
+  },
+  {
+    name: 'gql exitReview(id) with its household',
+    write: false, need: always(NEED.readRecords), scope: byId(village),
+    async run ({ f, client }) {
+      const res = await client.gql('query ($id: ID!) { exitReview(id: $id) { id status household { id } } }', { id: f.verified.id })
+      return { code: gqlCode(res) === 'OK' && res.data.exitReview.status !== 'VERIFIED' ? 'wrong review' : gqlCode(res) }
+    }
+  },
+  {
+    name: 'gql exitReviews(filter) with totalCount',
+    write: false, need: always(NEED.readRecords), scope: listScope(f => [f.tree.village]), records: f => [f.tree.village],
+    async run ({ f, client, scope }) {
+      const res = await client.gql('query ($f: ExitReviewFilter) { exitReviews(filter: $f, first: 200) { totalCount edges { node { id } } } }',
+        { f: { status: 'VERIFIED', ...(scope.filter !== undefined ? { regionCode: scope.filter } : {}) } })
+      if (gqlCode(res) !== 'OK') return { code: gqlCode(res) }
+      const { totalCount, edges } = res.data.exitReviews
+      if (totalCount < edges.length) return { code: `totalCount ${totalCount} below ${edges.length} edges` }
+      return { code: 'OK', present: [edges.some((e: any) => e.node.id === f.verified.id)] }
+    }
+  },
+  {
+    name: 'gql exitNotices(regionCode)',
+    write: false, need: always(NEED.readRecords), scope: listScope(f => [f.tree.village]), records: f => [f.tree.village],
+    async run ({ f, client, scope }) {
+      const res = await client.gql('query ($r: String) { exitNotices(regionCode: $r) { villageCode headName } }', { r: scope.filter })
+      if (gqlCode(res) !== 'OK') return { code: gqlCode(res) }
+      return { code: 'OK', present: [res.data.exitNotices.some((n: any) => n.headName === f.verified.head)] }
+    }
+  },
+  {
+    name: 'REST GET /exit-notices?region=',
+    write: false, need: always(NEED.readRecords), scope: listScope(f => [f.tree.village]), records: f => [f.tree.village],
+    async run ({ f, client, scope }) {
+      const res = await client.get(`/api/v1/exit-notices${qs({ region: scope.filter })}`)
+      if (httpCode(res) !== 'OK') return { code: httpCode(res) }
+      return { code: 'OK', present: [JSON.stringify(res.json()).includes(f.verified.head)] }
+    }
+  },
+  {
+    name: 'gql exitWarnings(regionCode)',
+    write: false, need: always(NEED.readRecords), scope: listScope(f => [f.tree.village]), records: f => [f.tree.village],
+    async run ({ f, client, scope }) {
+      let after: string | null = null
+      for (let page = 0; page < 20; page++) {
+        const res: GqlResult<any> = await client.gql('query ($r: String, $a: String) { exitWarnings(regionCode: $r, first: 200, after: $a) { items { household { id } } nextCursor } }', { r: scope.filter, a: after })
+        if (gqlCode(res) !== 'OK') return { code: gqlCode(res) }
+        if (res.data.exitWarnings.items.some((w: any) => w.household.id === f.exited)) return { code: 'OK', present: [true] }
+        after = res.data.exitWarnings.nextCursor
+        if (after === null) return { code: 'OK', present: [false] }
+      }
+      return { code: 'too many pages' }
+    }
+  },
+  {
+    name: 'gql workItems(filter) with totalCount: a county item and a village item',
+    write: false, need: always(NEED.readRecords), scope: listScope(f => [f.tree.county, f.tree.village]), records: f => [f.tree.county, f.tree.village],
+    async run ({ f, client, scope }) {
+      const res = await client.gql('query ($f: WorkItemFilter) { workItems(filter: $f, first: 200) { totalCount edges { node { id } } } }',
+        { f: { jobId: f.dibaoJob, ...(scope.filter !== undefined ? { regionCode: scope.filter } : {}) } })
+      if (gqlCode(res) !== 'OK') return { code: gqlCode(res) }
+      const { totalCount, edges } = res.data.workItems
+      if (totalCount !== edges.length) return { code: `totalCount ${totalCount} but ${edges.length} edges` }
+      const ids = new Set(edges.map((e: any) => e.node.id))
+      return { code: 'OK', present: [ids.has(f.workItemCounty), ids.has(f.workItemVillage)] }
+    }
+  },
+  {
+    name: 'gql auditLog(filter entityId) with totalCount',
+    write: false, need: always(NEED.readAudit), scope: f => ({ region: f.tree.village, area: 'list' }), records: f => [f.tree.village],
+    async run ({ f, client }) {
+      const res = await client.gql('query ($id: String) { auditLog(filter: { entityId: $id }, first: 50) { totalCount edges { node { entityId } } } }', { id: f.h.id })
+      if (gqlCode(res) !== 'OK') return { code: gqlCode(res) }
+      const { totalCount, edges } = res.data.auditLog
+      if (totalCount !== edges.length) return { code: `totalCount ${totalCount} but ${edges.length} edges` }
+      return { code: 'OK', present: [edges.length > 0] }
+    }
+  },
+  {
+    name: 'gql verifyAuditChain',
+    write: false, need: always(NEED.readAudit), scope: noArea,
+    async run ({ client }) {
+      const res = await client.gql('{ verifyAuditChain { valid checked } }')
+      return { code: gqlCode(res) === 'OK' && res.data.verifyAuditChain.valid !== true ? 'chain invalid' : gqlCode(res) }
+    }
+  },
+  {
+    name: 'gql statistics(regionCode) with breakdown',
+    write: false, need: always(NEED.readStatistics), scope: (f, c) => ({ region: f.tree.codes[(c.filter ?? 0) % f.tree.codes.length]!, area: 'region' }),
+    async run ({ client, scope }) {
+      const res = await client.gql('query ($r: String!) { statistics(regionCode: $r, year: 2019) { region { code } households { total } breakdown { region { code } } } }', { r: scope.region })
+      return { code: gqlCode(res) === 'OK' && res.data.statistics.region.code !== scope.region ? 'wrong region' : gqlCode(res) }
+    }
+  },
+  {
+    name: 'gql statisticsTrend and planTargets',
+    write: false, need: always(NEED.readStatistics), scope: (f, c) => ({ region: f.tree.codes[(c.filter ?? 0) % f.tree.codes.length]!, area: 'region' }),
+    async run ({ client, scope }) {
+      const trend = await client.gql('query ($r: String!) { statisticsTrend(regionCode: $r, years: [2018, 2019]) { year } }', { r: scope.region })
+      const targets = await client.gql('query ($r: String!) { planTargets(regionCode: $r, years: [2019]) { year } }', { r: scope.region })
+      return { code: gqlCode(trend) === gqlCode(targets) ? gqlCode(trend) : `trend ${gqlCode(trend)}, targets ${gqlCode(targets)}` }
+    }
+  },
+  {
+    name: 'REST GET /statistics/{region}, /trend, /breakdown.csv',
+    write: false, need: always(NEED.readStatistics), scope: (f, c) => ({ region: f.tree.codes[(c.filter ?? 0) % f.tree.codes.length]!, area: 'region' }),
+    async run ({ client, scope }) {
+      const codes = await Promise.all([
+        `/api/v1/statistics/${scope.region}?year=2019`, `/api/v1/statistics/${scope.region}/trend?years=2018,2019`, `/api/v1/statistics/${scope.region}/breakdown.csv?year=2019`
+      ].map(async url => httpCode(await client.get(url))))
+      return { code: new Set(codes).size === 1 ? codes[0]! : codes.join(',') }
+    }
+  },
+  {
+    name: 'gql region(code) and REST /regions/{code} (public reference data)',
+    write: false, need: always(NEED.public), scope: (f, c) => ({ region: f.tree.codes[(c.filter ?? 0) % f.tree.codes.length]!, area: 'none' }),
+    async run ({ client, scope }) {
+      const res = await client.gql('query ($c: String!) { region(code: $c) { code } }', { c: scope.region })
+      const rest = await client.get(`/api/v1/regions/${scope.region}`)
+      return { code: gqlCode(res) === httpCode(rest) ? gqlCode(res) : `gql ${gqlCode(res)}, REST ${httpCode(rest)}` }
+    }
+  },
+  ...(['', '/errors', '/report'] as const).map((suffix): Op => ({
+    name: `REST GET /exchange/jobs/{id}${suffix} (dibao job at the county)`,
+    write: false, need: always({ roles: ['ADMIN', 'EXCHANGE'] }), scope: byId(f => f.tree.county),
+    visible: u => u.role !== 'EXCHANGE' || KIND_DEPTS['civil_affairs.dibao']!.includes(u.dept),
+    async run ({ f, client }) { return { code: httpCode(await client.get(`/api/v1/exchange/jobs/${f.dibaoJob}${suffix}`)) } }
+  })),
+  {
+    name: 'REST GET /exchange/jobs/{id} (deaths job at the township)',
+    write: false, need: always({ roles: ['ADMIN', 'EXCHANGE'] }), scope: byId(f => f.tree.township),
+    visible: u => u.role !== 'EXCHANGE' || KIND_DEPTS['civil_affairs.deaths']!.includes(u.dept),
+    async run ({ f, client }) { return { code: httpCode(await client.get(`/api/v1/exchange/jobs/${f.deathsJob}`)) } }
+  },
+  {
+    name: 'REST POST /eligibility',
+    write: false, need: always(NEED.eligibility), scope: f => ({ region: f.tree.village, area: 'list' }), records: f => [f.tree.village],
+    async run ({ f, client }) {
+      const res = await client.post('/api/v1/eligibility', { nationalIds: [f.h.nationalIds[2]] })
+      if (httpCode(res) !== 'OK') return { code: httpCode(res) }
+      return { code: 'OK', present: [res.json().results[0].registered === true] }
+    }
+  }
+]
+
+/** GraphQL mutation → Outcome, with the expected non-policy refusal checked by `reason`. */
+async function mutate (client: Client, query: string, variables: Record<string, unknown>, reason?: RegExp): Promise<Outcome> {
+  const res = await client.gql(query, variables)
+  const code = gqlCode(res)
+  if (reason !== undefined && code !== 'OK' && code !== 'FORBIDDEN' && code !== 'NOT_FOUND' && !reason.test(res.errors![0]!.message)) return { code: `${code}: ${res.errors![0]!.message}` }
+  return { code }
+}
+
+async function versionOf (m: Matrix, table: 'households' | 'regions', key: string): Promise<number> {
+  const rows = table === 'households'
+    ? await queryRows<{ version: number }>(m.app.database.db, sql`SELECT version FROM households WHERE id = ${key}`)
+    : await queryRows<{ version: number }>(m.app.database.db, sql`SELECT version FROM regions WHERE code = ${key}`)
+  return rows[0]!.version
+}
+
+/** Runs `fn` with the clock past every public notice (approval). */
+async function afterNotice<T> (m: Matrix, fn: () => Promise<T>): Promise<T> {
+  const saved = m.clock.offset
+  m.clock.offset += 8 * DAY
+  try { return await fn() } finally { m.clock.offset = saved }
+}
+
+export const WRITE_OPS: Op[] = [
+  {
+    name: 'gql createHousehold (input names the village)',
+    write: true, need: always(NEED.writeRecords), scope: inRegion(village),
+    async run ({ f, client }) {
+      return await mutate(client, 'mutation ($i: HouseholdInput!) { createHousehold(input: $i) { id } }', { i: householdInput(f.tree.village) })
+    }
+  },
+  {
+    name: 'gql updateHousehold',
+    write: true, need: always(NEED.writeRecords), scope: byId(village),
+    async run ({ m, f, client }) {
+      return await mutate(client, 'mutation ($id: ID!, $v: Int!) { updateHousehold(id: $id, expectedVersion: $v, input: { phone: "13912345678" }) { id } }', { id: f.h.id, v: await versionOf(m, 'households', f.h.id) })
+    }
+  },
+  {
+    name: 'gql closeHousehold',
+    write: true, need: always(NEED.writeRecords), scope: byId(village),
+    async run ({ m, f, client, allowed }) {
+      const id = allowed ? await fresh.household(m, f.tree.village) : f.closable
+      return await mutate(client, 'mutation ($id: ID!) { closeHousehold(id: $id, reason: MOVED_AWAY) { status } }', { id })
+    }
+  },
+  {
+    name: 'gql addMember',
+    write: true, need: always(NEED.writeRecords), scope: byId(village),
+    async run ({ f, client }) {
+      return await mutate(client, 'mutation ($h: ID!, $i: MemberInput!) { addMember(householdId: $h, input: $i) { id } }', { h: f.h.id, i: memberInput({ relation: 'CHILD' }) })
+    }
+  },
+  {
+    name: 'gql updateMember',
+    write: true, need: always(NEED.writeRecords), scope: byId(village),
+    async run ({ f, client }) {
+      return await mutate(client, 'mutation ($id: ID!) { updateMember(id: $id, input: { wantsWork: true }) { id } }', { id: f.h.memberId })
+    }
+  },
+  {
+    name: 'gql removeMember',
+    write: true, need: always(NEED.writeRecords), scope: byId(village),
+    async run ({ m, f, client, allowed }) {
+      const id = allowed ? await fresh.member(m, f.h.id) : f.h.removableMemberId
+      return await mutate(client, 'mutation ($id: ID!) { removeMember(id: $id, reason: MOVED) { id } }', { id })
+    }
+  },
+  {
+    name: 'gql recordIncome',
+    write: true, need: always(NEED.writeRecords), scope: byId(village),
+    async run ({ f, client }) {
+      return await mutate(client, 'mutation ($h: ID!, $i: IncomeInput!) { recordIncome(householdId: $h, input: $i) { year } }', { h: f.h.id, i: INCOME_2019 })
+    }
+  },
+  {
+    name: 'gql addMeasure',
+    write: true, need: always(NEED.writeRecords), scope: byId(village),
+    async run ({ f, client }) {
+      return await mutate(client, 'mutation ($h: ID!) { addMeasure(householdId: $h, input: { category: INDUSTRY, kind: "solar", startDate: "2019-04-01" }) { id } }', { h: f.h.id })
+    }
+  },
+  {
+    name: 'gql updateMeasure',
+    write: true, need: always(NEED.writeRecords), scope: byId(village),
+    async run ({ f, client }) {
+      return await mutate(client, 'mutation ($id: ID!) { updateMeasure(id: $id, input: { status: ACTIVE }) { id } }', { id: f.h.measureId })
+    }
+  },
+  {
+    name: 'gql proposeExit',
+    write: true, need: always(NEED.proposeExit), scope: byId(village),
+    async run ({ m, f, client, allowed }) {
+      const h = allowed ? await fresh.exitReady(m, f.tree.village) : f.ready
+      return await mutate(client, 'mutation ($h: ID!) { proposeExit(householdId: $h, year: 2019) { status } }', { h })
+    }
+  },
+  {
+    name: 'gql verifyExit',
+    write: true, need: always(NEED.verifyExit), scope: byId(village),
+    async run ({ m, f, client, allowed }) {
+      const r = allowed ? await fresh.proposed(m, f.tree.village) : f.proposed
+      return await mutate(client, 'mutation ($r: ID!) { verifyExit(reviewId: $r, comment: "核实") { status } }', { r })
+    }
+  },
+  {
+    name: 'gql objectExit (during the notice)',
+    write: true, need: always(NEED.proposeExit), scope: byId(village),
+    async run ({ m, f, client, allowed }) {
+      const r = allowed ? await fresh.verified(m, f.tree.village) : f.verified.id
+      return await mutate(client, 'mutation ($r: ID!) { objectExit(reviewId: $r, text: "有异议") { status } }', { r })
+    }
+  },
+  {
+    name: 'gql approveExit (after the notice)',
+    write: true, need: always(NEED.approveExit), scope: byId(village),
+    async run ({ m, f, client, allowed }) {
+      const r = allowed ? await fresh.verified(m, f.tree.village) : f.verified.id
+      return await afterNotice(m, async () => await mutate(client, 'mutation ($r: ID!) { approveExit(reviewId: $r, comment: "同意") { status } }', { r }))
+    }
+  },
+  {
+    name: 'gql rejectExit of a PROPOSED review (township)',
+    write: true, need: always(NEED.verifyExit), scope: byId(village),
+    async run ({ m, f, client, allowed }) {
+      const r = allowed ? await fresh.proposed(m, f.tree.village) : f.proposed
+      return await mutate(client, 'mutation ($r: ID!) { rejectExit(reviewId: $r, reason: "不符合") { status } }', { r })
+    }
+  },
+  {
+    name: 'gql rejectExit of a VERIFIED review (county)',
+    write: true, need: always(NEED.verifyExit), scope: byId(village), needAfter: NEED.approveExit,
+    async run ({ m, f, client, allowed }) {
+      const r = allowed ? await fresh.verified(m, f.tree.village) : f.verified.id
+      return await mutate(client, 'mutation ($r: ID!) { rejectExit(reviewId: $r, reason: "不符合") { status } }', { r })
+    }
+  },
+  {
+    name: 'gql markReturned',
+    write: true, need: always(NEED.approveExit), scope: byId(village),
+    async run ({ m, f, client, allowed }) {
+      const h = allowed ? await fresh.exited(m, f.tree.village) : f.exited
+      return await mutate(client, 'mutation ($h: ID!) { markReturned(householdId: $h, year: 2019, reason: "因病返贫") { status } }', { h })
+    }
+  },
+  {
+    name: 'gql exitVillage (a village that is not poor: CONFLICT when allowed)',
+    write: true, need: always(NEED.approveExit), scope: inRegion(village), allowedCode: 'CONFLICT',
+    async run ({ f, client }) {
+      return await mutate(client, 'mutation ($c: String!) { exitVillage(code: $c, year: 2019) { code } }', { c: f.tree.village }, /not registered as poor/)
+    }
+  },
+  {
+    name: 'gql exitCounty (a county that is not poor: CONFLICT when allowed)',
+    write: true, need: always(NEED.exitCounty), scope: inRegion(f => f.tree.county), allowedCode: 'CONFLICT',
+    async run ({ f, client }) {
+      return await mutate(client, 'mutation ($c: String!) { exitCounty(code: $c, year: 2019) { code } }', { c: f.tree.county }, /not registered as poor/)
+    }
+  },
+  ...([['county', (f: Fixture) => f.workItemCounty, (f: Fixture) => f.tree.county], ['village', (f: Fixture) => f.workItemVillage, (f: Fixture) => f.tree.village]] as const).map(([where, item, region]): Op => ({
+    name: `gql resolveWorkItem (an item at the ${where})`,
+    write: true, need: always(NEED.writeRecords), scope: byId(region),
+    async run ({ f, client }) {
+      return await mutate(client, 'mutation ($id: ID!) { resolveWorkItem(id: $id, disposition: NEEDS_VISIT, note: "入户核实") { id } }', { id: item(f) })
+    }
+  })),
+  {
+    name: 'gql updateRegion (a township)',
+    write: true, need: always(NEED.editReference), scope: inRegion(f => f.tree.township),
+    async run ({ m, f, client }) {
+      return await mutate(client, 'mutation ($c: String!, $v: Int!) { updateRegion(code: $c, expectedVersion: $v, input: { ruralPopulation: 12000 }) { code } }', { c: f.tree.township, v: await versionOf(m, 'regions', f.tree.township) })
+    }
+  },
+  {
+    name: 'gql setPovertyLine (the same amount again)',
+    write: true, need: always(NEED.editReference), scope: noArea,
+    async run ({ client }) {
+      return await mutate(client, 'mutation { setPovertyLine(year: 2019, amount: 3747) { year } }', {})
+    }
+  },
+  {
+    name: 'gql setPlanTarget (the county\'s, created or updated)',
+    write: true, need: always(NEED.editReference), scope: inRegion(f => f.tree.county),
+    async run ({ m, f, client }) {
+      const [row] = await queryRows<{ version: number }>(m.app.database.db, sql`SELECT version FROM plan_targets WHERE region_code = ${f.tree.county} AND year = 2019`)
+      return await mutate(client, 'mutation ($c: String!, $v: Int) { setPlanTarget(regionCode: $c, year: 2019, expectedVersion: $v, input: { personsToExit: 100 }) { year } }', { c: f.tree.county, v: row?.version ?? null })
+    }
+  },
+  {
+    name: 'REST POST /exchange/jobs?kind= (a malformed Idempotency-Key: BAD_USER_INPUT when allowed)',
+    write: true, need: c => exchange(c.kind), scope: noArea, allowedCode: 'BAD_USER_INPUT',
+    async run ({ m, c, claims }) {
+      const res = await m.app.app.inject({
+        method: 'POST',
+        url: `/api/v1/exchange/jobs?kind=${c.kind}`,
+        headers: { authorization: `Bearer ${await token(claims)}`, 'content-type': 'application/x-ndjson', 'idempotency-key': 'not a key' },
+        payload: JSON.stringify({ national_id: nationalId(), name: '某人' }) + '\n'
+      })
+      const code = httpCode(res)
+      if (code === 'BAD_USER_INPUT' && res.json().errors?.[0]?.path !== 'headers.idempotency-key') return { code: `BAD_USER_INPUT: ${res.body}` }
+      return { code }
+    }
+  }
+]
+
+// ── The property ──────────────────────────────────────────────────────────────
+
+export interface Expected { code: string, present?: boolean[], masked?: boolean }
+
+/** What contract §3 says the case must answer. */
+export function expected (op: Op, f: Fixture, c: Case, u: User): Expected {
+  if (!allows(op.need(c), u)) return { code: 'FORBIDDEN' }
+  const scope = op.scope(f, c)
+  if (scope.area === 'id' && (!inArea(u, scope.region) || op.visible?.(u) === false)) return { code: 'NOT_FOUND' }
+  if (scope.area === 'region' && !inArea(u, scope.region)) return { code: 'FORBIDDEN' }
+  if (op.needAfter !== undefined && !allows(op.needAfter, u)) return { code: 'FORBIDDEN' }
+  const present = op.records?.(f).map(r => inArea(u, r) && (scope.filter === undefined || r.startsWith(scope.filter)))
+  return { code: op.allowedCode ?? 'OK', ...(present !== undefined ? { present } : {}), ...(op.personal === true ? { masked: u.role === 'VIEWER' } : {}) }
+}
+
+export function caseArb (ops: Op[], trees: number): fc.Arbitrary<Case> {
+  return fc.record({
+    tree: fc.nat(trees - 1),
+    op: fc.constantFrom(...ops.map(o => o.name)),
+    role: fc.constantFrom(...ROLES),
+    dept: fc.constantFrom(...DEPTS),
+    relation: fc.constantFrom(...RELATIONS),
+    pick: fc.nat(20),
+    filter: fc.option(fc.nat(20), { nil: null }),
+    kind: fc.constantFrom(...KINDS)
+  })
+}
+
+/** For each operation: ADMIN of the city (allowed everywhere), an OPERATOR of the sibling village, a VIEWER in the village. */
+export function examples (ops: Op[]): Array<[Case]> {
+  return ops.flatMap(op => ([['ADMIN', 'parent', 1], ['OPERATOR', 'sibling', 0], ['VIEWER', 'same', 0], ['EXCHANGE', 'parent', 1]] as const)
+    .map(([role, relation, pick]): [Case] => [{ tree: 0, op: op.name, role, dept: 'civil_affairs', relation, pick, filter: null, kind: 'civil_affairs.dibao' }]))
+}
+
+export interface Tally { cases: number, byOp: Map<string, Map<string, number>>, byRelation: Map<string, number> }
+export const newTally = (): Tally => ({ cases: 0, byOp: new Map(), byRelation: new Map() })
+
+/** Runs one case against the app and throws when the answer differs from contract §3. */
+export async function check (m: Matrix, ops: Op[], c: Case, tally: Tally): Promise<void> {
+  const op = ops.find(o => o.name === c.op)!
+  const f = m.fixtures[c.tree]!
+  const scope = op.scope(f, c)
+  const candidates = f.tree.codes.filter(code => relationOf(code, scope.region) === c.relation)
+  fc.pre(candidates.length > 0)
+  const user: User = { role: c.role, region: candidates[c.pick % candidates.length]!, dept: c.dept }
+  const want = expected(op, f, c, user)
+  const claims: TokenClaims = { sub: uniqueSub('m'), role: user.role, region: user.region, ...(user.role === 'EXCHANGE' ? { dept: user.dept } : {}) }
+  const client = m.app.as(claims)
+  const before = want.code === 'OK' ? null : await snapshot(m)
+  const got = await op.run({ m, f, c, client, claims, scope, allowed: want.code === 'OK' })
+  const failures: string[] = []
+  if (got.code !== want.code) failures.push(`answered ${got.code}, expected ${want.code}`)
+  if (want.present !== undefined && got.code === want.code && JSON.stringify(got.present) !== JSON.stringify(want.present)) failures.push(`present ${JSON.stringify(got.present)}, expected ${JSON.stringify(want.present)}`)
+  if (want.masked !== undefined && got.masked !== undefined && got.masked !== want.masked) failures.push(`masked ${String(got.masked)}, expected ${String(want.masked)}`)
+  if (before !== null) {
+    const after = await snapshot(m)
+    if (after !== before) failures.push(`the database changed: ${before} → ${after}`)
+  }
+  if (failures.length > 0) throw new Error(`${op.name} by ${JSON.stringify(user)} (${c.relation} of ${scope.region}${scope.filter !== undefined ? ', filter' : ''}): ${failures.join('; ')}`)
+  tally.cases++
+  const outcomes = tally.byOp.get(op.name) ?? new Map<string, number>()
+  const key = want.code + (want.present !== undefined ? ` present=${want.present.map(Number).join('')}` : '')
+  outcomes.set(key, (outcomes.get(key) ?? 0) + 1)
+  tally.byOp.set(op.name, outcomes)
+  tally.byRelation.set(c.relation, (tally.byRelation.get(c.relation) ?? 0) + 1)
+}
+
+/** The run's seed: MATRIX_SEED to replay one, else a new one (printed). It draws the trees and the cases. */
+export function matrixSeed (t: { comment: (...args: unknown[]) => void }): number {
+  const seed = process.env.MATRIX_SEED !== undefined ? Number(process.env.MATRIX_SEED) : Math.floor(Math.random() * 2 ** 31)
+  t.comment(`matrix seed ${seed} (replay with MATRIX_SEED=${seed})`)
+  return seed
+}
+
+/** Each operation was seen allowed and (unless public) refused or without the target (the examples see to it); a summary of what ran. */
+export function matrixReport (t: { ok: (v: unknown, msg: string) => void, comment: (...args: unknown[]) => void }, ops: Op[], tally: Tally): void {
+  for (const op of ops) {
+    const outcomes = [...(tally.byOp.get(op.name)?.keys() ?? [])]
+    const open = op.need(examples([op])[0]![0]) === NEED.public
+    t.ok(outcomes.some(o => o.startsWith(op.allowedCode ?? 'OK')) && (open || outcomes.some(o => o.startsWith('FORBIDDEN') || o.startsWith('NOT_FOUND') || o.includes('present=0'))),
+      `${op.name}: ${outcomes.join(', ')}`)
+  }
+  t.comment(`${tally.cases} cases; relations: ${[...tally.byRelation].map(([r, n]) => `${r} ${n}`).join(', ')}`)
+}
