@@ -6,7 +6,8 @@ t.test('every read — by id, lists, counts, nested fields, export, change feed,
   const seed = matrixSeed(t)
   const m = await setupMatrix(t, seed)
   const tally = newTally()
+  const cases = examples(READ_OPS)
   await fc.assert(fc.asyncProperty(caseArb(READ_OPS, m.fixtures.length), async (c) => { await check(m, READ_OPS, c, tally) }),
-    { seed, numRuns: Number(process.env.MATRIX_RUNS ?? 300), endOnFailure: true, examples: examples(READ_OPS) })
+    { seed, numRuns: cases.length + Number(process.env.MATRIX_RUNS ?? 100), endOnFailure: true, examples: cases })
   matrixReport(t, READ_OPS, tally)
 })
