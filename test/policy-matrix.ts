@@ -21,8 +21,8 @@ import { buildApp, token, uniqueSub, type Client, type GqlResult, type TestApp }
 
 // ── Contract §3, transcribed as the oracle ───────────────────────────────────
 
-export const ROLES = ['VIEWER', 'OPERATOR', 'REVIEWER', 'ADMIN', 'AUDITOR', 'EXCHANGE'] as const
-export const DEPTS = ['civil_affairs', 'health', 'education', 'disability', 'hr', 'public_security'] as const
+const ROLES = ['VIEWER', 'OPERATOR', 'REVIEWER', 'ADMIN', 'AUDITOR', 'EXCHANGE'] as const
+const DEPTS = ['civil_affairs', 'health', 'education', 'disability', 'hr', 'public_security'] as const
 type Role = typeof ROLES[number]
 type Dept = typeof DEPTS[number]
 
@@ -30,7 +30,7 @@ type Dept = typeof DEPTS[number]
 interface Need { roles: readonly Role[], maxCodeLength?: number, depts?: readonly Dept[] }
 const ALL_ROLES: readonly Role[] = ROLES
 const READERS: readonly Role[] = ['VIEWER', 'OPERATOR', 'REVIEWER', 'ADMIN', 'AUDITOR']
-export const NEED = {
+const NEED = {
   public: { roles: ALL_ROLES },
   readRecords: { roles: READERS },
   writeRecords: { roles: ['OPERATOR', 'ADMIN'] },
@@ -45,7 +45,7 @@ export const NEED = {
   eligibility: { roles: ['ADMIN', 'EXCHANGE'], depts: ['health', 'civil_affairs'] }
 } satisfies Record<string, Need>
 /** Contract §8: the departments of each exchange kind. */
-export const KIND_DEPTS: Record<string, readonly Dept[]> = {
+const KIND_DEPTS: Record<string, readonly Dept[]> = {
   'civil_affairs.dibao': ['civil_affairs'],
   'civil_affairs.deaths': ['civil_affairs', 'public_security'],
   'health.insurance': ['health'],
@@ -53,10 +53,10 @@ export const KIND_DEPTS: Record<string, readonly Dept[]> = {
   'disability.certificates': ['disability'],
   'hr.employment': ['hr']
 }
-export const KINDS = Object.keys(KIND_DEPTS)
+const KINDS = Object.keys(KIND_DEPTS)
 const exchange = (kind: string): Need => ({ roles: ['ADMIN', 'EXCHANGE'], depts: KIND_DEPTS[kind] })
 
-export interface User { role: Role, region: string, dept: Dept }
+interface User { role: Role, region: string, dept: Dept }
 
 function allows (need: Need, u: User): boolean {
   if (!need.roles.includes(u.role)) return false
@@ -75,7 +75,7 @@ const CODES = readFileSync(join(paths.seed, 'regions-4112.tsv'), 'utf8').split('
 const childrenOf = (code: string): string[] => CODES.filter(c => c.length === (code.length === 6 ? 9 : code.length === 9 ? 12 : 6) && c.startsWith(code))
 
 /** A random piece of the city: a village with a sibling, another township of its county, another county. */
-export interface Tree {
+interface Tree {
   county: string, township: string, village: string, sibling: string
   otherTownship: string, otherTownshipVillage: string
   otherCounty: string, otherCountyTownship: string, otherCountyVillage: string
@@ -83,7 +83,7 @@ export interface Tree {
   codes: string[]
 }
 const pickOne = (xs: string[]): fc.Arbitrary<string> => fc.constantFrom(...xs)
-export const treeArb: fc.Arbitrary<Tree> = pickOne(childrenOf('4112').filter(c => childrenOf(c).length >= 2)).chain(county =>
+const treeArb: fc.Arbitrary<Tree> = pickOne(childrenOf('4112').filter(c => childrenOf(c).length >= 2)).chain(county =>
   pickOne(childrenOf(county).filter(t => childrenOf(t).length >= 2)).chain(township =>
     fc.tuple(
       fc.shuffledSubarray(childrenOf(township), { minLength: 2, maxLength: 2 }),
@@ -96,11 +96,10 @@ export const treeArb: fc.Arbitrary<Tree> = pickOne(childrenOf('4112').filter(c =
           codes: ['41', '4112', county, township, village!, sibling!, otherTownship, otherTownshipVillage, otherCounty, otherCountyTownship, otherCountyVillage]
         }))))))
 
-export const RELATIONS = ['same', 'parent', 'child', 'sibling', 'other-township', 'other-county'] as const
-export type Relation = typeof RELATIONS[number]
+type Relation = 'same' | 'parent' | 'child' | 'sibling' | 'other-township' | 'other-county'
 
 /** How a user's region relates to the target's region. */
-export function relationOf (user: string, target: string): Relation {
+function relationOf (user: string, target: string): Relation {
   if (user === target) return 'same'
   if (target.startsWith(user)) return 'parent'
   if (user.startsWith(target)) return 'child'
@@ -111,7 +110,7 @@ export function relationOf (user: string, target: string): Relation {
 
 // ── Fixtures: records of each tree, built once ──────────────────────────────
 
-export interface Fixture {
+interface Fixture {
   tree: Tree
   /** A household with members, a measure and an income; its head's name is unique. */
   h: { id: string, head: string, nationalIds: string[], memberId: string, removableMemberId: string, measureId: string }
@@ -135,20 +134,20 @@ export interface Fixture {
 
 const DAY = 86_400_000
 /** A running clock that starts in 2019 and can jump (past a public notice). */
-export function matrixClock (): { fn: () => Date, offset: number } {
+function matrixClock (): { fn: () => Date, offset: number } {
   const start = Date.now()
   const c = { offset: 0, fn: () => new Date(Date.parse('2019-11-01T01:30:00Z') + (Date.now() - start) + c.offset) }
   return c
 }
 
-export interface Matrix {
+interface Matrix {
   app: TestApp
   clock: ReturnType<typeof matrixClock>
   admin: Client
   fixtures: Fixture[]
 }
 
-export async function ok<T = any> (client: Client, query: string, variables?: Record<string, unknown>): Promise<T> {
+async function ok<T = any> (client: Client, query: string, variables?: Record<string, unknown>): Promise<T> {
   const res = await client.gql(query, variables)
   if (res.errors !== undefined) throw new Error(`${query}: ${JSON.stringify(res.errors)}`)
   return res.data
@@ -165,7 +164,7 @@ async function household (m: Pick<Matrix, 'admin'>, village: string, head = uniq
 }
 
 /** Fresh targets for an allowed mutation (the shared ones stay as they are). */
-export const fresh = {
+const fresh = {
   async exitReady (m: Matrix, village: string, head?: string): Promise<string> {
     const { id } = await household(m, village, head)
     await ok(m.admin, 'mutation ($h: ID!, $i: IncomeInput!) { recordIncome(householdId: $h, input: $i) { year } }', { h: id, i: INCOME_2019 })
@@ -182,13 +181,7 @@ export const fresh = {
   },
   async exited (m: Matrix, village: string): Promise<string> {
     const r = await fresh.verified(m, village)
-    const saved = m.clock.offset
-    m.clock.offset += 8 * DAY
-    try {
-      return (await ok(m.admin, 'mutation ($r: ID!) { approveExit(reviewId: $r) { household { id } } }', { r })).approveExit.household.id
-    } finally {
-      m.clock.offset = saved
-    }
+    return await afterNotice(m, async () => (await ok(m.admin, 'mutation ($r: ID!) { approveExit(reviewId: $r) { household { id } } }', { r })).approveExit.household.id)
   },
   async household (m: Matrix, village: string): Promise<string> {
     return (await household(m, village)).id
@@ -272,7 +265,7 @@ export async function setupMatrix (t: { teardown: (fn: () => unknown) => void },
 }
 
 /** What a refused request must leave as it was: counts and version sums of every table a request could write. */
-export async function snapshot (m: Matrix): Promise<string> {
+async function snapshot (m: Matrix): Promise<string> {
   const rows = await queryRows(m.app.database.db, sql`SELECT
     (SELECT count(*) || ':' || coalesce(sum(version), 0) FROM households) AS households,
     (SELECT count(*) || ':' || coalesce(sum(version), 0) FROM members) AS members,
@@ -297,10 +290,10 @@ export async function snapshot (m: Matrix): Promise<string> {
  * the tree's codes) by every role; `dept` is the EXCHANGE user's, `filter` (an index into
  * the tree's codes) a list's region filter, `kind` the import kind submitted.
  */
-export interface Case { tree: number, op: string, position: number, dept: Dept, filter: number | null, kind: string }
+interface Case { tree: number, op: string, position: number, dept: Dept, filter: number | null, kind: string }
 
 /** What came back, normalised: the error code (or OK), and where relevant whether the target showed and whether it was masked. */
-export interface Outcome { code: string, present?: boolean[], masked?: boolean | 'inconsistent' }
+interface Outcome { code: string, present?: boolean[], masked?: boolean | 'inconsistent' }
 
 interface Scope {
   /** The region the relation is drawn against. */
@@ -313,7 +306,7 @@ interface Scope {
 
 interface RunArgs { m: Matrix, f: Fixture, c: Case, client: Client, claims: TokenClaims, scope: Scope, allowed: boolean }
 
-export interface Op {
+interface Op {
   name: string
   write: boolean
   need: (c: Case) => Need
@@ -804,10 +797,10 @@ export const WRITE_OPS: Op[] = [
 
 // ── The property ──────────────────────────────────────────────────────────────
 
-export interface Expected { code: string, present?: boolean[], masked?: boolean }
+interface Expected { code: string, present?: boolean[], masked?: boolean }
 
 /** What contract §3 says the case must answer. */
-export function expected (op: Op, f: Fixture, c: Case, u: User): Expected {
+function expected (op: Op, f: Fixture, c: Case, u: User): Expected {
   if (!allows(op.need(c), u)) return { code: 'FORBIDDEN' }
   const scope = op.scope(f, c)
   if (scope.area === 'id' && (!inArea(u, scope.region) || op.visible?.(u) === false)) return { code: 'NOT_FOUND' }
@@ -838,7 +831,7 @@ export function examples (ops: Op[]): Array<[Case]> {
   return ops.flatMap(op => Array.from({ length: 11 }, (_, position): [Case] => [{ tree: 0, op: op.name, position, dept: DEPTS[position % DEPTS.length]!, filter: null, kind: KINDS[position % KINDS.length]! }]))
 }
 
-export interface Tally { cases: number, byOp: Map<string, Map<string, number>>, byRelation: Map<string, number> }
+interface Tally { cases: number, byOp: Map<string, Map<string, number>>, byRelation: Map<string, number> }
 export const newTally = (): Tally => ({ cases: 0, byOp: new Map(), byRelation: new Map() })
 
 /**
@@ -893,5 +886,5 @@ export function matrixReport (t: { ok: (v: unknown, msg: string) => void, commen
     t.ok(outcomes.some(o => o.startsWith(op.allowedCode ?? 'OK')) && (open || outcomes.some(o => o.startsWith('FORBIDDEN') || o.startsWith('NOT_FOUND') || o.includes('present=0'))),
       `${op.name}: ${outcomes.join(', ')}`)
   }
-  t.comment(`${tally.cases} cases; relations: ${[...tally.byRelation].map(([r, n]) => `${r} ${n}`).join(', ')}`)
+  t.comment(`${tally.cases} requests; cases per relation of the user's region to the target's: ${[...tally.byRelation].map(([r, n]) => `${r} ${n}`).join(', ')}`)
 }
