@@ -8,6 +8,6 @@ t.test('every read — by id, lists, counts, nested fields, export, change feed,
   const tally = newTally()
   const cases = examples(READ_OPS)
   await fc.assert(fc.asyncProperty(caseArb(READ_OPS, m.fixtures.length), async (c) => { await check(m, READ_OPS, c, tally) }),
-    { seed, numRuns: cases.length + Number(process.env.MATRIX_RUNS ?? 100), endOnFailure: true, examples: cases })
+    { seed, numRuns: cases.length + Number(process.env.MATRIX_RUNS ?? 60), endOnFailure: true, examples: cases })
   matrixReport(t, READ_OPS, tally)
 })

@@ -8,6 +8,6 @@ t.test('every mutation — records, exit steps, regions, targets, poverty lines,
   const tally = newTally()
   const cases = examples(WRITE_OPS)
   await fc.assert(fc.asyncProperty(caseArb(WRITE_OPS, m.fixtures.length), async (c) => { await check(m, WRITE_OPS, c, tally) }),
-    { seed, numRuns: cases.length + Number(process.env.MATRIX_RUNS ?? 60), endOnFailure: true, examples: cases })
+    { seed, numRuns: cases.length + Number(process.env.MATRIX_RUNS ?? 40), endOnFailure: true, examples: cases })
   matrixReport(t, WRITE_OPS, tally)
 })

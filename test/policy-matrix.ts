@@ -332,11 +332,19 @@ function httpCode (res: LightMyRequestResponse): string {
 }
 
 const MASKED_ID = /^\d{6}\*{8}\d{3}[\dX]$/
-/** true: every ID masked (and the phone); false: every ID in the clear, the household's among them; anything else is inconsistent. */
-function maskState (f: Fixture, ids: string[], phone?: string | null): boolean | 'inconsistent' {
+/** The phone and bank account every fixture household has (test/fixtures.ts). */
+const { phone: PHONE, bankAccount: BANK_ACCOUNT } = householdInput('') as { phone: string, bankAccount: string }
+/**
+ * true: every national ID, the phone and the bank account masked as §3 says; false: all of
+ * them in the clear (the household's own IDs among them); anything else is inconsistent.
+ */
+function maskState (f: Fixture, h: { members: Array<{ nationalId: string }>, phone?: string | null, bankAccount?: string | null }): boolean | 'inconsistent' {
+  const ids = h.members.map(x => x.nationalId)
   if (ids.length === 0) return 'inconsistent'
-  if (ids.every(id => MASKED_ID.test(id)) && (phone === undefined || phone === '138****5678')) return true
-  if (ids.every(id => /^\d{17}[\dX]$/.test(id)) && ids.some(id => f.h.nationalIds.includes(id)) && (phone === undefined || phone === '13812345678')) return false
+  const whole = h.phone === undefined || (h.phone === PHONE && h.bankAccount === BANK_ACCOUNT)
+  const masked = h.phone === undefined || (h.phone === `${PHONE.slice(0, 3)}****${PHONE.slice(-4)}` && new RegExp(`^\\D*${BANK_ACCOUNT.slice(-4)}$`).test(h.bankAccount ?? ''))
+  if (ids.every(id => MASKED_ID.test(id)) && masked) return true
+  if (ids.every(id => /^\d{17}[\dX]$/.test(id)) && ids.some(id => f.h.nationalIds.includes(id)) && whole) return false
   return 'inconsistent'
 }
 
@@ -356,7 +364,7 @@ const qs = (params: Record<string, string | undefined>): string => {
   return s === '' ? '' : `?${s}`
 }
 
-const HOUSEHOLD_Q = 'query ($id: ID!) { household(id: $id) { id phone members { nationalId } measures { id } incomes { year } exitReviews { id } } }'
+const HOUSEHOLD_Q = 'query ($id: ID!) { household(id: $id) { id phone bankAccount members { nationalId } measures { id } incomes { year } exitReviews { id } } }'
 
 export const READ_OPS: Op[] = [
   {
@@ -367,7 +375,7 @@ export const READ_OPS: Op[] = [
       const h = res.data?.household
       if (gqlCode(res) !== 'OK') return { code: gqlCode(res) }
       if (h.id !== f.h.id || h.measures.length === 0 || h.incomes.length === 0) return { code: 'nested fields missing' }
-      return { code: 'OK', masked: maskState(f, h.members.map((x: any) => x.nationalId), h.phone) }
+      return { code: 'OK', masked: maskState(f, h) }
     }
   },
   {
@@ -378,20 +386,20 @@ export const READ_OPS: Op[] = [
       if (httpCode(res) !== 'OK') return { code: httpCode(res) }
       const h = res.json()
       if (h.measures.length === 0 || h.incomes.length === 0) return { code: 'nested fields missing' }
-      return { code: 'OK', masked: maskState(f, h.members.map((x: any) => x.nationalId), h.phone) }
+      return { code: 'OK', masked: maskState(f, h) }
     }
   },
   {
     name: 'gql households(filter) with totalCount and members',
     write: false, need: always(NEED.readRecords), scope: listScope(f => [f.tree.village]), records: f => [f.tree.village], personal: true,
     async run ({ f, client, scope }) {
-      const res = await client.gql('query ($f: HouseholdFilter) { households(filter: $f, first: 5) { totalCount edges { node { id phone members { nationalId } } } } }',
+      const res = await client.gql('query ($f: HouseholdFilter) { households(filter: $f, first: 5) { totalCount edges { node { id phone bankAccount members { nationalId } } } } }',
         { f: { nameContains: f.h.head, ...(scope.filter !== undefined ? { regionCode: scope.filter } : {}) } })
       if (gqlCode(res) !== 'OK') return { code: gqlCode(res) }
       const { totalCount, edges } = res.data.households
       if (totalCount !== edges.length) return { code: `totalCount ${totalCount} but ${edges.length} edges` }
       const node = edges.find((e: any) => e.node.id === f.h.id)?.node
-      return { code: 'OK', present: [node !== undefined], ...(node !== undefined ? { masked: maskState(f, node.members.map((x: any) => x.nationalId), node.phone) } : {}) }
+      return { code: 'OK', present: [node !== undefined], ...(node !== undefined ? { masked: maskState(f, node) } : {}) }
     }
   },
   {
@@ -404,7 +412,7 @@ export const READ_OPS: Op[] = [
         if (httpCode(res) !== 'OK') return { code: httpCode(res) }
         const body = res.json()
         const h = body.items.find((x: any) => x.id === f.h.id)
-        if (h !== undefined) return { code: 'OK', present: [true], masked: maskState(f, h.members.map((x: any) => x.nationalId), h.phone) }
+        if (h !== undefined) return { code: 'OK', present: [true], masked: maskState(f, h) }
         if (body.nextCursor === null) return { code: 'OK', present: [false] }
         cursor = body.nextCursor
       }
@@ -418,7 +426,7 @@ export const READ_OPS: Op[] = [
       const res = await client.get(`/api/v1/households/export${qs({ region: scope.filter })}`)
       if (httpCode(res) !== 'OK') return { code: httpCode(res) }
       const h = res.body.split('\n').filter(l => l !== '').map(l => JSON.parse(l)).find((x: any) => x.id === f.h.id)
-      return { code: 'OK', present: [h !== undefined], ...(h !== undefined ? { masked: maskState(f, h.members.map((x: any) => x.nationalId), h.phone) } : {}) }
+      return { code: 'OK', present: [h !== undefined], ...(h !== undefined ? { masked: maskState(f, h) } : {}) }
     }
   },
   {
@@ -436,7 +444,7 @@ export const READ_OPS: Op[] = [
     async run ({ f, client }) {
       const res = await client.gql('query ($n: String!) { memberByNationalId(nationalId: $n) { nationalId household { id } } }', { n: f.h.nationalIds[2] })
       if (gqlCode(res) !== 'OK') return { code: gqlCode(res) }
-      return { code: 'OK', masked: maskState(f, [res.data.memberByNationalId.nationalId]) }
+      return { code: 'OK', masked: maskState(f, { members: [res.data.memberByNationalId] }) }
     }
   },
   {
@@ -560,10 +568,12 @@ export const READ_OPS: Op[] = [
     }
   },
   {
-    name: 'gql region(code) and REST /regions/{code} (public reference data)',
+    name: 'gql me, region(code), povertyLines, labels and REST /me, /regions/{code} (public reference data)',
     write: false, need: always(NEED.public), scope: (f, c) => ({ region: f.tree.codes[(c.filter ?? 0) % f.tree.codes.length]!, area: 'none' }),
     async run ({ client, scope }) {
-      const res = await client.gql('query ($c: String!) { region(code: $c) { code } }', { c: scope.region })
+      const res = await client.gql('query ($c: String!) { me { sub } region(code: $c) { code } povertyLines { year } labels { value } }', { c: scope.region })
+      const me = await client.get('/api/v1/me')
+      if (httpCode(me) !== 'OK') return { code: `REST /me ${httpCode(me)}` }
       const rest = await client.get(`/api/v1/regions/${scope.region}`)
       return { code: gqlCode(res) === httpCode(rest) ? gqlCode(res) : `gql ${gqlCode(res)}, REST ${httpCode(rest)}` }
     }
@@ -625,7 +635,7 @@ export const WRITE_OPS: Op[] = [
     name: 'gql updateHousehold',
     write: true, need: always(NEED.writeRecords), scope: byId(village),
     async run ({ m, f, client }) {
-      return await mutate(client, 'mutation ($id: ID!, $v: Int!) { updateHousehold(id: $id, expectedVersion: $v, input: { phone: "13912345678" }) { id } }', { id: f.h.id, v: await versionOf(m, 'households', f.h.id) })
+      return await mutate(client, 'mutation ($id: ID!, $v: Int!) { updateHousehold(id: $id, expectedVersion: $v, input: { foodSecure: true }) { id } }', { id: f.h.id, v: await versionOf(m, 'households', f.h.id) })
     }
   },
   {
