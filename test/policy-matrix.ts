@@ -191,17 +191,17 @@ const fresh = {
   }
 }
 
-async function submitJob (app: TestApp, claims: { sub: string, role: string, region: string, dept: string }, kind: string, rows: unknown[]): Promise<string> {
-  const client = app.as(claims)
-  await client.gql('{ me { sub } }')
+/** Submits an import job and waits until it has succeeded. */
+async function submitJob (app: TestApp, claims: TokenClaims, kind: string, rows: unknown[]): Promise<string> {
   const res = await app.app.inject({
     method: 'POST',
     url: `/api/v1/exchange/jobs?kind=${kind}`,
-    headers: { authorization: `Bearer ${client.token}`, 'content-type': 'application/x-ndjson' },
+    headers: { authorization: `Bearer ${await token(claims)}`, 'content-type': 'application/x-ndjson' },
     payload: rows.map(r => JSON.stringify(r)).join('\n') + '\n'
   })
   if (res.statusCode !== 202) throw new Error(res.body)
   const id = res.json().id as string
+  const client = app.as(claims)
   for (let i = 0; i < 800; i++) {
     const job = (await client.get(`/api/v1/exchange/jobs/${id}`)).json()
     if (job.status === 'succeeded') return id
@@ -308,7 +308,6 @@ interface RunArgs { m: Matrix, f: Fixture, c: Case, client: Client, claims: Toke
 
 interface Op {
   name: string
-  write: boolean
   need: (c: Case) => Need
   scope: (f: Fixture, c: Case) => Scope
   /** Checked after the area, for a second rule that depends on the record's state. */
@@ -369,7 +368,7 @@ const HOUSEHOLD_Q = 'query ($id: ID!) { household(id: $id) { id phone bankAccoun
 export const READ_OPS: Op[] = [
   {
     name: 'gql household(id) with members, measures, incomes, exitReviews',
-    write: false, need: always(NEED.readRecords), scope: byId(village), personal: true,
+    need: always(NEED.readRecords), scope: byId(village), personal: true,
     async run ({ f, client }) {
       const res = await client.gql(HOUSEHOLD_Q, { id: f.h.id })
       const h = res.data?.household
@@ -380,7 +379,7 @@ export const READ_OPS: Op[] = [
   },
   {
     name: 'REST GET /households/{id}',
-    write: false, need: always(NEED.readRecords), scope: byId(village), personal: true,
+    need: always(NEED.readRecords), scope: byId(village), personal: true,
     async run ({ f, client }) {
       const res = await client.get(`/api/v1/households/${f.h.id}`)
       if (httpCode(res) !== 'OK') return { code: httpCode(res) }
@@ -391,7 +390,7 @@ export const READ_OPS: Op[] = [
   },
   {
     name: 'gql households(filter) with totalCount and members',
-    write: false, need: always(NEED.readRecords), scope: listScope(f => [f.tree.village]), records: f => [f.tree.village], personal: true,
+    need: always(NEED.readRecords), scope: listScope(f => [f.tree.village]), records: f => [f.tree.village], personal: true,
     async run ({ f, client, scope }) {
       const res = await client.gql('query ($f: HouseholdFilter) { households(filter: $f, first: 5) { totalCount edges { node { id phone bankAccount members { nationalId } } } } }',
         { f: { nameContains: f.h.head, ...(scope.filter !== undefined ? { regionCode: scope.filter } : {}) } })
@@ -404,7 +403,7 @@ export const READ_OPS: Op[] = [
   },
   {
     name: 'REST GET /households?region= (every page)',
-    write: false, need: always(NEED.readRecords), scope: listScope(f => [f.tree.village]), records: f => [f.tree.village], personal: true,
+    need: always(NEED.readRecords), scope: listScope(f => [f.tree.village]), records: f => [f.tree.village], personal: true,
     async run ({ f, client, scope }) {
       let cursor: string | undefined
       for (let page = 0; page < 20; page++) {
@@ -421,7 +420,7 @@ export const READ_OPS: Op[] = [
   },
   {
     name: 'REST GET /households/export?region=',
-    write: false, need: always(NEED.readRecords), scope: listScope(f => [f.tree.village]), records: f => [f.tree.village], personal: true,
+    need: always(NEED.readRecords), scope: listScope(f => [f.tree.village]), records: f => [f.tree.village], personal: true,
     async run ({ f, client, scope }) {
       const res = await client.get(`/api/v1/households/export${qs({ region: scope.filter })}`)
       if (httpCode(res) !== 'OK') return { code: httpCode(res) }
@@ -431,7 +430,7 @@ export const READ_OPS: Op[] = [
   },
   {
     name: 'REST GET /changes (the change feed)',
-    write: false, need: always(NEED.readRecords), scope: f => ({ region: f.tree.village, area: 'list' }), records: f => [f.tree.village],
+    need: always(NEED.readRecords), scope: f => ({ region: f.tree.village, area: 'list' }), records: f => [f.tree.village],
     async run ({ f, client }) {
       const res = await client.get(`/api/v1/changes?after=${f.feedAfter}&limit=1000`)
       if (httpCode(res) !== 'OK') return { code: httpCode(res) }
@@ -440,7 +439,7 @@ export const READ_OPS: Op[] = [
   },
   {
     name: 'gql memberByNationalId',
-    write: false, need: always(NEED.readRecords), scope: byId(village), personal: true,
+    need: always(NEED.readRecords), scope: byId(village), personal: true,
     async run ({ f, client }) {
       const res = await client.gql('query ($n: String!) { memberByNationalId(nationalId: $n) { nationalId household { id } } }', { n: f.h.nationalIds[2] })
       if (gqlCode(res) !== 'OK') return { code: gqlCode(res) }
@@ -449,7 +448,7 @@ export const READ_OPS: Op[] = [
   },
   {
     name: 'gql exitCriteria',
-    write: false, need: always(NEED.readRecords), scope: byId(village),
+    need: always(NEED.readRecords), scope: byId(village),
     async run ({ f, client }) {
       const res = await client.gql('query ($h: ID!) { exitCriteria(householdId: $h, year: 2019) { criterion passed } }', { h: f.h.id })
       return { code: gqlCode(res) === 'OK' && res.data.exitCriteria.length !== 7 ? 'criteria missing' : gqlCode(res) }
@@ -457,7 +456,7 @@ export const READ_OPS: Op[] = [
   },
   {
     name: 'gql exitReview(id) with its household',
-    write: false, need: always(NEED.readRecords), scope: byId(village),
+    need: always(NEED.readRecords), scope: byId(village),
     async run ({ f, client }) {
       const res = await client.gql('query ($id: ID!) { exitReview(id: $id) { id status household { id } } }', { id: f.verified.id })
       return { code: gqlCode(res) === 'OK' && res.data.exitReview.status !== 'VERIFIED' ? 'wrong review' : gqlCode(res) }
@@ -465,7 +464,7 @@ export const READ_OPS: Op[] = [
   },
   {
     name: 'gql exitReviews(filter) with totalCount',
-    write: false, need: always(NEED.readRecords), scope: listScope(f => [f.tree.village]), records: f => [f.tree.village],
+    need: always(NEED.readRecords), scope: listScope(f => [f.tree.village]), records: f => [f.tree.village],
     async run ({ f, client, scope }) {
       const res = await client.gql('query ($f: ExitReviewFilter) { exitReviews(filter: $f, first: 200) { totalCount edges { node { id } } } }',
         { f: { status: 'VERIFIED', ...(scope.filter !== undefined ? { regionCode: scope.filter } : {}) } })
@@ -477,7 +476,7 @@ export const READ_OPS: Op[] = [
   },
   {
     name: 'gql exitNotices(regionCode)',
-    write: false, need: always(NEED.readRecords), scope: listScope(f => [f.tree.village]), records: f => [f.tree.village],
+    need: always(NEED.readRecords), scope: listScope(f => [f.tree.village]), records: f => [f.tree.village],
     async run ({ f, client, scope }) {
       const res = await client.gql('query ($r: String) { exitNotices(regionCode: $r) { villageCode headName } }', { r: scope.filter })
       if (gqlCode(res) !== 'OK') return { code: gqlCode(res) }
@@ -486,7 +485,7 @@ export const READ_OPS: Op[] = [
   },
   {
     name: 'REST GET /exit-notices?region=',
-    write: false, need: always(NEED.readRecords), scope: listScope(f => [f.tree.village]), records: f => [f.tree.village],
+    need: always(NEED.readRecords), scope: listScope(f => [f.tree.village]), records: f => [f.tree.village],
     async run ({ f, client, scope }) {
       const res = await client.get(`/api/v1/exit-notices${qs({ region: scope.filter })}`)
       if (httpCode(res) !== 'OK') return { code: httpCode(res) }
@@ -495,7 +494,7 @@ export const READ_OPS: Op[] = [
   },
   {
     name: 'gql exitWarnings(regionCode)',
-    write: false, need: always(NEED.readRecords), scope: listScope(f => [f.tree.village]), records: f => [f.tree.village],
+    need: always(NEED.readRecords), scope: listScope(f => [f.tree.village]), records: f => [f.tree.village],
     async run ({ f, client, scope }) {
       let after: string | null = null
       for (let page = 0; page < 20; page++) {
@@ -510,7 +509,7 @@ export const READ_OPS: Op[] = [
   },
   {
     name: 'gql workItems(filter) with totalCount: a county item and a village item',
-    write: false, need: always(NEED.readRecords), scope: listScope(f => [f.tree.county, f.tree.village]), records: f => [f.tree.county, f.tree.village],
+    need: always(NEED.readRecords), scope: listScope(f => [f.tree.county, f.tree.village]), records: f => [f.tree.county, f.tree.village],
     async run ({ f, client, scope }) {
       const res = await client.gql('query ($f: WorkItemFilter) { workItems(filter: $f, first: 200) { totalCount edges { node { id } } } }',
         { f: { jobId: f.dibaoJob, ...(scope.filter !== undefined ? { regionCode: scope.filter } : {}) } })
@@ -523,7 +522,7 @@ export const READ_OPS: Op[] = [
   },
   {
     name: 'gql auditLog(filter entityId) with totalCount',
-    write: false, need: always(NEED.readAudit), scope: f => ({ region: f.tree.village, area: 'list' }), records: f => [f.tree.village],
+    need: always(NEED.readAudit), scope: f => ({ region: f.tree.village, area: 'list' }), records: f => [f.tree.village],
     async run ({ f, client }) {
       const res = await client.gql('query ($id: String) { auditLog(filter: { entityId: $id }, first: 50) { totalCount edges { node { entityId } } } }', { id: f.h.id })
       if (gqlCode(res) !== 'OK') return { code: gqlCode(res) }
@@ -534,7 +533,7 @@ export const READ_OPS: Op[] = [
   },
   {
     name: 'gql verifyAuditChain',
-    write: false, need: always(NEED.readAudit), scope: noArea,
+    need: always(NEED.readAudit), scope: noArea,
     async run ({ client }) {
       const res = await client.gql('{ verifyAuditChain { valid checked } }')
       return { code: gqlCode(res) === 'OK' && res.data.verifyAuditChain.valid !== true ? 'chain invalid' : gqlCode(res) }
@@ -542,7 +541,7 @@ export const READ_OPS: Op[] = [
   },
   {
     name: 'gql statistics(regionCode) with breakdown',
-    write: false, need: always(NEED.readStatistics), scope: (f, c) => ({ region: f.tree.codes[(c.filter ?? 0) % f.tree.codes.length]!, area: 'region' }),
+    need: always(NEED.readStatistics), scope: (f, c) => ({ region: f.tree.codes[(c.filter ?? 0) % f.tree.codes.length]!, area: 'region' }),
     async run ({ client, scope }) {
       const res = await client.gql('query ($r: String!) { statistics(regionCode: $r, year: 2019) { region { code } households { total } breakdown { region { code } } } }', { r: scope.region })
       return { code: gqlCode(res) === 'OK' && res.data.statistics.region.code !== scope.region ? 'wrong region' : gqlCode(res) }
@@ -550,7 +549,7 @@ export const READ_OPS: Op[] = [
   },
   {
     name: 'gql statisticsTrend and planTargets',
-    write: false, need: always(NEED.readStatistics), scope: (f, c) => ({ region: f.tree.codes[(c.filter ?? 0) % f.tree.codes.length]!, area: 'region' }),
+    need: always(NEED.readStatistics), scope: (f, c) => ({ region: f.tree.codes[(c.filter ?? 0) % f.tree.codes.length]!, area: 'region' }),
     async run ({ client, scope }) {
       const trend = await client.gql('query ($r: String!) { statisticsTrend(regionCode: $r, years: [2018, 2019]) { year } }', { r: scope.region })
       const targets = await client.gql('query ($r: String!) { planTargets(regionCode: $r, years: [2019]) { year } }', { r: scope.region })
@@ -559,7 +558,7 @@ export const READ_OPS: Op[] = [
   },
   {
     name: 'REST GET /statistics/{region}, /trend, /breakdown.csv',
-    write: false, need: always(NEED.readStatistics), scope: (f, c) => ({ region: f.tree.codes[(c.filter ?? 0) % f.tree.codes.length]!, area: 'region' }),
+    need: always(NEED.readStatistics), scope: (f, c) => ({ region: f.tree.codes[(c.filter ?? 0) % f.tree.codes.length]!, area: 'region' }),
     async run ({ client, scope }) {
       const codes = await Promise.all([
         `/api/v1/statistics/${scope.region}?year=2019`, `/api/v1/statistics/${scope.region}/trend?years=2018,2019`, `/api/v1/statistics/${scope.region}/breakdown.csv?year=2019`
@@ -569,7 +568,7 @@ export const READ_OPS: Op[] = [
   },
   {
     name: 'gql me, region(code), povertyLines, labels and REST /me, /regions/{code} (public reference data)',
-    write: false, need: always(NEED.public), scope: (f, c) => ({ region: f.tree.codes[(c.filter ?? 0) % f.tree.codes.length]!, area: 'none' }),
+    need: always(NEED.public), scope: (f, c) => ({ region: f.tree.codes[(c.filter ?? 0) % f.tree.codes.length]!, area: 'none' }),
     async run ({ client, scope }) {
       const res = await client.gql('query ($c: String!) { me { sub } region(code: $c) { code } povertyLines { year } labels { value } }', { c: scope.region })
       const me = await client.get('/api/v1/me')
@@ -580,19 +579,19 @@ export const READ_OPS: Op[] = [
   },
   ...(['', '/errors', '/report'] as const).map((suffix): Op => ({
     name: `REST GET /exchange/jobs/{id}${suffix} (dibao job at the county)`,
-    write: false, need: always({ roles: ['ADMIN', 'EXCHANGE'] }), scope: byId(f => f.tree.county),
+    need: always({ roles: ['ADMIN', 'EXCHANGE'] }), scope: byId(f => f.tree.county),
     visible: u => u.role !== 'EXCHANGE' || KIND_DEPTS['civil_affairs.dibao']!.includes(u.dept),
     async run ({ f, client }) { return { code: httpCode(await client.get(`/api/v1/exchange/jobs/${f.dibaoJob}${suffix}`)) } }
   })),
   {
     name: 'REST GET /exchange/jobs/{id} (deaths job at the township)',
-    write: false, need: always({ roles: ['ADMIN', 'EXCHANGE'] }), scope: byId(f => f.tree.township),
+    need: always({ roles: ['ADMIN', 'EXCHANGE'] }), scope: byId(f => f.tree.township),
     visible: u => u.role !== 'EXCHANGE' || KIND_DEPTS['civil_affairs.deaths']!.includes(u.dept),
     async run ({ f, client }) { return { code: httpCode(await client.get(`/api/v1/exchange/jobs/${f.deathsJob}`)) } }
   },
   {
     name: 'REST POST /eligibility',
-    write: false, need: always(NEED.eligibility), scope: f => ({ region: f.tree.village, area: 'list' }), records: f => [f.tree.village],
+    need: always(NEED.eligibility), scope: f => ({ region: f.tree.village, area: 'list' }), records: f => [f.tree.village],
     async run ({ f, client }) {
       const res = await client.post('/api/v1/eligibility', { nationalIds: [f.h.nationalIds[2]] })
       if (httpCode(res) !== 'OK') return { code: httpCode(res) }
@@ -626,21 +625,21 @@ async function afterNotice<T> (m: Matrix, fn: () => Promise<T>): Promise<T> {
 export const WRITE_OPS: Op[] = [
   {
     name: 'gql createHousehold (input names the village)',
-    write: true, need: always(NEED.writeRecords), scope: inRegion(village),
+    need: always(NEED.writeRecords), scope: inRegion(village),
     async run ({ f, client }) {
       return await mutate(client, 'mutation ($i: HouseholdInput!) { createHousehold(input: $i) { id } }', { i: householdInput(f.tree.village) })
     }
   },
   {
     name: 'gql updateHousehold',
-    write: true, need: always(NEED.writeRecords), scope: byId(village),
+    need: always(NEED.writeRecords), scope: byId(village),
     async run ({ m, f, client }) {
       return await mutate(client, 'mutation ($id: ID!, $v: Int!) { updateHousehold(id: $id, expectedVersion: $v, input: { foodSecure: true }) { id } }', { id: f.h.id, v: await versionOf(m, 'households', f.h.id) })
     }
   },
   {
     name: 'gql closeHousehold',
-    write: true, need: always(NEED.writeRecords), scope: byId(village),
+    need: always(NEED.writeRecords), scope: byId(village),
     async run ({ m, f, client, allowed }) {
       const id = allowed ? await fresh.household(m, f.tree.village) : f.closable
       return await mutate(client, 'mutation ($id: ID!) { closeHousehold(id: $id, reason: MOVED_AWAY) { status } }', { id })
@@ -648,21 +647,21 @@ export const WRITE_OPS: Op[] = [
   },
   {
     name: 'gql addMember',
-    write: true, need: always(NEED.writeRecords), scope: byId(village),
+    need: always(NEED.writeRecords), scope: byId(village),
     async run ({ f, client }) {
       return await mutate(client, 'mutation ($h: ID!, $i: MemberInput!) { addMember(householdId: $h, input: $i) { id } }', { h: f.h.id, i: memberInput({ relation: 'CHILD' }) })
     }
   },
   {
     name: 'gql updateMember',
-    write: true, need: always(NEED.writeRecords), scope: byId(village),
+    need: always(NEED.writeRecords), scope: byId(village),
     async run ({ f, client }) {
       return await mutate(client, 'mutation ($id: ID!) { updateMember(id: $id, input: { wantsWork: true }) { id } }', { id: f.h.memberId })
     }
   },
   {
     name: 'gql removeMember',
-    write: true, need: always(NEED.writeRecords), scope: byId(village),
+    need: always(NEED.writeRecords), scope: byId(village),
     async run ({ m, f, client, allowed }) {
       const id = allowed ? await fresh.member(m, f.h.id) : f.h.removableMemberId
       return await mutate(client, 'mutation ($id: ID!) { removeMember(id: $id, reason: MOVED) { id } }', { id })
@@ -670,28 +669,28 @@ export const WRITE_OPS: Op[] = [
   },
   {
     name: 'gql recordIncome',
-    write: true, need: always(NEED.writeRecords), scope: byId(village),
+    need: always(NEED.writeRecords), scope: byId(village),
     async run ({ f, client }) {
       return await mutate(client, 'mutation ($h: ID!, $i: IncomeInput!) { recordIncome(householdId: $h, input: $i) { year } }', { h: f.h.id, i: INCOME_2019 })
     }
   },
   {
     name: 'gql addMeasure',
-    write: true, need: always(NEED.writeRecords), scope: byId(village),
+    need: always(NEED.writeRecords), scope: byId(village),
     async run ({ f, client }) {
       return await mutate(client, 'mutation ($h: ID!) { addMeasure(householdId: $h, input: { category: INDUSTRY, kind: "solar", startDate: "2019-04-01" }) { id } }', { h: f.h.id })
     }
   },
   {
     name: 'gql updateMeasure',
-    write: true, need: always(NEED.writeRecords), scope: byId(village),
+    need: always(NEED.writeRecords), scope: byId(village),
     async run ({ f, client }) {
       return await mutate(client, 'mutation ($id: ID!) { updateMeasure(id: $id, input: { status: ACTIVE }) { id } }', { id: f.h.measureId })
     }
   },
   {
     name: 'gql proposeExit',
-    write: true, need: always(NEED.proposeExit), scope: byId(village),
+    need: always(NEED.proposeExit), scope: byId(village),
     async run ({ m, f, client, allowed }) {
       const h = allowed ? await fresh.exitReady(m, f.tree.village) : f.ready
       return await mutate(client, 'mutation ($h: ID!) { proposeExit(householdId: $h, year: 2019) { status } }', { h })
@@ -699,7 +698,7 @@ export const WRITE_OPS: Op[] = [
   },
   {
     name: 'gql verifyExit',
-    write: true, need: always(NEED.verifyExit), scope: byId(village),
+    need: always(NEED.verifyExit), scope: byId(village),
     async run ({ m, f, client, allowed }) {
       const r = allowed ? await fresh.proposed(m, f.tree.village) : f.proposed
       return await mutate(client, 'mutation ($r: ID!) { verifyExit(reviewId: $r, comment: "核实") { status } }', { r })
@@ -707,7 +706,7 @@ export const WRITE_OPS: Op[] = [
   },
   {
     name: 'gql objectExit (during the notice)',
-    write: true, need: always(NEED.proposeExit), scope: byId(village),
+    need: always(NEED.proposeExit), scope: byId(village),
     async run ({ m, f, client, allowed }) {
       const r = allowed ? await fresh.verified(m, f.tree.village) : f.verified.id
       return await mutate(client, 'mutation ($r: ID!) { objectExit(reviewId: $r, text: "有异议") { status } }', { r })
@@ -715,7 +714,7 @@ export const WRITE_OPS: Op[] = [
   },
   {
     name: 'gql approveExit (after the notice)',
-    write: true, need: always(NEED.approveExit), scope: byId(village),
+    need: always(NEED.approveExit), scope: byId(village),
     async run ({ m, f, client, allowed }) {
       const r = allowed ? await fresh.verified(m, f.tree.village) : f.verified.id
       return await afterNotice(m, async () => await mutate(client, 'mutation ($r: ID!) { approveExit(reviewId: $r, comment: "同意") { status } }', { r }))
@@ -723,7 +722,7 @@ export const WRITE_OPS: Op[] = [
   },
   {
     name: 'gql rejectExit of a PROPOSED review (township)',
-    write: true, need: always(NEED.verifyExit), scope: byId(village),
+    need: always(NEED.verifyExit), scope: byId(village),
     async run ({ m, f, client, allowed }) {
       const r = allowed ? await fresh.proposed(m, f.tree.village) : f.proposed
       return await mutate(client, 'mutation ($r: ID!) { rejectExit(reviewId: $r, reason: "不符合") { status } }', { r })
@@ -731,7 +730,7 @@ export const WRITE_OPS: Op[] = [
   },
   {
     name: 'gql rejectExit of a VERIFIED review (county)',
-    write: true, need: always(NEED.verifyExit), scope: byId(village), needAfter: NEED.approveExit,
+    need: always(NEED.verifyExit), scope: byId(village), needAfter: NEED.approveExit,
     async run ({ m, f, client, allowed }) {
       const r = allowed ? await fresh.verified(m, f.tree.village) : f.verified.id
       return await mutate(client, 'mutation ($r: ID!) { rejectExit(reviewId: $r, reason: "不符合") { status } }', { r })
@@ -739,7 +738,7 @@ export const WRITE_OPS: Op[] = [
   },
   {
     name: 'gql markReturned',
-    write: true, need: always(NEED.approveExit), scope: byId(village),
+    need: always(NEED.approveExit), scope: byId(village),
     async run ({ m, f, client, allowed }) {
       const h = allowed ? await fresh.exited(m, f.tree.village) : f.exited
       return await mutate(client, 'mutation ($h: ID!) { markReturned(householdId: $h, year: 2019, reason: "因病返贫") { status } }', { h })
@@ -747,42 +746,42 @@ export const WRITE_OPS: Op[] = [
   },
   {
     name: 'gql exitVillage (a village that is not poor: CONFLICT when allowed)',
-    write: true, need: always(NEED.approveExit), scope: inRegion(village), allowedCode: 'CONFLICT',
+    need: always(NEED.approveExit), scope: inRegion(village), allowedCode: 'CONFLICT',
     async run ({ f, client }) {
       return await mutate(client, 'mutation ($c: String!) { exitVillage(code: $c, year: 2019) { code } }', { c: f.tree.village }, /not registered as poor/)
     }
   },
   {
     name: 'gql exitCounty (a county that is not poor: CONFLICT when allowed)',
-    write: true, need: always(NEED.exitCounty), scope: inRegion(f => f.tree.county), allowedCode: 'CONFLICT',
+    need: always(NEED.exitCounty), scope: inRegion(f => f.tree.county), allowedCode: 'CONFLICT',
     async run ({ f, client }) {
       return await mutate(client, 'mutation ($c: String!) { exitCounty(code: $c, year: 2019) { code } }', { c: f.tree.county }, /not registered as poor/)
     }
   },
   ...([['county', (f: Fixture) => f.workItemCounty, (f: Fixture) => f.tree.county], ['village', (f: Fixture) => f.workItemVillage, (f: Fixture) => f.tree.village]] as const).map(([where, item, region]): Op => ({
     name: `gql resolveWorkItem (an item at the ${where})`,
-    write: true, need: always(NEED.writeRecords), scope: byId(region),
+    need: always(NEED.writeRecords), scope: byId(region),
     async run ({ f, client }) {
       return await mutate(client, 'mutation ($id: ID!) { resolveWorkItem(id: $id, disposition: NEEDS_VISIT, note: "入户核实") { id } }', { id: item(f) })
     }
   })),
   {
     name: 'gql updateRegion (a township)',
-    write: true, need: always(NEED.editReference), scope: inRegion(f => f.tree.township),
+    need: always(NEED.editReference), scope: inRegion(f => f.tree.township),
     async run ({ m, f, client }) {
       return await mutate(client, 'mutation ($c: String!, $v: Int!) { updateRegion(code: $c, expectedVersion: $v, input: { ruralPopulation: 12000 }) { code } }', { c: f.tree.township, v: await versionOf(m, 'regions', f.tree.township) })
     }
   },
   {
     name: 'gql setPovertyLine (the same amount again)',
-    write: true, need: always(NEED.editReference), scope: noArea,
+    need: always(NEED.editReference), scope: noArea,
     async run ({ client }) {
       return await mutate(client, 'mutation { setPovertyLine(year: 2019, amount: 3747) { year } }', {})
     }
   },
   {
     name: 'gql setPlanTarget (the county\'s, created or updated)',
-    write: true, need: always(NEED.editReference), scope: inRegion(f => f.tree.county),
+    need: always(NEED.editReference), scope: inRegion(f => f.tree.county),
     async run ({ m, f, client }) {
       const [row] = await queryRows<{ version: number }>(m.app.database.db, sql`SELECT version FROM plan_targets WHERE region_code = ${f.tree.county} AND year = 2019`)
       return await mutate(client, 'mutation ($c: String!, $v: Int) { setPlanTarget(regionCode: $c, year: 2019, expectedVersion: $v, input: { personsToExit: 100 }) { year } }', { c: f.tree.county, v: row?.version ?? null })
@@ -790,7 +789,7 @@ export const WRITE_OPS: Op[] = [
   },
   {
     name: 'REST POST /exchange/jobs?kind= (a malformed Idempotency-Key: BAD_USER_INPUT when allowed)',
-    write: true, need: c => exchange(c.kind), scope: noArea, allowedCode: 'BAD_USER_INPUT',
+    need: c => exchange(c.kind), scope: noArea, allowedCode: 'BAD_USER_INPUT',
     async run ({ m, c, claims }) {
       const res = await m.app.app.inject({
         method: 'POST',
