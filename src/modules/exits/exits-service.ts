@@ -125,11 +125,10 @@ export class ExitsService {
 
   /** Evaluates the criteria on the household's current data (inside `db`, which may be a transaction). */
   private async evaluate (db: Deps['db'], household: HouseholdRow, year: number): Promise<CriterionResult[]> {
-    const [people, records, line] = await Promise.all([
-      members.byHouseholds(db, this.principal, [household.id], false),
-      incomes.byHouseholds(db, this.principal, [household.id]),
-      this.regions.povertyLine(year, db)
-    ])
+    // One after another: `db` may be a transaction, whose one client must not run queries concurrently.
+    const people = await members.byHouseholds(db, this.principal, [household.id], false)
+    const records = await incomes.byHouseholds(db, this.principal, [household.id])
+    const line = await this.regions.povertyLine(year, db)
     return evaluateExitCriteria({
       year,
       household,
