@@ -9,6 +9,7 @@ import db from './infra/db.js'
 import graphql from './infra/graphql.js'
 import health from './infra/health.js'
 import httpErrors from './infra/http-errors.js'
+import limits from './infra/limits.js'
 import { loggerOptions } from './infra/logger.js'
 import openapi from './infra/openapi.js'
 import { ImportRunner } from './modules/imports/imports-runner.js'
@@ -30,7 +31,15 @@ export function serverOptions (config: Config): FastifyServerOptions {
     logger: loggerOptions(config),
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
-    bodyLimit: 1024 * 1024,
+    // A number of hops is accepted at run time (fastify.js), though fastify's types omit it.
+    trustProxy: config.trustProxy as FastifyServerOptions['trustProxy'],
+    // Every body but the import upload's (its route streams it, up to IMPORT_MAX_MB).
+    bodyLimit: config.bodyLimitBytes,
+    // Time to receive a whole request (slow senders), and a socket's idle time (slow readers).
+    requestTimeout: config.requestTimeoutMs,
+    connectionTimeout: config.connectionTimeoutMs,
+    // Node enforces the request timeout only when the headers' own (60 s) is not longer.
+    ...(config.requestTimeoutMs > 0 && config.requestTimeoutMs < 60_000 ? { http: { headersTimeout: config.requestTimeoutMs } } : {}),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } }
   }
 }
@@ -52,6 +61,8 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(httpErrors)
   // Security headers on every answer; GraphiQL (development only) loads its page's scripts from a CDN.
   await fastify.register(helmet, { contentSecurityPolicy: config.env === 'development' ? false : undefined })
+  // Load shedding and rate limits (the latter applied by auth, once the caller is known).
+  await fastify.register(limits, { config })
   await fastify.register(auth, { auth: config.auth, regionExists: createRegionDirectory(database.db).exists })
   // Browsers may call the API only from the configured origins (none by default). After
   // auth, so that its preflight route is checked against the policy like every route.

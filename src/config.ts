@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { join, resolve } from 'node:path'
+import { getHeapStatistics } from 'node:v8'
 
 /**
  * The service's configuration, parsed and validated once from the environment.
@@ -13,7 +15,8 @@ export interface Config {
   port: number
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   database:
-    | { kind: 'postgres', url: string, poolMax: number }
+    /** `statementTimeoutMs`: PostgreSQL's statement_timeout on every pooled connection (absent or 0: the server's own). */
+    | { kind: 'postgres', url: string, poolMax: number, statementTimeoutMs?: number }
     | { kind: 'pglite', dataDir: string }
   /** Directory for generated development secrets (and the embedded database). */
   dataDir: string
@@ -42,6 +45,17 @@ export interface Config {
   importMaxBytes: number
   /** Browser origins allowed to call the API (CORS); none by default. */
   corsOrigins: string[]
+  /** Which proxies in front of the service to believe about the client's address (X-Forwarded-For). */
+  trustProxy: boolean | number | string[]
+  /** Largest request body of every route but the import upload (which streams), in bytes. */
+  bodyLimitBytes: number
+  /** Time to receive a whole request (headers and body), and a socket's allowed idle time; 0: none. */
+  requestTimeoutMs: number
+  connectionTimeoutMs: number
+  /** Requests per minute: per user (token `sub`), per EXCHANGE user, per client address without a valid token. 0: no limit. */
+  rateLimit: { perMinute: number, exchangePerMinute: number, ipPerMinute: number }
+  /** Load shedding: above any of these (0: not checked) requests are answered 503 with Retry-After. */
+  loadShedding: { maxEventLoopDelayMs: number, maxHeapBytes: number, maxRssBytes: number }
 }
 
 export class ConfigError extends Error {
@@ -138,6 +152,12 @@ export function loadConfig (env: Env = process.env): Config {
     if (!ok) problems.push(`CORS_ORIGINS must list origins such as https://fp.example.gov.cn, comma-separated (got "${o}")`)
   }
 
+  const trustProxy = parseTrustProxy(str('TRUST_PROXY', 'false'), problems)
+  // The test suite builds many apps in one process: limits stay off there unless a test sets them.
+  const inTest = nodeEnv === 'test'
+  const heapLimitMb = Math.floor(getHeapStatistics().heap_size_limit / 1024 / 1024)
+  const MiB = 1024 * 1024
+
   const rawDemo = str('DEMO_DATA', databaseUrl ? 'false' : 'true')
   if (rawDemo !== 'true' && rawDemo !== 'false') problems.push(`DEMO_DATA must be true or false (got "${rawDemo}")`)
 
@@ -147,7 +167,7 @@ export function loadConfig (env: Env = process.env): Config {
     port: int('PORT', 3000, 0, 65535),
     logLevel: oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
     database: databaseUrl
-      ? { kind: 'postgres', url: databaseUrl.toString(), poolMax }
+      ? { kind: 'postgres', url: databaseUrl.toString(), poolMax, statementTimeoutMs: int('DB_STATEMENT_TIMEOUT_MS', 30_000, 0, 3_600_000) }
       : { kind: 'pglite', dataDir: join(dataDir, 'pglite') },
     dataDir,
     auth: {
@@ -164,10 +184,41 @@ export function loadConfig (env: Env = process.env): Config {
     exitNoticeDays: int('EXIT_NOTICE_DAYS', 7, 1, 60),
     importBatchRows: int('IMPORT_BATCH_ROWS', 1000, 1, 10_000),
     importMaxBytes: int('IMPORT_MAX_MB', 1024, 1, 16_384) * 1024 * 1024,
-    corsOrigins
+    corsOrigins,
+    trustProxy,
+    bodyLimitBytes: int('BODY_LIMIT_KB', 1024, 16, 102_400) * 1024,
+    requestTimeoutMs: int('REQUEST_TIMEOUT_MS', 300_000, 0, 3_600_000),
+    connectionTimeoutMs: int('CONNECTION_TIMEOUT_MS', 120_000, 0, 3_600_000),
+    rateLimit: {
+      perMinute: int('RATE_LIMIT_PER_MINUTE', inTest ? 0 : 600, 0, 1_000_000),
+      exchangePerMinute: int('RATE_LIMIT_EXCHANGE_PER_MINUTE', inTest ? 0 : 6000, 0, 1_000_000),
+      ipPerMinute: int('RATE_LIMIT_IP_PER_MINUTE', inTest ? 0 : 120, 0, 1_000_000)
+    },
+    loadShedding: {
+      maxEventLoopDelayMs: int('LOAD_SHED_EVENT_LOOP_DELAY_MS', inTest ? 0 : 1000, 0, 60_000),
+      maxHeapBytes: int('LOAD_SHED_HEAP_MB', inTest ? 0 : Math.floor(heapLimitMb * 0.9), 0, 1_048_576) * MiB,
+      maxRssBytes: int('LOAD_SHED_RSS_MB', 0, 0, 1_048_576) * MiB
+    }
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config
+}
+
+/** `true`/`false`, a number of proxy hops, or comma-separated proxy addresses and CIDR ranges. */
+function parseTrustProxy (raw: string, problems: string[]): Config['trustProxy'] {
+  if (raw === 'true' || raw === 'false') return raw === 'true'
+  if (/^\d{1,2}$/.test(raw)) return Number(raw)
+  const list = raw.split(',').map(a => a.trim()).filter(a => a !== '')
+  const bad = list.filter(a => {
+    const [ip, bits, ...rest] = a.split('/')
+    const version = isIP(ip ?? '')
+    return version === 0 || rest.length > 0 || (bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= (version === 4 ? 32 : 128)))
+  })
+  if (list.length === 0 || bad.length > 0) {
+    problems.push(`TRUST_PROXY must be true, false, a number of hops or comma-separated addresses/CIDR ranges (got "${raw}")`)
+    return false
+  }
+  return list
 }
 
 function parseKey (raw: string): Buffer {

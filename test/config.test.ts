@@ -47,7 +47,7 @@ t.test('DATA_KEY is 32 bytes as hex or base64', async (t) => {
 
 t.test('DATABASE_URL switches to PostgreSQL and then needs a secret or a JWKS URL', async (t) => {
   const c = loadConfig({ DATABASE_URL: 'postgres://u@127.0.0.1:5432/x', JWT_SECRET: SECRET, DATA_KEY: KEY, DATABASE_POOL_MAX: '7' })
-  t.same(c.database, { kind: 'postgres', url: 'postgres://u@127.0.0.1:5432/x', poolMax: 7 })
+  t.same(c.database, { kind: 'postgres', url: 'postgres://u@127.0.0.1:5432/x', poolMax: 7, statementTimeoutMs: 30_000 })
   t.equal(c.demoData, false, 'no demo data in a real database unless asked')
   t.throws(() => loadConfig({ DATABASE_URL: 'postgres://u@127.0.0.1:5432/x', DATA_KEY: KEY }), /JWT_SECRET or JWT_JWKS_URL is required/)
   t.throws(() => loadConfig({ DATABASE_URL: 'postgres://u@127.0.0.1:5432/x', JWT_SECRET: SECRET }), /DATA_KEY is required/)
@@ -79,4 +79,54 @@ t.test('a bad value stops start-up with a message naming it', async (t) => {
   })
   t.equal(res.status, 1)
   t.match(res.stderr, /Invalid configuration:[\s\S]*PORT must be an integer/)
+})
+
+t.test('HTTP limits: defaults on outside the test suite, each settable, 0 turns a limit off', async (t) => {
+  const base = { JWT_SECRET: SECRET, DATA_KEY: KEY, NODE_ENV: 'production' }
+  const c = loadConfig(base)
+  t.equal(c.bodyLimitBytes, 1024 * 1024)
+  t.equal(c.requestTimeoutMs, 300_000)
+  t.equal(c.connectionTimeoutMs, 120_000)
+  t.equal(c.trustProxy, false)
+  t.same(c.rateLimit, { perMinute: 600, exchangePerMinute: 6000, ipPerMinute: 120 })
+  t.equal(c.loadShedding.maxEventLoopDelayMs, 1000)
+  t.ok(c.loadShedding.maxHeapBytes > 100 * 1024 * 1024, 'heap: 90 % of the V8 limit')
+  t.equal(c.loadShedding.maxRssBytes, 0)
+  t.same(loadConfig({ ...base, DATABASE_URL: 'postgres://u@127.0.0.1/x', DB_STATEMENT_TIMEOUT_MS: '0' }).database, { kind: 'postgres', url: 'postgres://u@127.0.0.1/x', poolMax: 10, statementTimeoutMs: 0 })
+
+  const set = loadConfig({
+    ...base, BODY_LIMIT_KB: '64', REQUEST_TIMEOUT_MS: '0', CONNECTION_TIMEOUT_MS: '5000', RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_EXCHANGE_PER_MINUTE: '100000',
+    RATE_LIMIT_IP_PER_MINUTE: '30', LOAD_SHED_EVENT_LOOP_DELAY_MS: '0', LOAD_SHED_HEAP_MB: '0', LOAD_SHED_RSS_MB: '2048', TRUST_PROXY: '10.0.0.0/8, 192.168.1.1'
+  })
+  t.equal(set.bodyLimitBytes, 64 * 1024)
+  t.equal(set.requestTimeoutMs, 0)
+  t.equal(set.connectionTimeoutMs, 5000)
+  t.same(set.rateLimit, { perMinute: 0, exchangePerMinute: 100_000, ipPerMinute: 30 })
+  t.same(set.loadShedding, { maxEventLoopDelayMs: 0, maxHeapBytes: 0, maxRssBytes: 2048 * 1024 * 1024 })
+  t.same(set.trustProxy, ['10.0.0.0/8', '192.168.1.1'])
+  t.equal(loadConfig({ ...base, TRUST_PROXY: 'true' }).trustProxy, true)
+  t.equal(loadConfig({ ...base, TRUST_PROXY: '2' }).trustProxy, 2)
+
+  const test = loadConfig({ ...base, NODE_ENV: 'test' })
+  t.same(test.rateLimit, { perMinute: 0, exchangePerMinute: 0, ipPerMinute: 0 }, 'off in the test suite')
+  t.same(test.loadShedding, { maxEventLoopDelayMs: 0, maxHeapBytes: 0, maxRssBytes: 0 })
+  t.same(loadConfig({ ...base, NODE_ENV: 'test', RATE_LIMIT_PER_MINUTE: '5' }).rateLimit.perMinute, 5, 'unless a test sets them')
+})
+
+t.test('bad HTTP limit values are named', async (t) => {
+  const bad = {
+    BODY_LIMIT_KB: '1', REQUEST_TIMEOUT_MS: '-1', CONNECTION_TIMEOUT_MS: '1e3', DB_STATEMENT_TIMEOUT_MS: 'thirty', RATE_LIMIT_PER_MINUTE: '1.5',
+    RATE_LIMIT_EXCHANGE_PER_MINUTE: 'lots', RATE_LIMIT_IP_PER_MINUTE: '-5', LOAD_SHED_EVENT_LOOP_DELAY_MS: '99999', LOAD_SHED_HEAP_MB: 'x', LOAD_SHED_RSS_MB: '', TRUST_PROXY: 'yes'
+  }
+  try {
+    loadConfig({ JWT_SECRET: SECRET, DATA_KEY: KEY, DATABASE_URL: 'postgres://u@127.0.0.1/x', ...bad })
+    t.fail('should throw')
+  } catch (err) {
+    t.type(err, ConfigError)
+    const text = (err as ConfigError).problems.join('\n')
+    for (const name of Object.keys(bad).filter(n => n !== 'LOAD_SHED_RSS_MB')) t.match(text, `${name} must be`, `names ${name}`)
+  }
+  t.throws(() => loadConfig({ JWT_SECRET: SECRET, BODY_LIMIT_KB: '8' }), /BODY_LIMIT_KB must be an integer between 16 and 102400/)
+  t.throws(() => loadConfig({ JWT_SECRET: SECRET, TRUST_PROXY: '10.0.0.0/33' }), /TRUST_PROXY must be/)
+  t.throws(() => loadConfig({ JWT_SECRET: SECRET, TRUST_PROXY: '10.0.0.1,proxy.local' }), /TRUST_PROXY must be/)
 })

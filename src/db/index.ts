@@ -38,7 +38,10 @@ export async function openDatabase (cfg: Config['database'], log: Logger, onQuer
       connectionString: cfg.url,
       max: cfg.poolMax,
       connectionTimeoutMillis: 5_000,
-      idleTimeoutMillis: 30_000
+      idleTimeoutMillis: 30_000,
+      // Sent at connection start-up: no statement of a request runs longer (0: the server's setting).
+      // PGlite has no such limit (it does not enforce statement_timeout).
+      statement_timeout: cfg.statementTimeoutMs !== undefined && cfg.statementTimeoutMs > 0 ? cfg.statementTimeoutMs : false
     })
     // A client losing its connection (database restart) must not crash the process: idle
     // ones report through the pool; one checked out (a transaction, e.g. a background
@@ -70,6 +73,14 @@ export async function openDatabase (cfg: Config['database'], log: Logger, onQuer
     migrate: async () => { await migratePglite(drizzlePglite({ client }), { migrationsFolder: paths.migrations }) },
     close: async () => { await client.close() }
   }
+}
+
+/**
+ * Lifts the statement timeout for the rest of the transaction, for work that is long by
+ * design and serialised (the statistics summary's rebuild after a bulk load).
+ */
+export async function withoutStatementTimeout (tx: Tx): Promise<void> {
+  await tx.execute(sql`SET LOCAL statement_timeout = 0`)
 }
 
 /** Rows of a raw SQL statement, on either driver (both answer `{ rows }`). */

@@ -78,11 +78,16 @@ export default fp<AuthOptions>(async (app, opts) => {
     }
   })
 
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', async (req, reply) => {
     const url = req.routeOptions.url
     const action: Action | 'public' | undefined = url === undefined ? undefined : OPERATIONS[operationKey(req.method, url)]
-    if (action === 'public') return
-    req.principal = await authenticate(req)
+    if (action === 'public') return await app.checkRateLimit(req, reply)
+    try {
+      req.principal = await authenticate(req)
+    } finally {
+      // Counted once the caller is known: by its sub, or (refused: no principal) by its address.
+      await app.checkRateLimit(req, reply)
+    }
     if (action !== undefined && !canPerform(req.principal, action)) throw forbidden()
   })
-}, { name: 'auth', dependencies: ['db'] })
+}, { name: 'auth', dependencies: ['db', 'limits'] })

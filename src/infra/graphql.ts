@@ -11,6 +11,7 @@ import { canPerform, OPERATIONS } from '../shared/policy.js'
 import type { Principal } from '../shared/principal.js'
 import { paths } from '../paths.js'
 import { checkCost, GRAPHQL_LIMITS, maxAliasesRule } from './graphql-limits.js'
+import { databaseBusy, RETRY_AFTER_S } from './limits.js'
 
 declare module 'mercurius' {
   interface MercuriusContext {
@@ -79,9 +80,17 @@ export default fp<{ graphiql: boolean, production: boolean }>(async (app, opts) 
     errorHandler: false,
     context: (req) => ({ principal: req.principal, services: servicesOf(req) }),
     errorFormatter: (execution: ExecutionResult, ctx: MercuriusContext) => {
-      const errors = (execution.errors ?? []).flatMap(e => formatGraphQLError(e, ctx.reply.log, opts.production))
+      // A statement cancelled by the statement timeout (or no connection free): retry later, as in REST.
+      const busy = (execution.errors ?? []).filter(e => databaseBusy(e.originalError))
+      if (busy.length > 0) {
+        ctx.reply.log.warn({ err: busy[0]!.originalError }, 'the database did not answer in time')
+        ctx.reply.header('retry-after', RETRY_AFTER_S)
+      }
+      const errors = (execution.errors ?? []).flatMap(e => busy.includes(e)
+        ? [{ message: 'The database did not answer in time; retry later', ...(e.path ? { path: e.path } : {}), extensions: { code: 'SERVICE_UNAVAILABLE' } }]
+        : formatGraphQLError(e, ctx.reply.log, opts.production))
       const badRequest = execution.data == null && errors.length > 0 && errors.every(e => e.extensions.code === 'BAD_USER_INPUT' && e.path === undefined)
-      return { statusCode: badRequest ? 400 : 200, response: { data: execution.data ?? null, errors } }
+      return { statusCode: busy.length > 0 ? 503 : badRequest ? 400 : 200, response: { data: execution.data ?? null, errors } }
     }
   })
   // The cost budget needs the variables (page sizes), so it is checked per request, before execution.

@@ -3,6 +3,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import type { GraphQLError } from 'graphql'
 import { isAppError, type FieldError } from '../shared/errors.js'
 import { formatGraphQLError } from '../shared/graphql-errors.js'
+import { databaseBusy, LimitError, RETRY_AFTER_S } from './limits.js'
 
 interface Problem {
   type: string
@@ -33,7 +34,9 @@ function validationFields (err: FastifyError): FieldError[] {
   })
 }
 
-function problemOf (err: FastifyError): Problem {
+const kib = (bytes: number): string => bytes % (1024 * 1024) === 0 ? `${bytes / 1024 / 1024} MiB` : `${Math.floor(bytes / 1024)} KiB`
+
+function problemOf (err: FastifyError, bodyLimit: number): Problem {
   if (isAppError(err)) {
     return {
       type: problemType(err.status),
@@ -55,6 +58,17 @@ function problemOf (err: FastifyError): Problem {
       errors
     }
   }
+  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    // The body is bad input like any other (the contract's code), with the status that says why.
+    const errors = [{ path: 'body', message: `is larger than the limit of ${kib(bodyLimit)}` }]
+    return { type: problemType(413), title: TITLES[413]!, status: 413, detail: `The request body is larger than the limit of ${kib(bodyLimit)}`, code: 'BAD_USER_INPUT', errors }
+  }
+  if (err instanceof LimitError) {
+    return { type: problemType(err.statusCode), title: TITLES[err.statusCode]!, status: err.statusCode, detail: err.message, code: err.code }
+  }
+  if (databaseBusy(err)) {
+    return { type: problemType(503), title: TITLES[503]!, status: 503, detail: 'The database did not answer in time; retry later', code: 'SERVICE_UNAVAILABLE' }
+  }
   const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500
   return {
     type: problemType(status),
@@ -71,9 +85,11 @@ function problemOf (err: FastifyError): Problem {
  * transport, e.g. a request refused by authentication before GraphQL ran.
  */
 export function sendError (req: FastifyRequest, reply: FastifyReply, err: FastifyError): FastifyReply {
-  const problem = problemOf(err)
-  if (problem.status >= 500) req.log.error({ err }, 'request failed')
+  const problem = problemOf(err, req.routeOptions.bodyLimit)
+  if (problem.code === 'SERVICE_UNAVAILABLE') req.log.warn({ err }, problem.detail)
+  else if (problem.status >= 500) req.log.error({ err }, 'request failed')
   else req.log.info({ code: problem.code, status: problem.status }, problem.detail)
+  if (problem.status === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', RETRY_AFTER_S)
   if (req.routeOptions.url === '/graphql') {
     // Mercurius refuses a bad document or bad variables with one error holding the list.
     const list = (err as { errors?: GraphQLError[] }).errors
