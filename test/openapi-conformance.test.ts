@@ -9,17 +9,17 @@ import { join } from 'node:path'
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js'
 import addFormatsModule from 'ajv-formats'
 import type { LightMyRequestResponse } from 'fastify'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { parse } from 'yaml'
 import { projectRoot } from '../src/paths.js'
 import { householdInput, nationalId } from './fixtures.js'
-import { buildApp, uniqueSub } from './helper.js'
+import { buildApp, testConfig, uniqueSub } from './helper.js'
 
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default
 
 interface MediaType { schema?: object & { $ref?: string, example?: unknown }, example?: unknown }
 interface Response { $ref?: string, description: string, content?: Record<string, MediaType> }
-interface Operation { responses: Record<string, Response>, requestBody?: { content: Record<string, MediaType> } }
+interface Operation { responses: Record<string, Response>, requestBody?: { content: Record<string, MediaType> }, security?: unknown[] }
 interface Doc { paths: Record<string, Record<string, Operation>>, components: { responses: Record<string, Response> } }
 
 const doc = parse(readFileSync(join(projectRoot, 'openapi.yaml'), 'utf8')) as Doc
@@ -191,30 +191,73 @@ t.test('every REST response conforms to openapi.yaml: status, media type and bod
   const broken = await upload(hospital, 'health.insurance', 'not a spreadsheet', 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet')
   await finished(broken.json().id as string)
 
-  const seen = new Set<string>()
-  for (const [method, path, call] of calls) {
-    const res = await call()
-    const label = `${method.toUpperCase()} ${path} → ${res.statusCode}`
-    const operation = doc.paths[path]?.[method]
-    if (operation === undefined) { t.fail(`${label}: not in openapi.yaml`); continue }
-    const documented = operation.responses[String(res.statusCode)] ?? operation.responses.default
-    if (documented === undefined) { t.fail(`${label}: status not documented`); continue }
-    seen.add(`${method} ${path} ${res.statusCode}`)
-    const content = responseOf(documented).content
-    if (content === undefined) continue
-    const media = String(res.headers['content-type'] ?? '').split(';')[0]!.trim()
-    const mediaType = content[media]
-    if (mediaType === undefined) { t.fail(`${label}: media type ${media} not documented (${Object.keys(content).join(', ')})`); continue }
-    if (mediaType.schema === undefined) { t.pass(`${label} ${media}`); continue }
-    const v = validatorOf(mediaType.schema)
-    const bodies = media === 'application/x-ndjson'
-      ? res.body.split('\n').filter(l => l !== '').map(l => JSON.parse(l) as unknown)
-      : media.endsWith('json') ? [res.json() as unknown] : [res.body]
-    if (media === 'application/x-ndjson') t.ok(bodies.length > 0, `${label}: lines to check`)
-    for (const body of bodies) t.ok(v(body), `${label} ${media} ${ajv.errorsText(v.errors)}`)
+  for (const [method, path, call] of calls) conforms(t, method, path, await call())
+})
+
+/** The statuses every test here has called, as `method path status`. */
+const seen = new Set<string>()
+
+/** Checks an answer against the operation's documented response: status, media type, body (each NDJSON line). */
+function conforms (t: Test, method: string, path: string, res: LightMyRequestResponse): void {
+  const label = `${method.toUpperCase()} ${path} → ${res.statusCode}`
+  const operation = doc.paths[path]?.[method]
+  if (operation === undefined) { t.fail(`${label}: not in openapi.yaml`); return }
+  const documented = operation.responses[String(res.statusCode)] ?? operation.responses.default
+  if (documented === undefined) { t.fail(`${label}: status not documented`); return }
+  seen.add(`${method} ${path} ${res.statusCode}`)
+  const content = responseOf(documented).content
+  if (content === undefined) return
+  const media = String(res.headers['content-type'] ?? '').split(';')[0]!.trim()
+  const mediaType = content[media]
+  if (mediaType === undefined) { t.fail(`${label}: media type ${media} not documented (${Object.keys(content).join(', ')})`); return }
+  if (mediaType.schema === undefined) { t.pass(`${label} ${media}`); return }
+  const v = validatorOf(mediaType.schema)
+  const bodies = media === 'application/x-ndjson'
+    ? res.body.split('\n').filter(l => l !== '').map(l => JSON.parse(l) as unknown)
+    : media.endsWith('json') ? [res.json() as unknown] : [res.body]
+  if (media === 'application/x-ndjson') t.ok(bodies.length > 0, `${label}: lines to check`)
+  for (const body of bodies) t.ok(v(body), `${label} ${media} ${ajv.errorsText(v.errors)}`)
+}
+
+t.test('the HTTP limits answer as documented on every operation: 413, 429 and 503 with Retry-After', async (t) => {
+  const url = (path: string): string => path.replace('{id}', '00000000-0000-4000-8000-000000000000').replace(/\{(code|regionCode)\}/, '411224')
+  const documenting = (status: string): typeof operations => operations.filter(({ op }) => op.responses[status] !== undefined)
+  const admin = { sub: uniqueSub('admin'), role: 'ADMIN', region: '4112' } as const
+
+  // Budgets of one request a minute: the second request of a user, or of an address without a token, is refused.
+  const { app: limited, as } = await buildApp(t, { config: testConfig({ RATE_LIMIT_PER_MINUTE: '1', RATE_LIMIT_IP_PER_MINUTE: '1', BODY_LIMIT_KB: '16' }) })
+  const spent = as(admin)
+  await spent.get('/api/v1/me')
+  await limited.inject({ url: '/openapi.yaml', remoteAddress: '10.0.0.9' })
+  for (const { path, method, op } of documenting('429')) {
+    const res = op.security !== undefined
+      ? await limited.inject({ method: method.toUpperCase() as 'GET', url: url(path), remoteAddress: '10.0.0.9' })
+      : await limited.inject({ method: method.toUpperCase() as 'GET', url: url(path), headers: { authorization: `Bearer ${spent.token}` } })
+    t.equal(res.statusCode, 429, `${method} ${path}`)
+    t.ok(Number(res.headers['retry-after']) > 0, 'Retry-After')
+    conforms(t, method, path, res)
+  }
+  for (const { path, method } of documenting('413')) {
+    const fresh = as({ ...admin, sub: uniqueSub('admin') })
+    await fresh.get('/healthz') // the token is ready
+    const res = await limited.inject({ method: 'POST', url: url(path) + '?kind=health.insurance', headers: { authorization: `Bearer ${fresh.token}` }, payload: { nationalIds: ['x'.repeat(20_000)] } })
+    t.equal(res.statusCode, 413, `${method} ${path}`)
+    conforms(t, method, path, res)
   }
 
-  // Every documented operation and status was called (503 needs the database down: see health.test.ts).
+  // Load shedding: any heap is over 1 MiB, so from the first sample (each second) on every request is shed.
+  const { app: shedding } = await buildApp(t, { config: testConfig({ LOAD_SHED_HEAP_MB: '1' }) })
+  await new Promise(resolve => setTimeout(resolve, 1200))
+  for (const { path, method } of documenting('503').filter(({ path }) => path !== '/readyz')) {
+    const res = await shedding.inject({ method: method.toUpperCase() as 'GET', url: url(path) })
+    t.equal(res.statusCode, 503, `${method} ${path}`)
+    t.equal(res.headers['retry-after'], '10')
+    conforms(t, method, path, res)
+  }
+})
+
+// Every documented operation and status was called (/readyz 503 needs the database down: see health.test.ts).
+t.test('every documented response was exercised', async (t) => {
   const notExercised = operations.flatMap(({ path, method, op }) => Object.keys(op.responses).map(status => `${method} ${path} ${status}`))
     .filter(k => !seen.has(k) && k !== 'get /readyz 503')
   t.same(notExercised, [], 'every documented response was exercised')
