@@ -56,7 +56,9 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     // Without a valid token (none, expired, forged) the address pays, so a flood of bad tokens is cut off.
     keyGenerator: (req) => req.principal === null ? `ip:${rateLimit.normalizeIP(req.ip)}` : `sub:${req.principal.sub}`,
     max: (req) => budget(req),
-    allowList: (req) => isProbe(req) || budget(req) === 0,
+    // CORS preflights carry no token and cost nothing; counted by address, a browser
+    // front end behind one NAT would spend the anonymous budget of all its users.
+    allowList: (req) => isProbe(req) || req.method === 'OPTIONS' || budget(req) === 0,
     errorResponseBuilder: (_req, ctx) =>
       new LimitError(429, 'TOO_MANY_REQUESTS', `Too many requests; retry in ${(ctx as { after?: string }).after ?? 'a minute'}`)
   })
