@@ -87,7 +87,7 @@ export default fp<{ graphiql: boolean, production: boolean }>(async (app, opts) 
         ctx.reply.header('retry-after', RETRY_AFTER_S)
       }
       const errors = (execution.errors ?? []).flatMap(e => busy.includes(e)
-        ? [{ message: 'The database did not answer in time; retry later', ...(e.path ? { path: e.path } : {}), extensions: { code: 'SERVICE_UNAVAILABLE' } }]
+        ? [{ message: 'The database did not answer in time; retry later', ...(e.path ? { path: e.path } : {}), extensions: { code: 'INTERNAL', reason: 'SERVICE_UNAVAILABLE' } }]
         : formatGraphQLError(e, ctx.reply.log, opts.production))
       const badRequest = execution.data == null && errors.length > 0 && errors.every(e => e.extensions.code === 'BAD_USER_INPUT' && e.path === undefined)
       return { statusCode: busy.length > 0 ? 503 : badRequest ? 400 : 200, response: { data: execution.data ?? null, errors } }

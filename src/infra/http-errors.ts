@@ -97,7 +97,11 @@ export function sendError (req: FastifyRequest, reply: FastifyReply, err: Fastif
       return reply.code(problem.status).type('application/json; charset=utf-8')
         .send({ data: null, errors: list.flatMap(e => formatGraphQLError(e, req.log, req.server.deps.config.env === 'production')) })
     }
-    const extensions = { code: problem.code ?? (problem.status >= 500 ? 'INTERNAL' : 'BAD_USER_INPUT'), ...(problem.errors ? { fields: problem.errors } : {}) }
+    // GraphQL keeps to the contract's six codes: "retry later" is INTERNAL with the HTTP-level reason beside it.
+    const retryLater = problem.code === 'TOO_MANY_REQUESTS' || problem.code === 'SERVICE_UNAVAILABLE'
+    const extensions = retryLater
+      ? { code: 'INTERNAL', reason: problem.code }
+      : { code: problem.code ?? (problem.status >= 500 ? 'INTERNAL' : 'BAD_USER_INPUT'), ...(problem.errors ? { fields: problem.errors } : {}) }
     return reply.code(problem.status).type('application/json; charset=utf-8')
       .send({ data: null, errors: [{ message: problem.detail, extensions }] })
   }
