@@ -264,7 +264,8 @@ t.test('VIEWER output is masked everywhere; VIEWER, REVIEWER, AUDITOR and EXCHAN
 
 t.test('nested fields are batched: a page of households costs the same few statements whatever its size', async (t) => {
   let statements = 0
-  const database = await freshDatabase(() => { statements++ })
+  // The import worker's poll (a transaction over exchange_jobs) may fall inside a count: it is not the page's.
+  const database = await freshDatabase((q) => { if (!q.includes('exchange_jobs') && !/^(begin|commit|rollback)\b/i.test(q.trim())) statements++ })
   const { as } = await buildApp(t, { database })
   const op = as({ sub: uniqueSub('op'), role: 'OPERATOR', region: '411224101' })
   for (let i = 0; i < 50; i++) {
