@@ -8,7 +8,7 @@ import auth from './infra/auth.js'
 import db from './infra/db.js'
 import graphql from './infra/graphql.js'
 import health from './infra/health.js'
-import httpErrors from './infra/http-errors.js'
+import httpErrors, { frameworkError } from './infra/http-errors.js'
 import limits from './infra/limits.js'
 import { loggerOptions } from './infra/logger.js'
 import openapi from './infra/openapi.js'
@@ -40,6 +40,7 @@ export function serverOptions (config: Config): FastifyServerOptions {
     connectionTimeout: config.connectionTimeoutMs,
     // Node enforces the request timeout only when the headers' own (60 s) is not longer.
     ...(config.requestTimeoutMs > 0 && config.requestTimeoutMs < 60_000 ? { http: { headersTimeout: config.requestTimeoutMs } } : {}),
+    frameworkErrors: frameworkError,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } }
   }
 }

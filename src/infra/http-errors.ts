@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import type { GraphQLError } from 'graphql'
-import { isAppError, type FieldError } from '../shared/errors.js'
+import { badInput, isAppError, type FieldError } from '../shared/errors.js'
 import { formatGraphQLError } from '../shared/graphql-errors.js'
 import { databaseBusy, LimitError, RETRY_AFTER_S } from './limits.js'
 
@@ -75,7 +75,8 @@ function problemOf (err: FastifyError, bodyLimit: number): Problem {
     title: TITLES[status] ?? 'Error',
     status,
     detail: status < 500 ? err.message : 'Internal server error',
-    ...(status === 400 ? { code: 'BAD_USER_INPUT' } : {})
+    // Fastify's own refusals of a body it cannot parse (bad JSON, empty, wrong charset): the body is the bad field.
+    ...(status === 400 || status === 422 ? { code: 'BAD_USER_INPUT', errors: [{ path: 'body', message: err.message }] } : {})
   }
 }
 
@@ -106,6 +107,18 @@ export function sendError (req: FastifyRequest, reply: FastifyReply, err: Fastif
       .send({ data: null, errors: [{ message: problem.detail, extensions }] })
   }
   return reply.code(problem.status).type('application/problem+json; charset=utf-8').send(problem)
+}
+
+/**
+ * Fastify's refusals before routing (`frameworkErrors`): a URL that is not valid
+ * percent-encoded UTF-8, or a path parameter longer than the router takes. Rendered
+ * as every other bad input (400 naming the URL); the URL itself is not echoed.
+ */
+export function frameworkError (err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  const message = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'has a path segment longer than 100 characters' : 'is not valid percent-encoded UTF-8'
+  const problem = problemOf(badInput([{ path: 'url', message }]) as unknown as FastifyError, req.server.initialConfig.bodyLimit ?? 0)
+  req.log.info({ code: problem.code, status: problem.status }, problem.detail)
+  void reply.code(problem.status).type('application/problem+json; charset=utf-8').send(problem)
 }
 
 export default fp(async (app) => {
