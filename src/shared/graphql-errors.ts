@@ -2,11 +2,16 @@ import type { FastifyBaseLogger } from 'fastify'
 import { GraphQLError, type GraphQLFormattedError } from 'graphql'
 import { isAppError, type FieldError } from './errors.js'
 
-/** `Variable "$input" got invalid value … at "input.members[0].nationalId"; …` → input.members.0.nationalId */
+/**
+ * `Variable "$input" got invalid value … at "input.members[0].nationalId"; …` → input.members.0.nationalId;
+ * `…; Field "status" is not defined by type "HouseholdPatch".` → input.status.
+ */
 function coercionField (message: string): FieldError | null {
   const m = /^Variable "\$(\w+)" (?:got invalid value .*? at "([^"]+)"|got invalid value|of required type|of non-null type)/s.exec(message)
   if (m === null) return null
-  const path = (m[2] ?? m[1]!).replace(/\[(\d+)\]/g, '.$1')
+  // An unknown or missing field is named itself, not only the object that has (or lacks) it.
+  const field = /; Field "(\w+)" (?:is not defined by type|of required type)/.exec(message)?.[1]
+  const path = (m[2] ?? m[1]!).replace(/\[(\d+)\]/g, '.$1') + (field === undefined ? '' : `.${field}`)
   return { path, message: message.replace(/^Variable "\$\w+" /, '') }
 }
 
