@@ -3,6 +3,7 @@ import type { Deps } from '../../shared/context.js'
 import { badInput, conflict, forbidden, notFound, type FieldError } from '../../shared/errors.js'
 import { groupByHousehold, isUuid } from '../../shared/ids.js'
 import { maskBankAccount, maskPhone } from '../../shared/masking.js'
+import { hasDecimals } from '../../shared/numbers.js'
 import { connection, decodeCursor, pageSize, type Connection } from '../../shared/pagination.js'
 import { authorize, can, isMasked, regionFilter } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
@@ -114,7 +115,7 @@ function householdChanges (input: HouseholdPatch, fields: FieldError[], sealer: 
   for (const key of ['cultivatedLandMu', 'forestLandMu', 'returnedFarmlandMu'] as const) {
     const v = input[key]
     if (v === undefined) continue
-    if (v !== null && (!Number.isFinite(v) || v < 0 || v > 100_000 || Math.round(v * 100) !== v * 100)) fields.push({ path: `input.${key}`, message: 'must be 0–100,000 mu with at most 2 decimals' })
+    if (v !== null && (!Number.isFinite(v) || v < 0 || v > 100_000 || !hasDecimals(v, 2))) fields.push({ path: `input.${key}`, message: 'must be 0–100,000 mu with at most 2 decimals' })
     else changes[key] = v
   }
   if (input.helper !== undefined) {

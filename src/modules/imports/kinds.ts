@@ -7,6 +7,7 @@ import { isIsoDate } from '../../shared/dates.js'
 import type { FieldError } from '../../shared/errors.js'
 import { LABELS } from '../../shared/labels.js'
 import { parseNationalId } from '../../shared/national-id.js'
+import { hasDecimals } from '../../shared/numbers.js'
 import type { Dept } from '../../shared/principal.js'
 
 type FieldType =
@@ -136,7 +137,7 @@ function check (field: FieldType, raw: unknown, today: Date): { value: Value } |
     const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw.trim()) : Number.NaN
     if (!Number.isFinite(n) || (field.type === 'int' && !Number.isInteger(n))) return { message: `must be ${field.type === 'int' ? 'a whole number' : 'a number'}` }
     if (n < field.min || n > field.max) return { message: `must be from ${field.min} to ${field.max}` }
-    if (field.type === 'number' && Math.round(n * 100) !== n * 100) return { message: 'must have at most 2 decimals' }
+    if (field.type === 'number' && !hasDecimals(n, 2)) return { message: 'must have at most 2 decimals' }
     return { value: n }
   }
   if (typeof raw !== 'string' && typeof raw !== 'number') return { message: 'must be text' }

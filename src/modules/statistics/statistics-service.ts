@@ -1,6 +1,7 @@
 import { withoutStatementTimeout } from '../../db/index.js'
 import type { Deps } from '../../shared/context.js'
 import { badInput, conflict, forbidden, type FieldError } from '../../shared/errors.js'
+import { hasDecimals } from '../../shared/numbers.js'
 import { authorize, can } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 import { codeLength, isRegionCode, levelOf, ADMIN_LEVELS } from '../../shared/region-code.js'
@@ -298,9 +299,6 @@ function auditView (row: PlanTarget): Record<string, unknown> {
   const { updatedAt: _u, ...rest } = row
   return rest
 }
-
-/** At most `n` decimal places (tolerating binary floating point: 0.29 × 100 is 28.999…). */
-const hasDecimals = (v: number, n: number): boolean => Math.abs(Math.round(v * 10 ** n) - v * 10 ** n) < 1e-6
 
 function validateTargets (input: PlanTargetInput, fields: FieldError[]): repo.PlanTargetValues {
   const values: Record<string, number | null> = {}
