@@ -5,7 +5,7 @@ import { JSONResolver } from 'graphql-scalars'
 import mercurius, { type IResolvers, type MercuriusContext, type MercuriusLoaders } from 'mercurius'
 import { graphqlModules } from '../modules/index.js'
 import { servicesOf, type Services } from '../modules/services.js'
-import { forbidden } from '../shared/errors.js'
+import { badInput, forbidden, type FieldError } from '../shared/errors.js'
 import { formatGraphQLError } from '../shared/graphql-errors.js'
 import { canPerform, OPERATIONS } from '../shared/policy.js'
 import type { Principal } from '../shared/principal.js'
@@ -22,10 +22,39 @@ declare module 'mercurius' {
 
 type Resolver = GraphQLFieldResolver<unknown, MercuriusContext>
 
+/** Text that cannot be stored as it is: PostgreSQL refuses NUL; an unpaired surrogate is not Unicode (nor hashable for the audit chain). */
+const unstorable = (s: string): boolean => s.includes('\u0000') || /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s)
+const UNSTORABLE = 'must be Unicode text without NUL characters'
+
+/**
+ * Each argument string (and JSON key) that cannot be stored is bad input, named by its
+ * path (e.g. `input.members.0.name`). Iterative, so that deeply nested JSON cannot
+ * exhaust the stack.
+ */
+function unstorableFields (args: Record<string, unknown>): FieldError[] {
+  const fields: FieldError[] = []
+  const queue: Array<[unknown, string]> = Object.entries(args).map(([k, v]) => [v, k])
+  for (let i = 0; i < queue.length; i++) {
+    const [value, path] = queue[i]!
+    if (typeof value === 'string') {
+      if (unstorable(value)) fields.push({ path, message: UNSTORABLE })
+    } else if (Array.isArray(value)) {
+      value.forEach((v, n) => queue.push([v, `${path}.${n}`]))
+    } else if (value !== null && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value)) {
+        if (unstorable(k)) fields.push({ path, message: `has a key that ${UNSTORABLE}` })
+        queue.push([v, `${path}.${k}`])
+      }
+    }
+  }
+  return fields
+}
+
 /**
  * Merges the modules' resolvers and guards every Query and Mutation field with its
- * action from OPERATIONS. A root field without an OPERATIONS entry or without a
- * resolver stops start-up: nothing is reachable by default.
+ * action from OPERATIONS, and refuses arguments holding text that cannot be stored.
+ * A root field without an OPERATIONS entry or without a resolver stops start-up:
+ * nothing is reachable by default.
  */
 export function buildResolvers (sdl: string): IResolvers {
   const schema = buildSchema(sdl)
@@ -47,6 +76,8 @@ export function buildResolvers (sdl: string): IResolvers {
       if (action === 'public') continue
       impl[field] = (async (parent, args, ctx, info) => {
         if (!canPerform(ctx.principal, action)) throw forbidden()
+        const unfit = unstorableFields(args)
+        if (unfit.length > 0) throw badInput(unfit)
         return await resolve(parent, args, ctx, info)
       }) satisfies Resolver
     }
