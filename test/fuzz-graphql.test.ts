@@ -1,0 +1,406 @@
+/**
+ * Input fuzzing of every GraphQL mutation. The argument types come from
+ * graphql/schema.graphql; for each mutation fast-check generates
+ *  - valid variables (with the records they need): they must succeed and store what they should;
+ *  - bad variables: one position of a valid set made bad — a wrong type, null where
+ *    required, a required field left out, an unknown field (`regionCode`, `status`,
+ *    `__proto__`, `constructor` …), a huge or NUL-holding string, a bad date or
+ *    national ID, a negative or huge number, a bad JSON value (deep, array, polluting):
+ *    they must be refused with the contract's codes (never INTERNAL), BAD_USER_INPUT
+ *    naming the field, and every stored table unchanged;
+ *  - odd variables (direction marks, lone surrogates, edge dates …): either outcome,
+ *    never INTERNAL, and nothing stored when refused.
+ */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import fc from 'fast-check'
+import { buildSchema, getNullableType, isEnumType, isInputObjectType, isListType, isNonNullType, isScalarType, type GraphQLInputType } from 'graphql'
+import t from 'tap'
+import { projectRoot } from '../src/paths.js'
+import { householdInput, memberInput, nationalId } from './fixtures.js'
+import { BAD_JSON, BAD_TEXT, badDate, badNationalIds, changedTables, failure, graphqlShapeProblems, oddDate, oddText, snapshot, type Snapshot } from './fuzz-support.js'
+import { buildApp, uniqueSub, type Client, type GqlResult } from './helper.js'
+
+const schema = buildSchema(readFileSync(join(projectRoot, 'graphql', 'schema.graphql'), 'utf8'))
+const MUTATIONS = schema.getMutationType()!.getFields()
+
+type Vars = Record<string, unknown>
+type Path = Array<string | number>
+type Gen = fc.GeneratorValue
+interface Spec {
+  client: Client
+  /** Fresh valid variables, with the records they need. */
+  valid: (g: Gen) => Promise<Vars>
+  /** Tables a valid call must change. */
+  changes: string[]
+}
+
+const VILLAGE = '411224101201'
+const THIS_YEAR = new Date().getUTCFullYear()
+const DAY = 86_400_000
+
+/** Every position of a value of `type` (the value itself, each field of an input object, the first items of a list). */
+function positions (type: GraphQLInputType, value: unknown, path: Path): Array<{ path: Path, type: GraphQLInputType }> {
+  const out = [{ path, type }]
+  const inner = getNullableType(type)
+  if (isInputObjectType(inner)) {
+    for (const f of Object.values(inner.getFields())) out.push(...positions(f.type, (value as Vars | undefined)?.[f.name], [...path, f.name]))
+  } else if (isListType(inner) && Array.isArray(value)) {
+    value.slice(0, 2).forEach((v, i) => out.push(...positions(inner.ofType as GraphQLInputType, v, [...path, i])))
+  }
+  return out
+}
+
+const get = (v: unknown, path: Path): unknown => path.reduce<unknown>((o, k) => (o as Record<string | number, unknown> | undefined)?.[k], v)
+/** A copy of `vars` with `value` at `path` (undefined removes it), making the objects on the way. */
+function setAt (vars: Vars, path: Path, value: unknown): Vars {
+  const copy = structuredClone(vars)
+  let o = copy as Record<string | number, unknown>
+  for (const k of path.slice(0, -1)) {
+    o[k] ??= typeof k === 'number' ? [] : {}
+    o = o[k] as Record<string | number, unknown>
+  }
+  const last = path.at(-1)!
+  if (value === undefined) delete o[last]
+  else o[last] = value
+  return copy
+}
+
+interface Variant { vars: Vars, path: string, coercion: boolean, what: string }
+
+const UNKNOWN_FIELDS = ['regionCode', 'status', '__proto__', 'constructor', 'id', 'version', 'householdId', 'role', 'exitYear', 'isAdmin']
+
+/**
+ * The bad values of one position: `coercion` ones GraphQL itself refuses (wrong type,
+ * null for a required value, unknown or missing fields); the others are values of the
+ * right type that no field of that name may take.
+ */
+function badValues (type: GraphQLInputType, name: string, value: unknown): Array<{ value: unknown, coercion: boolean, field?: string }> {
+  const out: Array<{ value: unknown, coercion: boolean, field?: string }> = []
+  const c = (...values: unknown[]): void => { for (const v of values) out.push({ value: v, coercion: true }) }
+  const s = (...values: unknown[]): void => { for (const v of values) out.push({ value: v, coercion: false }) }
+  if (isNonNullType(type)) c(null)
+  const inner = getNullableType(type)
+  if (isInputObjectType(inner)) {
+    c('x', 1, [[]])
+    const fields = inner.getFields()
+    for (const f of UNKNOWN_FIELDS.filter(f => !(f in fields))) out.push({ value: { ...(value as Vars | undefined), [f]: f === 'constructor' ? { prototype: { polluted: true } } : 'x' }, coercion: true, field: f })
+    for (const f of Object.values(fields).filter(f => isNonNullType(f.type) && f.defaultValue === undefined)) {
+      const { [f.name]: _, ...rest } = (value ?? {}) as Vars
+      out.push({ value: rest, coercion: true, field: f.name })
+    }
+  } else if (isListType(inner)) {
+    c([{}], [[1]], ...(isNonNullType(inner.ofType) ? [[null]] : []))
+  } else if (isEnumType(inner)) {
+    const first = inner.getValues()[0]!.name
+    c(first.toLowerCase(), `${first} `, 'NOT_A_VALUE', '', 1, {}, [first, first])
+  } else if (isScalarType(inner)) {
+    switch (inner.name) {
+      case 'String':
+        c(123, true, {}, ['a', 'b'])
+        if (name === 'nationalId') s(...badNationalIds(typeof value === 'string' ? value : nationalId()))
+        else if (/Date$|At$/.test(name)) s('2019-02-30', '2019-13-01', '', 'yesterday', '2019-06-01T00:00:00Z', '20190101')
+        else if (name === 'regionCode' || name === 'code') s('4112x', '', '411224999999', '41122410120')
+        s(...BAD_TEXT)
+        break
+      case 'ID': c(true, 1.5, {}, ['a', 'b']); s('x', '00000000-0000-4000-8000-000000000000', ...BAD_TEXT); break
+      case 'Int': c('1', 1.5, 2 ** 31, -(2 ** 31) - 1, true, {}); s(-1); break
+      case 'Float': c('1', 'NaN', true, {}); s(-1, 1e308); break
+      case 'Boolean': c('true', 1, 0, {}); break
+      case 'JSON': break
+    }
+  }
+  return out
+}
+
+/** One bad variant of valid variables: a bad value at one position of one argument. */
+function badVariant (g: Gen, field: string, base: Vars): Variant {
+  const args = MUTATIONS[field]!.args
+  const all = args.flatMap(a => positions(a.type, base[a.name], [a.name]))
+  const candidates = all.flatMap(p => {
+    const name = String(p.path.filter(k => typeof k === 'string').at(-1))
+    const values = getNullableType(p.type).toString() === 'JSON'
+      ? [] // JSON positions get their bad values below
+      : badValues(p.type, name, get(base, p.path))
+    return values.map(v => ({ ...p, ...v }))
+  })
+  const jsonPositions = all.filter(p => getNullableType(p.type).toString() === 'JSON')
+  if (jsonPositions.length > 0 && g(fc.integer, { min: 0, max: 5 }) === 0) {
+    const p = jsonPositions[g(fc.integer, { min: 0, max: jsonPositions.length - 1 })]!
+    const value = BAD_JSON[g(fc.integer, { min: 0, max: BAD_JSON.length - 1 })]
+    return { vars: setAt(base, p.path, value), path: p.path.join('.'), coercion: false, what: `JSON ${JSON.stringify(value)?.slice(0, 80)}` }
+  }
+  const pick = candidates[g(fc.integer, { min: 0, max: candidates.length - 1 })]!
+  return {
+    vars: setAt(base, pick.path, pick.value),
+    path: [...pick.path, ...(pick.field !== undefined ? [pick.field] : [])].join('.'),
+    coercion: pick.coercion,
+    what: `${pick.field !== undefined ? `field ${pick.field} ` : ''}${JSON.stringify(pick.value)?.slice(0, 80) ?? 'undefined'}`
+  }
+}
+
+/** One odd variant: an odd string or edge date at a String position (valid or refused, never INTERNAL). */
+function oddVariant (g: Gen, field: string, base: Vars): Variant | null {
+  const strings = MUTATIONS[field]!.args.flatMap(a => positions(a.type, base[a.name], [a.name]))
+    .filter(p => getNullableType(p.type).toString() === 'String')
+  if (strings.length === 0) return null
+  const p = strings[g(fc.integer, { min: 0, max: strings.length - 1 })]! // by index: the cache of g compares its arguments deeply, and GraphQL types are cyclic
+  const name = String(p.path.at(-1))
+  const value = /Date$|At$/.test(name) ? g(() => fc.oneof(oddDate, badDate)) : g(() => oddText)
+  return { vars: setAt(base, p.path, value), path: p.path.join('.'), coercion: false, what: JSON.stringify(value) }
+}
+
+/** The mutation with each argument a variable of its declared type. */
+function documentOf (field: string): string {
+  const args = MUTATIONS[field]!.args
+  const decl = args.map(a => `$${a.name}: ${a.type.toString()}`).join(', ')
+  const call = args.map(a => `${a.name}: $${a.name}`).join(', ')
+  return `mutation${decl === '' ? '' : ` (${decl})`} { ${field}(${call}) { __typename } }`
+}
+
+/** Whether an error field names the position (itself, a part of it, or the object holding it when the whole object is refused). */
+const names = (errorPath: string, path: string): boolean =>
+  errorPath === path || errorPath.startsWith(path + '.')
+
+t.test('GraphQL mutations: valid inputs succeed, bad ones are refused naming the field, never INTERNAL, nothing stored', async (t) => {
+  let offset = 0
+  const { as, app, database } = await buildApp(t, { clock: () => new Date(Date.now() + offset) })
+  const op = as({ sub: uniqueSub('op'), role: 'OPERATOR', region: VILLAGE })
+  const township = as({ sub: uniqueSub('town'), role: 'REVIEWER', region: '411224101' })
+  const county = as({ sub: uniqueSub('county'), role: 'REVIEWER', region: '411224' })
+  const admin = as({ sub: uniqueSub('admin'), role: 'ADMIN', region: '4112' })
+  const hospital = as({ sub: uniqueSub('hospital'), role: 'EXCHANGE', region: '4112', dept: 'health' })
+  const must = async <T = any>(client: Client, query: string, variables?: Vars): Promise<T> => {
+    const res = await client.gql<T>(query, variables)
+    if (res.errors !== undefined) throw new Error(`fixture: ${JSON.stringify(res.errors)}`)
+    return res.data
+  }
+
+  // --- Records the mutations work on -----------------------------------------
+  const household = async (over: Vars = {}): Promise<{ id: string, version: number, members: Array<{ id: string, relation: string }> }> =>
+    (await must(op, 'mutation ($i: HouseholdInput!) { createHousehold(input: $i) { id version members { id relation } } }', { i: householdInput(VILLAGE, over) })).createHousehold
+  const ready = async (): Promise<string> => {
+    const h = await household({ foodSecure: true, clothingSecure: true, housingSafe: true, drinkingWaterSafe: true })
+    await must(op, `mutation { recordIncome(householdId: "${h.id}", input: { year: 2019, wage: 12000, business: 3000, property: 0, transfer: 1500, expenses: 1500 }) { year } }`)
+    return h.id
+  }
+  const proposed = async (): Promise<string> => (await must(op, `mutation { proposeExit(householdId: "${await ready()}", year: 2019) { id } }`)).proposeExit.id
+  const verified = async (): Promise<string> => {
+    const id = await proposed()
+    await must(township, `mutation { verifyExit(reviewId: "${id}") { id } }`)
+    return id
+  }
+  const noticeEnded = async (): Promise<string> => {
+    const id = await verified()
+    offset += 8 * DAY
+    return id
+  }
+  const exited = async (): Promise<string> => {
+    const id = await noticeEnded()
+    return (await must(county, `mutation { approveExit(reviewId: "${id}") { household { id } } }`)).approveExit.household.id
+  }
+  const measure = async (): Promise<{ id: string, version: number }> => {
+    const h = await household()
+    return (await must(op, `mutation { addMeasure(householdId: "${h.id}", input: { category: EDUCATION, kind: "tuition_waiver", startDate: "2019-09-01" }) { id version } }`)).addMeasure
+  }
+  const regionVersion = async (code: string): Promise<number> => (await must(admin, `{ region(code: "${code}") { version } }`)).region.version
+
+  // Work items: uninsured members of the village found by a health insurance import.
+  for (let i = 0; i < 2; i++) {
+    await household({ members: [memberInput({ medicalInsurance: false }), ...['2010-01-01', '2011-02-02', '2012-03-03'].map(birth => memberInput({ relation: 'CHILD', medicalInsurance: false, nationalId: nationalId(birth) }))] })
+  }
+  await hospital.get('/api/v1/me')
+  const job = await app.inject({ method: 'POST', url: '/api/v1/exchange/jobs?kind=health.insurance', headers: { authorization: `Bearer ${hospital.token}`, 'content-type': 'application/x-ndjson' }, payload: `{"national_id":"${nationalId()}","year":2019,"medical_insurance":true,"serious_illness_insurance":true}\n` })
+  t.equal(job.statusCode, 202)
+  for (let i = 0; i < 400 && !['succeeded', 'failed'].includes((await hospital.get(`/api/v1/exchange/jobs/${job.json().id as string}`)).json().status as string); i++) await new Promise(resolve => setTimeout(resolve, 25))
+  const items: Array<{ id: string, version: number }> = (await must(op, '{ workItems(filter: { status: OPEN }, first: 200) { edges { node { id version } } } }')).workItems.edges.map((e: any) => e.node)
+  t.ok(items.length >= 7, 'work items to resolve')
+  // Poor villages and counties whose incidence allows an exit, one per valid run.
+  const villages: string[] = (await must(admin, '{ region(code: "411224102") { children { code } } }')).region.children.map((c: any) => c.code as string)
+  const counties: string[] = (await must(admin, '{ region(code: "4112") { children { code } } }')).region.children.map((c: any) => c.code as string)
+  const poorRegion = async (code: string): Promise<string> => {
+    await must(admin, `mutation { updateRegion(code: "${code}", expectedVersion: ${await regionVersion(code)}, input: { isPoor: true, ruralPopulation: 10000000 }) { code } }`)
+    return code
+  }
+  let targetYear = 2051 // counting down from 2050: years without a seeded target
+
+  // --- Valid inputs ---------------------------------------------------------------
+  const text = (g: Gen, max = 20): string => g(fc.string, { unit: 'grapheme', minLength: 1, maxLength: max }).replaceAll('\u0000', '') .trim() || '名'
+  const money = (g: Gen): number => g(fc.integer, { min: 0, max: 5_000_000 }) / 100
+  const enumOf = (name: string): string[] => (schema.getType(name) as any).getValues().map((v: any) => v.name)
+  const pick = <T>(g: Gen, values: T[]): T => g(fc.constantFrom, ...values)
+  const member = (g: Gen, relation: string): Vars => {
+    const birth = g(fc.date, { min: new Date('1930-01-01'), max: new Date('2019-12-31'), noInvalidDate: true }).toISOString().slice(0, 10)
+    const sex = pick(g, ['MALE', 'FEMALE'] as const)
+    return {
+      nationalId: nationalId(birth, sex), name: text(g), relation, laborCapacity: pick(g, enumOf('LaborCapacity')),
+      ...(g(fc.boolean) ? { sex } : {}), schooling: pick(g, enumOf('SchoolingStatus')), employment: pick(g, enumOf('EmploymentStatus')),
+      medicalInsurance: g(fc.boolean), wantsWork: g(fc.boolean), healthConditions: g(fc.subarray, enumOf('HealthCondition').filter(c => c !== 'DISABLED')),
+      ...(g(fc.boolean) ? { employmentMonths: g(fc.integer, { min: 0, max: 12 }), monthlyIncome: money(g) } : {})
+    }
+  }
+  const OTHERS = enumOf('Relation').filter(r => r !== 'HEAD')
+
+  const specs: Record<string, Spec> = {
+    createHousehold: {
+      client: op,
+      changes: ['households', 'members', 'audit_events'],
+      valid: async g => ({
+        input: {
+          regionCode: VILLAGE, attribute: pick(g, enumOf('PovertyAttribute')), mainCause: pick(g, enumOf('PovertyCause')), otherCauses: g(fc.subarray, enumOf('PovertyCause')),
+          identificationYear: g(fc.integer, { min: 2014, max: 2020 }), housingSafe: g(fc.boolean), drinkingWaterSafe: g(fc.boolean), phone: `138${g(fc.integer, { min: 10_000_000, max: 99_999_999 })}`,
+          cultivatedLandMu: g(fc.integer, { min: 0, max: 10_000 }) / 100, helper: { name: text(g), unit: text(g) },
+          members: [member(g, 'HEAD'), ...Array.from({ length: g(fc.integer, { min: 0, max: 3 }) }, () => member(g, pick(g, OTHERS)))]
+        }
+      })
+    },
+    updateHousehold: {
+      client: op,
+      changes: ['households', 'audit_events'],
+      valid: async g => {
+        const h = await household()
+        return { id: h.id, expectedVersion: h.version, input: { attribute: pick(g, enumOf('PovertyAttribute')), foodSecure: g(fc.boolean), bankName: text(g), forestLandMu: g(fc.integer, { min: 0, max: 10_000 }) / 100 } }
+      }
+    },
+    closeHousehold: { client: op, changes: ['households', 'members', 'audit_events'], valid: async g => ({ id: (await household()).id, reason: pick(g, enumOf('HouseholdCloseReason')) }) },
+    addMember: { client: op, changes: ['members', 'audit_events'], valid: async g => ({ householdId: (await household()).id, input: member(g, pick(g, OTHERS)) }) },
+    updateMember: {
+      client: op,
+      changes: ['members', 'audit_events'],
+      valid: async g => ({ id: (await household()).members[1]!.id, input: { name: text(g), laborCapacity: pick(g, enumOf('LaborCapacity')), dibao: g(fc.boolean), ethnicity: '汉族' }, expectedVersion: 1 })
+    },
+    removeMember: { client: op, changes: ['members', 'audit_events'], valid: async g => ({ id: (await household()).members[1]!.id, reason: pick(g, enumOf('MemberRemovalReason')) }) },
+    recordIncome: {
+      client: op,
+      changes: ['incomes', 'audit_events'],
+      valid: async g => {
+        const pension = money(g)
+        const dibao = money(g)
+        return { householdId: (await household()).id, input: { year: g(fc.integer, { min: 2014, max: THIS_YEAR }), wage: money(g), business: money(g), property: money(g), transfer: Math.round((pension + dibao) * 100) / 100, expenses: money(g), transferItems: { pension, dibao } } }
+      }
+    },
+    addMeasure: {
+      client: op,
+      changes: ['measures', 'audit_events'],
+      valid: async g => ({
+        householdId: (await household()).id,
+        input: {
+          ...pick(g, [{ category: 'EDUCATION', kind: 'tuition_waiver' }, { category: 'SOCIAL_SECURITY', kind: 'dibao' }, { category: 'INDUSTRY', kind: 'livestock', details: { project: text(g) } }]),
+          status: pick(g, enumOf('MeasureStatus')), startDate: '2019-03-01', endDate: '2019-12-31', amount: money(g), fundingSource: text(g)
+        }
+      })
+    },
+    updateMeasure: {
+      client: op,
+      changes: ['measures', 'audit_events'],
+      valid: async g => { const m = await measure(); return { id: m.id, input: { status: pick(g, enumOf('MeasureStatus')), amount: money(g), fundingSource: text(g) }, expectedVersion: m.version } }
+    },
+    updateRegion: {
+      client: admin,
+      changes: ['regions', 'audit_events'],
+      valid: async g => { const code = pick(g, villages); return { code, expectedVersion: await regionVersion(code), input: { ruralPopulation: g(fc.integer, { min: 0, max: 100_000 }) } } }
+    },
+    setPovertyLine: { client: admin, changes: ['poverty_lines', 'audit_events'], valid: async g => ({ year: g(fc.integer, { min: 2010, max: 2013 }), amount: g(fc.integer, { min: 2000, max: 3500 }) }) },
+    proposeExit: { client: op, changes: ['exit_reviews', 'exit_review_steps', 'audit_events'], valid: async () => ({ householdId: await ready(), year: 2019 }) },
+    verifyExit: { client: township, changes: ['exit_reviews', 'exit_review_steps', 'audit_events'], valid: async g => ({ reviewId: await proposed(), ...(g(fc.boolean) ? { comment: text(g, 100) } : {}) }) },
+    objectExit: { client: op, changes: ['exit_reviews', 'exit_review_steps', 'audit_events'], valid: async g => ({ reviewId: await verified(), text: text(g, 100) }) },
+    approveExit: { client: county, changes: ['exit_reviews', 'exit_review_steps', 'households', 'household_status_changes', 'audit_events'], valid: async g => ({ reviewId: await noticeEnded(), ...(g(fc.boolean) ? { comment: text(g, 100) } : {}) }) },
+    rejectExit: { client: township, changes: ['exit_reviews', 'exit_review_steps', 'audit_events'], valid: async g => ({ reviewId: await proposed(), reason: text(g, 100) }) },
+    markReturned: { client: county, changes: ['households', 'household_status_changes', 'audit_events'], valid: async g => ({ householdId: await exited(), year: g(fc.integer, { min: 2020, max: THIS_YEAR }), reason: text(g, 100) }) },
+    exitVillage: { client: county, changes: ['regions', 'audit_events'], valid: async g => ({ code: await poorRegion(villages.pop()!), year: g(fc.integer, { min: 2016, max: THIS_YEAR }) }) },
+    exitCounty: { client: admin, changes: ['regions', 'audit_events'], valid: async g => ({ code: await poorRegion(counties.pop()!), year: g(fc.integer, { min: 2016, max: THIS_YEAR }) }) },
+    resolveWorkItem: {
+      client: op,
+      changes: ['work_items', 'audit_events'],
+      valid: async g => { const item = items.pop()!; return { id: item.id, disposition: pick(g, enumOf('WorkItemDisposition')), note: text(g, 100), ...(g(fc.boolean) ? { expectedVersion: item.version } : {}) } }
+    },
+    setPlanTarget: {
+      client: admin,
+      changes: ['plan_targets', 'audit_events'],
+      valid: async g => ({ regionCode: pick(g, ['411224', '411224101', '411224102']), year: --targetYear, input: { personsToExit: g(fc.integer, { min: 0, max: 100_000 }), industryCoverageRate: g(fc.integer, { min: 0, max: 10_000 }) / 10_000 } })
+    }
+  }
+
+  t.same(Object.keys(MUTATIONS).filter(m => specs[m] === undefined), [], 'every mutation of the schema is fuzzed')
+
+  // Inputs that once got a wrong answer.
+  await t.test('regressions', async (t) => {
+    const refused = async (client: Client, query: string, variables: Vars, path: string, why: string): Promise<void> => {
+      const res = await client.gql(query, variables)
+      t.same(graphqlShapeProblems(res), [], `${why}: the contract's error shape`)
+      t.match(res.errors?.[0]?.extensions, { code: 'BAD_USER_INPUT', fields: [{ path }] }, `${why}: BAD_USER_INPUT naming ${path}`)
+    }
+    const review = await proposed()
+    const target = await household()
+    const before = await snapshot(database)
+    // A NUL character (PostgreSQL cannot store it) or an unpaired surrogate (the audit hash refuses it) was INTERNAL.
+    await refused(township, 'mutation ($c: String) { verifyExit(reviewId: "' + review + '", comment: $c) { id } }', { c: 'a\u0000b' }, 'comment', 'NUL in a variable')
+    await refused(township, 'mutation { verifyExit(reviewId: "' + review + '", comment: "a\\u0000b") { id } }', {}, 'comment', 'NUL in a literal')
+    await refused(township, 'mutation ($c: String) { verifyExit(reviewId: "' + review + '", comment: $c) { id } }', { c: '\uD800' }, 'comment', 'a lone surrogate')
+    await refused(op, 'mutation ($input: HouseholdInput!) { createHousehold(input: $input) { id } }', { input: householdInput(VILLAGE, { members: [memberInput({ name: '王\u0000' })] }) }, 'input.members.0.name', 'NUL in a name')
+    await refused(op, 'mutation ($input: MeasureInput!) { addMeasure(householdId: "' + target.id + '", input: $input) { id } }',
+      { input: { category: 'INDUSTRY', kind: 'livestock', startDate: '2019-01-01', details: { 'project\u0000': 'x' } } }, 'input.details', 'NUL in a JSON key')
+    // An unknown or missing input field was named only by its object (`input`).
+    await refused(op, 'mutation ($input: HouseholdPatch!) { updateHousehold(id: "' + target.id + '", expectedVersion: 1, input: $input) { id } }', { input: { regionCode: '41' } }, 'input.regionCode', 'an unknown field')
+    await refused(op, 'mutation ($input: IncomeInput!) { recordIncome(householdId: "' + target.id + '", input: $input) { year } }', { input: { year: 2019, wage: 1, business: 1, property: 1, transfer: 1 } }, 'input.expenses', 'a missing field')
+    t.same(changedTables(before, await snapshot(database)), [], 'nothing stored')
+    // Land areas with 2 decimals were refused when binary floating point missed (0.07 × 100 = 7.000000000000001).
+    const res = await op.gql(`mutation { updateHousehold(id: "${target.id}", expectedVersion: ${target.version}, input: { forestLandMu: 0.07, cultivatedLandMu: 0.29 }) { forestLandMu cultivatedLandMu } }`)
+    t.same(res.data?.updateHousehold, { forestLandMu: 0.07, cultivatedLandMu: 0.29 }, 'areas with 2 decimals are taken')
+  })
+
+  let base: Snapshot = await snapshot(database)
+  const sample = (): Gen => fc.sample(fc.gen(), 1)[0]!
+  for (const [field, spec] of Object.entries(specs)) {
+    const document = documentOf(field)
+    /** Calls the mutation; `fresh`: first snapshot what the variables' records left (else the last snapshot stands). */
+    const call = async (vars: Vars, fresh: boolean): Promise<{ res: GqlResult<any>, changed: string[], label: string, problems: string[] }> => {
+      if (fresh) base = await snapshot(database)
+      const res = await spec.client.gql(document, vars)
+      const after = await snapshot(database)
+      const changed = changedTables(base, after)
+      base = after
+      const label = `${field} ${JSON.stringify(vars).slice(0, 400)} → ${res.status} ${JSON.stringify(res.errors ?? res.data).slice(0, 600)}`
+      return { res, changed, label, problems: graphqlShapeProblems(res) }
+    }
+    const check = async (name: string, numRuns: number, run: (g: Gen) => Promise<string[]>): Promise<void> => {
+      const details = await fc.check(fc.asyncProperty(fc.gen(), async g => {
+        const problems = await run(g)
+        if (problems.length > 0) throw new Error(problems.join('\n'))
+      }), { numRuns, endOnFailure: true })
+      t.notOk(details.failed, `${field} (${name}, ${details.numRuns} runs) ${failure(details)}`)
+    }
+
+    await check('valid', 3, async g => {
+      const { res, changed, label, problems } = await call(await spec.valid(g), true)
+      if (res.errors !== undefined) problems.push('a valid input was refused')
+      for (const table of spec.changes) if (!changed.includes(table)) problems.push(`did not store in ${table}`)
+      return problems.map(p => `${label}\n${p}`)
+    })
+    const valid = await spec.valid(sample()) // the bad variants are of this one, which stays unused
+    base = await snapshot(database)
+    await check('bad', 30, async g => {
+      const variant = badVariant(g, field, valid)
+      const { res, changed, label, problems } = await call(variant.vars, false)
+      const errors = res.errors ?? []
+      if (errors.length === 0) problems.push('a bad input was accepted')
+      if (res.data?.[field] != null) problems.push('data returned with the refusal')
+      if (changed.length > 0) problems.push(`refused, yet changed ${changed.join(', ')}`)
+      const bad = errors.filter(e => e.extensions?.code === 'BAD_USER_INPUT')
+      if (variant.coercion && bad.length === 0) problems.push('a wrong type is not BAD_USER_INPUT')
+      // Fastify refuses a body with a __proto__ or constructor key as a whole, before GraphQL.
+      const named = variant.path.endsWith('.__proto__') || variant.path.endsWith('.constructor') ? 'body' : variant.path
+      if (bad.length > 0 && !bad.some(e => (e.extensions.fields ?? []).some(f => names(f.path, named)))) {
+        problems.push(`BAD_USER_INPUT does not name ${variant.path}`)
+      }
+      return problems.map(p => `${label}\n(${variant.path}: ${variant.what}) ${p}`)
+    })
+    await check('odd', 3, async g => {
+      const variant = oddVariant(g, field, await spec.valid(g))
+      if (variant === null) return []
+      const { res, changed, label, problems } = await call(variant.vars, true)
+      if (res.errors !== undefined && changed.length > 0) problems.push(`refused, yet changed ${changed.join(', ')}`)
+      return problems.map(p => `${label}\n(${variant.path}: ${variant.what}) ${p}`)
+    })
+  }
+})
