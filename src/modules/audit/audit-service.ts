@@ -1,5 +1,6 @@
 import type { Db, DbOrTx } from '../../db/index.js'
 import type { Deps } from '../../shared/context.js'
+import { isIsoDate } from '../../shared/dates.js'
 import { badInput, type FieldError } from '../../shared/errors.js'
 import { connection, decodeCursor, pageSize, type Connection } from '../../shared/pagination.js'
 import { authorize } from '../../shared/policy.js'
@@ -155,7 +156,8 @@ export interface AuditFilterInput {
 
 function parseInstant (value: string | null | undefined, path: string): Date | null {
   if (value === null || value === undefined) return null
-  const d = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2})?)?$/.test(value) ? new Date(value) : new Date(NaN)
+  // The date part must be a real date itself: Date rolls 2019-02-30 over into March, and year 0 is not storable.
+  const d = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2})?)?$/.test(value) && isIsoDate(value.slice(0, 10)) ? new Date(value) : new Date(NaN)
   if (Number.isNaN(d.getTime())) throw badInput([{ path, message: 'must be a date (YYYY-MM-DD) or an ISO 8601 date-time' }])
   return d
 }
