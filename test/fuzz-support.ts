@@ -2,11 +2,16 @@
  * Shared by the fuzz tests: a cheap snapshot of every stored record, the values no
  * input field may accept and the odd ones it may, and the contract's error shapes (§4).
  */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { getTableName, is, sql } from 'drizzle-orm'
 import { PgTable } from 'drizzle-orm/pg-core'
 import fc from 'fast-check'
 import type { LightMyRequestResponse } from 'fastify'
+import { buildSchema, getNullableType, isEnumType, isInputObjectType, isListType, isNonNullType, isScalarType, type GraphQLField, type GraphQLInputType } from 'graphql'
 import { queryRows, schema, type Database } from '../src/db/index.js'
+import { projectRoot } from '../src/paths.js'
+import { nationalId } from './fixtures.js'
 import type { GqlResult } from './helper.js'
 
 /** Every table of stored data; the statistics summary (rebuilt by reads) is left out. */
@@ -35,10 +40,10 @@ export const oddText = fc.oneof(
   fc.string({ unit: 'grapheme', maxLength: 30 }),
   fc.string({ unit: 'binary', minLength: 1, maxLength: 12 }).filter(s => !s.includes('\u0000'))
 )
-/** Strings that are not real dates written YYYY-MM-DD. */
-export const badDate = fc.constantFrom('2019-02-30', '2019-02-29', '2019-13-01', '2019-00-10', '2019-1-1', '20190101', '', ' ', 'yesterday', '2019-06-01T00:00:00Z', ' 2019-06-01', '+275760-09-13', '2019-06-31', '１９９９-01-01')
-/** Real dates at the edges: year 0, far past, far future (valid or refused, never a 500). */
-export const oddDate = fc.constantFrom('0000-01-01', '0001-01-01', '1899-12-31', '9999-12-31', '2100-02-28', '2000-02-29', '1970-01-01')
+/** Strings that are not real dates written YYYY-MM-DD (there is no year 0). */
+export const badDate = fc.constantFrom('0000-01-01', '2019-02-30', '2019-02-29', '2019-13-01', '2019-00-10', '2019-1-1', '20190101', '', ' ', 'yesterday', '2019-06-01T00:00:00Z', ' 2019-06-01', '+275760-09-13', '2019-06-31', '１９９９-01-01')
+/** Real dates at the edges: far past, far future (valid or refused, never a 500). */
+export const oddDate = fc.constantFrom('0001-01-01', '1899-12-31', '9999-12-31', '2100-02-28', '2000-02-29', '1970-01-01')
 
 /** A variant of a valid 18-character national ID that is not valid: check digit, length, letters, birth date, province. */
 export function badNationalIds (valid: string): string[] {
@@ -100,3 +105,140 @@ export function problemShapeProblems (res: LightMyRequestResponse): string[] {
 /** A failed run in a few lines: its seed and path (to replay it) and the property's own message, not the (possibly huge) counterexample. */
 export const failure = <T>(details: fc.RunDetails<T>): string =>
   details.failed ? `seed ${details.seed}, path ${details.counterexamplePath ?? ''}: ${String((details.errorInstance as Error | undefined)?.stack ?? details.errorInstance).slice(0, 1500)}` : ''
+
+// --- GraphQL variants ---------------------------------------------------------
+
+export const gqlSchema = buildSchema(readFileSync(join(projectRoot, 'graphql', 'schema.graphql'), 'utf8'))
+type Field = GraphQLField<unknown, unknown>
+export type Vars = Record<string, unknown>
+type Path = Array<string | number>
+type Gen = fc.GeneratorValue
+
+/** Every position of a value of `type` (the value itself, each field of an input object, the first items of a list). */
+function positions (type: GraphQLInputType, value: unknown, path: Path): Array<{ path: Path, type: GraphQLInputType }> {
+  const out = [{ path, type }]
+  const inner = getNullableType(type)
+  if (isInputObjectType(inner)) {
+    for (const f of Object.values(inner.getFields())) out.push(...positions(f.type, (value as Vars | undefined)?.[f.name], [...path, f.name]))
+  } else if (isListType(inner) && Array.isArray(value)) {
+    value.slice(0, 2).forEach((v, i) => out.push(...positions(inner.ofType as GraphQLInputType, v, [...path, i])))
+  }
+  return out
+}
+
+const get = (v: unknown, path: Path): unknown => path.reduce<unknown>((o, k) => (o as Record<string | number, unknown> | undefined)?.[k], v)
+/** A copy of `vars` with `value` at `path` (undefined removes it), making the objects on the way. */
+function setAt (vars: Vars, path: Path, value: unknown): Vars {
+  const copy = structuredClone(vars)
+  let o = copy as Record<string | number, unknown>
+  for (const k of path.slice(0, -1)) {
+    o[k] ??= typeof k === 'number' ? [] : {}
+    o = o[k] as Record<string | number, unknown>
+  }
+  const last = path.at(-1)!
+  if (value === undefined) delete o[last]
+  else o[last] = value
+  return copy
+}
+
+export interface Variant { vars: Vars, path: string, coercion: boolean, what: string }
+
+const UNKNOWN_FIELDS = ['regionCode', 'status', '__proto__', 'constructor', 'id', 'version', 'householdId', 'role', 'exitYear', 'isAdmin']
+
+/**
+ * The bad values of one position: `coercion` ones GraphQL itself refuses (wrong type,
+ * null for a required value, unknown or missing fields); the others are values of the
+ * right type that no field of that name may take.
+ */
+function badValues (type: GraphQLInputType, name: string, value: unknown): Array<{ value: unknown, coercion: boolean, field?: string }> {
+  const out: Array<{ value: unknown, coercion: boolean, field?: string }> = []
+  const c = (...values: unknown[]): void => { for (const v of values) out.push({ value: v, coercion: true }) }
+  const s = (...values: unknown[]): void => { for (const v of values) out.push({ value: v, coercion: false }) }
+  if (isNonNullType(type)) c(null)
+  const inner = getNullableType(type)
+  if (isInputObjectType(inner)) {
+    c('x', 1, [[]])
+    const fields = inner.getFields()
+    for (const f of UNKNOWN_FIELDS.filter(f => !(f in fields))) out.push({ value: { ...(value as Vars | undefined), [f]: f === 'constructor' ? { prototype: { polluted: true } } : 'x' }, coercion: true, field: f })
+    for (const f of Object.values(fields).filter(f => isNonNullType(f.type) && f.defaultValue === undefined)) {
+      const { [f.name]: _, ...rest } = (value ?? {}) as Vars
+      out.push({ value: rest, coercion: true, field: f.name })
+    }
+  } else if (isListType(inner)) {
+    c([{}], [[1]], ...(isNonNullType(inner.ofType) ? [[null]] : []))
+  } else if (isEnumType(inner)) {
+    const first = inner.getValues()[0]!.name
+    c(first.toLowerCase(), `${first} `, 'NOT_A_VALUE', '', 1, {}, [first, first])
+  } else if (isScalarType(inner)) {
+    switch (inner.name) {
+      case 'String':
+        c(123, true, {}, ['a', 'b'])
+        if (name === 'nationalId') s(...badNationalIds(typeof value === 'string' ? value : nationalId()))
+        else if (/Date$|At$|^from$|^to$/.test(name)) s('2019-02-30', '2019-13-01', 'yesterday', '0000-01-01', '20190101', '2019-06-01T25:00:00Z')
+        else if (name === 'after') s('x', '!!!', Buffer.from('["x"]').toString('base64url'), Buffer.from('[1, 2, 3]').toString('base64url'), Buffer.from('{"__proto__": 1}').toString('base64url'))
+        else if (name === 'regionCode' || name === 'code') s('4112x', '', '411224999999', '41122410120')
+        s(...BAD_TEXT)
+        break
+      case 'ID': c(true, 1.5, {}, ['a', 'b']); s('x', '00000000-0000-4000-8000-000000000000', ...BAD_TEXT); break
+      case 'Int': c('1', 1.5, 2 ** 31, -(2 ** 31) - 1, true, {}); s(-1); break
+      case 'Float': c('1', 'NaN', true, {}); s(-1, 1e308); break
+      case 'Boolean': c('true', 1, 0, {}); break
+      case 'JSON': break
+    }
+  }
+  return out
+}
+
+/** One bad variant of valid variables: a bad value at one position of one argument. */
+export function badVariant (g: Gen, field: Field, base: Vars): Variant {
+  const args = field.args
+  const all = args.flatMap(a => positions(a.type, base[a.name], [a.name]))
+  const candidates = all.flatMap(p => {
+    const name = String(p.path.filter(k => typeof k === 'string').at(-1))
+    const values = getNullableType(p.type).toString() === 'JSON'
+      ? [] // JSON positions get their bad values below
+      : badValues(p.type, name, get(base, p.path))
+    return values.map(v => ({ ...p, ...v }))
+  })
+  const jsonPositions = all.filter(p => getNullableType(p.type).toString() === 'JSON')
+  if (jsonPositions.length > 0 && g(fc.integer, { min: 0, max: 5 }) === 0) {
+    const p = jsonPositions[g(fc.integer, { min: 0, max: jsonPositions.length - 1 })]!
+    const value = BAD_JSON[g(fc.integer, { min: 0, max: BAD_JSON.length - 1 })]
+    return { vars: setAt(base, p.path, value), path: p.path.join('.'), coercion: false, what: `JSON ${JSON.stringify(value)?.slice(0, 80)}` }
+  }
+  const pick = candidates[g(fc.integer, { min: 0, max: candidates.length - 1 })]!
+  return {
+    vars: setAt(base, pick.path, pick.value),
+    path: [...pick.path, ...(pick.field !== undefined ? [pick.field] : [])].join('.'),
+    coercion: pick.coercion,
+    what: `${pick.field !== undefined ? `field ${pick.field} ` : ''}${JSON.stringify(pick.value)?.slice(0, 80) ?? 'undefined'}`
+  }
+}
+
+/** One odd variant: an odd string or edge date at a String position (valid or refused, never INTERNAL). */
+export function oddVariant (g: Gen, field: Field, base: Vars): Variant | null {
+  const strings = field.args.flatMap(a => positions(a.type, base[a.name], [a.name]))
+    .filter(p => getNullableType(p.type).toString() === 'String')
+  if (strings.length === 0) return null
+  const p = strings[g(fc.integer, { min: 0, max: strings.length - 1 })]! // by index: the cache of g compares its arguments deeply, and GraphQL types are cyclic
+  const name = String(p.path.at(-1))
+  const value = /Date$|At$|^from$|^to$/.test(name) ? g(() => fc.oneof(oddDate, badDate)) : g(() => oddText)
+  return { vars: setAt(base, p.path, value), path: p.path.join('.'), coercion: false, what: JSON.stringify(value) }
+}
+
+/** The operation calling `field` with each argument a variable of its declared type (named as the argument). */
+export function documentOf (operation: 'query' | 'mutation', field: Field): string {
+  const args = field.args
+  const decl = args.map(a => `$${a.name}: ${a.type.toString()}`).join(', ')
+  const call = args.map(a => `${a.name}: $${a.name}`).join(', ')
+  return `${operation}${decl === '' ? '' : ` (${decl})`} { ${field.name}(${call}) { __typename } }`
+}
+
+/**
+ * Whether a BAD_USER_INPUT error of the answer names `path` (itself or a part of it).
+ * Fastify refuses a body with a `__proto__` or `constructor` key as a whole, naming `body`.
+ */
+export function namesField (res: GqlResult<unknown>, path: string): boolean {
+  const target = /\.(__proto__|constructor)$/.test(path) ? 'body' : path
+  return (res.errors ?? []).some(e => e.extensions?.code === 'BAD_USER_INPUT' && (e.extensions.fields ?? []).some(f => f.path === target || f.path.startsWith(target + '.')))
+}
