@@ -28,6 +28,18 @@ t.test('a malformed document, an unknown field or a bad variable is BAD_USER_INP
   const missingVar = await user.gql('query ($code: String!) { region(code: $code) { name } }', {})
   t.equal(missingVar.status, 400)
   t.same(missingVar.errors?.[0]?.extensions.fields?.map(f => f.path), ['code'])
+  // Values written inline are named by their argument path, as variables are.
+  const inline = async (doc: string): Promise<string[] | undefined> => {
+    const res = await user.gql(doc)
+    t.equal(res.status, 400, doc)
+    t.equal(res.errors?.[0]?.extensions.code, 'BAD_USER_INPUT')
+    return res.errors?.flatMap(e => e.extensions.fields?.map(f => f.path) ?? []).sort()
+  }
+  t.same(await inline('{ region(code: 411224) { name } }'), ['code'])
+  t.same(await inline('mutation { setPovertyLine(year: "x", amount: 2300) { year } }'), ['year'])
+  t.same(await inline('mutation { createHousehold(input: { regionCode: "411224101201", attribute: GENERAL, mainCause: ILLNESS, identificationYear: 2016, housingSafe: true, drinkingWaterSafe: true, status: POOR, members: [] }) { id } }'), ['input.status'])
+  t.same(await inline('mutation { createHousehold(input: { regionCode: "411224101201", attribute: GENERAL, mainCause: ILLNESS, identificationYear: 2016, housingSafe: true, drinkingWaterSafe: true, members: [{ name: "甲", nationalId: 5 }] }) { id } }'), ['input.members.0.laborCapacity', 'input.members.0.nationalId', 'input.members.0.relation'])
+  t.same(await inline('mutation { createHousehold(input: { attribute: GENERAL, mainCause: ILLNESS, identificationYear: 2016, housingSafe: true, drinkingWaterSafe: true, members: [] }) { id } }'), ['input.regionCode'])
 })
 
 t.test('a batched array of operations is refused', async (t) => {

@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
-import { GraphQLError, type GraphQLFormattedError } from 'graphql'
+import { GraphQLError, Kind, parse, visit, type ASTNode, type GraphQLFormattedError, type ValueNode } from 'graphql'
 import { isAppError, type FieldError } from './errors.js'
 
 /**
@@ -13,6 +13,49 @@ function coercionField (message: string): FieldError | null {
   const field = /; Field "(\w+)" (?:is not defined by type|of required type)/.exec(message)?.[1]
   const path = (m[2] ?? m[1]!).replace(/\[(\d+)\]/g, '.$1') + (field === undefined ? '' : `.${field}`)
   return { path, message: message.replace(/^Variable "\$\w+" /, '') }
+}
+
+/** The path of `target` inside `value` (object fields by name, list items by index), or null. */
+function pathIn (value: ValueNode, target: ASTNode, path: string[]): string[] | null {
+  if (value.loc?.start === target.loc?.start && value.kind === target.kind) return path
+  if (value.kind === Kind.OBJECT) {
+    for (const f of value.fields) {
+      if (f.loc?.start === target.loc?.start && target.kind === Kind.OBJECT_FIELD) return [...path, f.name.value]
+      const found = pathIn(f.value, target, [...path, f.name.value])
+      if (found !== null) return found
+    }
+  }
+  if (value.kind === Kind.LIST) {
+    for (const [i, item] of value.values.entries()) {
+      const found = pathIn(item, target, [...path, String(i)])
+      if (found !== null) return found
+    }
+  }
+  return null
+}
+
+/**
+ * A validation error about a value written inline in the document (not a variable):
+ * the argument path of the node it points at, e.g. `input.members.0.nationalId`; a
+ * required field left out adds that field's name.
+ */
+function literalField (error: GraphQLError): FieldError | null {
+  const target = error.nodes?.[0]
+  const body = error.source?.body
+  if (target?.loc === undefined || body === undefined) return null
+  let path: string[] | null = null
+  try {
+    visit(parse(body), {
+      Argument (arg) {
+        if (path === null) path = arg.loc?.start === target.loc?.start ? [arg.name.value] : pathIn(arg.value, target, [arg.name.value])
+      }
+    })
+  } catch {
+    return null
+  }
+  if (path === null) return null
+  const missing = /^Field "[\w]+\.(\w+)" of required type .* was not provided/.exec(error.message)
+  return { path: [...(path as string[]), ...(missing !== null ? [missing[1]!] : [])].join('.'), message: error.message }
 }
 
 type FormattedError = GraphQLFormattedError & { extensions: Record<string, unknown> }
@@ -36,7 +79,7 @@ export function formatGraphQLError (error: GraphQLError, log: FastifyBaseLogger,
   }
   if (original === undefined || original instanceof GraphQLError || (typeof original.statusCode === 'number' && original.statusCode < 500)) {
     // Syntax, validation and variable-coercion errors: the request itself is bad.
-    const field = coercionField(error.message)
+    const field = coercionField(error.message) ?? literalField(error)
     const limit = error.extensions?.limit
     return [{ ...base, extensions: { code: 'BAD_USER_INPUT', fields: field ? [field] : [], ...(limit !== undefined ? { limit } : {}) } }]
   }
