@@ -36,6 +36,9 @@ t.test('a malformed document, an unknown field or a bad variable is BAD_USER_INP
     return res.errors?.flatMap(e => e.extensions.fields?.map(f => f.path) ?? []).sort()
   }
   t.same(await inline('{ region(code: 411224) { name } }'), ['code'])
+  const huge = await user.gql('query ($y: Int!) { statistics(regionCode: "411224", year: $y) { year } }', { y: 'x'.repeat(100_000) })
+  t.equal(huge.errors?.[0]?.extensions.code, 'BAD_USER_INPUT')
+  t.ok(JSON.stringify(huge.errors).length < 2_000, 'a huge bad value is not echoed back whole')
   t.same(await inline('mutation { setPovertyLine(year: "x", amount: 2300) { year } }'), ['year'])
   t.same(await inline('mutation { createHousehold(input: { regionCode: "411224101201", attribute: GENERAL, mainCause: ILLNESS, identificationYear: 2016, housingSafe: true, drinkingWaterSafe: true, status: POOR, members: [] }) { id } }'), ['input.status'])
   t.same(await inline('mutation { createHousehold(input: { regionCode: "411224101201", attribute: GENERAL, mainCause: ILLNESS, identificationYear: 2016, housingSafe: true, drinkingWaterSafe: true, members: [{ name: "甲", nationalId: 5 }] }) { id } }'), ['input.members.0.laborCapacity', 'input.members.0.nationalId', 'input.members.0.relation'])

@@ -58,6 +58,9 @@ function literalField (error: GraphQLError): FieldError | null {
   return { path: [...(path as string[]), ...(missing !== null ? [missing[1]!] : [])].join('.'), message: error.message }
 }
 
+const MAX_MESSAGE = 500
+const clip = (message: string): string => message.length <= MAX_MESSAGE ? message : message.slice(0, MAX_MESSAGE - 1) + '…'
+
 type FormattedError = GraphQLFormattedError & { extensions: Record<string, unknown> }
 
 /**
@@ -81,7 +84,8 @@ export function formatGraphQLError (error: GraphQLError, log: FastifyBaseLogger,
     // Syntax, validation and variable-coercion errors: the request itself is bad.
     const field = coercionField(error.message) ?? literalField(error)
     const limit = error.extensions?.limit
-    return [{ ...base, extensions: { code: 'BAD_USER_INPUT', fields: field ? [field] : [], ...(limit !== undefined ? { limit } : {}) } }]
+    // graphql-js quotes the whole bad value: a 100,000-character string is not echoed back.
+    return [{ ...base, message: clip(base.message), extensions: { code: 'BAD_USER_INPUT', fields: field ? [{ path: field.path, message: clip(field.message) }] : [], ...(limit !== undefined ? { limit } : {}) } }]
   }
   log.error({ err: original }, 'resolver failed')
   return [{ message: 'Internal server error', ...(error.path ? { path: error.path } : {}), extensions: { code: 'INTERNAL' } }]
