@@ -51,8 +51,8 @@ t.test('bodies over the limit: 413 problem+json on REST, 413 GraphQL-shaped on /
   const chunked = await app.inject({ method: 'POST', url: '/graphql', headers: { ...admin, 'content-type': 'application/json' }, payload: Readable.from([JSON.stringify({ query: `{ me { sub } } # ${big}` })]) })
   isGraphQLError(t, chunked, 413, 'BAD_USER_INPUT')
 
-  // A JSON body on the import route is parsed like any other, so the same limit holds.
-  isProblem(t, await app.inject({ method: 'POST', url: '/api/v1/exchange/jobs?kind=health.insurance', headers: hospital, payload: { rows: big } }), 413, 'BAD_USER_INPUT')
+  // The import route reads no JSON at all: 415, whatever its size.
+  t.equal((await app.inject({ method: 'POST', url: '/api/v1/exchange/jobs?kind=health.insurance', headers: hospital, payload: { rows: big } })).statusCode, 415)
 
   // Under the limit, all is as usual.
   t.equal((await app.inject({ method: 'POST', url: '/graphql', headers: admin, payload: { query: `{ me { role } } # ${'x'.repeat(8 * 1024)}` } })).json().data.me.role, 'ADMIN')
@@ -62,6 +62,10 @@ t.test('bodies over the limit: 413 problem+json on REST, 413 GraphQL-shaped on /
   t.ok(rows.length > 32 * 1024)
   const upload = await app.inject({ method: 'POST', url: '/api/v1/exchange/jobs?kind=health.insurance', headers: { ...hospital, 'content-type': 'application/x-ndjson' }, payload: rows })
   t.equal(upload.statusCode, 202, 'a 40 KiB import file is accepted with a 16 KiB body limit')
+  const { app: small } = await buildApp(t, { config: testConfig({ IMPORT_MAX_MB: '1' }) })
+  const over = await small.inject({ method: 'POST', url: '/api/v1/exchange/jobs?kind=health.insurance', headers: { ...hospital, 'content-type': 'application/x-ndjson' }, payload: rows.repeat(30) })
+  isProblem(t, over, 413, 'BAD_USER_INPUT')
+  t.same(over.json().errors, [{ path: 'body', message: 'is larger than the limit of 1 MiB' }], 'a file over IMPORT_MAX_MB')
 
   const { app: usual } = await buildApp(t)
   const mib = await usual.inject({ method: 'POST', url: '/graphql', headers: admin, payload: { query: `{ me { sub } } # ${'x'.repeat(1024 * 1024)}` } })

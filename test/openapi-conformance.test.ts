@@ -185,7 +185,7 @@ t.test('the HTTP limits answer as documented on every operation: 413, 429 and 50
   const admin = { sub: uniqueSub('admin'), role: 'ADMIN', region: '4112' } as const
 
   // Budgets of one request a minute: the second request of a user, or of an address without a token, is refused.
-  const { app: limited, as } = await buildApp(t, { config: testConfig({ RATE_LIMIT_PER_MINUTE: '1', RATE_LIMIT_IP_PER_MINUTE: '1', BODY_LIMIT_KB: '16' }) })
+  const { app: limited, as } = await buildApp(t, { config: testConfig({ RATE_LIMIT_PER_MINUTE: '1', RATE_LIMIT_IP_PER_MINUTE: '1', BODY_LIMIT_KB: '16', IMPORT_MAX_MB: '1' }) })
   const spent = as(admin)
   await spent.get('/api/v1/me')
   await limited.inject({ url: '/openapi.yaml', remoteAddress: '10.0.0.9' })
@@ -200,7 +200,10 @@ t.test('the HTTP limits answer as documented on every operation: 413, 429 and 50
   for (const { path, method } of documenting('413')) {
     const fresh = as({ ...admin, sub: uniqueSub('admin') })
     await fresh.get('/healthz') // the token is ready
-    const res = await limited.inject({ method: 'POST', url: url(path) + '?kind=health.insurance', headers: { authorization: `Bearer ${fresh.token}` }, payload: { nationalIds: ['x'.repeat(20_000)] } })
+    // JSON bodies over BODY_LIMIT_KB; the import's streamed file over IMPORT_MAX_MB.
+    const res = path === '/api/v1/exchange/jobs'
+      ? await limited.inject({ method: 'POST', url: url(path) + '?kind=health.insurance', headers: { authorization: `Bearer ${fresh.token}`, 'content-type': 'application/x-ndjson' }, payload: '{}\n'.repeat(400_000) })
+      : await limited.inject({ method: 'POST', url: url(path), headers: { authorization: `Bearer ${fresh.token}` }, payload: { nationalIds: ['x'.repeat(20_000)] } })
     t.equal(res.statusCode, 413, `${method} ${path}`)
     conforms(t, method, path, res)
   }

@@ -16,10 +16,11 @@ export interface FieldError { path: string, message: string }
 
 export class AppError extends Error {
   readonly status: number
-  constructor (readonly code: ErrorCode, message: string, readonly fields: FieldError[] = []) {
+  /** `status` overrides the code's HTTP status where REST says more (413 for bad input that is too large). */
+  constructor (readonly code: ErrorCode, message: string, readonly fields: FieldError[] = [], status?: number) {
     super(message)
     this.name = 'AppError'
-    this.status = ERROR_STATUS[code]
+    this.status = status ?? ERROR_STATUS[code]
   }
 }
 

@@ -13,7 +13,9 @@ declare module 'fastify' {
 const idParams = { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] } as const
 
 const routes: FastifyPluginAsync = async (app) => {
-  // The file is not parsed here: the route streams it to storage as it arrives.
+  // The file is not parsed here: the route streams it to storage as it arrives. Any other
+  // type, JSON and plain text included, is 415 (not a parse error of a body never read).
+  app.removeAllContentTypeParsers()
   app.addContentTypeParser(
     ['application/x-ndjson', 'application/ndjson', 'text/csv', 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet'],
     (_req, payload, done) => { done(null, payload) }

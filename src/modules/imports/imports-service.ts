@@ -122,7 +122,7 @@ export class ImportsService {
       if (total > max) {
         body.destroy()
         await repo.failUpload(this.deps.db, job.id, this.deps.clock(), 'the file is larger than IMPORT_MAX_MB')
-        throw new AppError('BAD_USER_INPUT', `The file is larger than ${Math.floor(max / 1024 / 1024)} MiB`, [{ path: 'body', message: 'is too large' }])
+        throw new AppError('BAD_USER_INPUT', `The file is larger than the limit of ${Math.floor(max / 1024 / 1024)} MiB`, [{ path: 'body', message: `is larger than the limit of ${Math.floor(max / 1024 / 1024)} MiB` }], 413)
       }
       pending.push(buf)
       pendingBytes += buf.length
