@@ -4,7 +4,12 @@
  * the service started on 127.0.0.1 in its own process over it, as `npm start` runs it.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { randomInt } from 'node:crypto'
+import { once } from 'node:events'
+import { createReadStream, createWriteStream, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import autocannon from 'autocannon'
 import { count, sql } from 'drizzle-orm'
 import pg from 'pg'
 import { openDatabase } from '../src/db/index.js'
@@ -12,6 +17,7 @@ import { generateDemoData } from '../src/db/demo-data.js'
 import { households, members } from '../src/db/schema/index.js'
 import { migrateAndSeed } from '../src/infra/migrate.js'
 import { mintToken, type TokenClaims } from '../src/infra/tokens.js'
+import { nationalIdCheckDigit } from '../src/shared/national-id.js'
 import { Sealer } from '../src/shared/sealing.js'
 import { projectRoot } from '../src/paths.js'
 
@@ -70,35 +76,26 @@ export async function benchToken (claims: TokenClaims): Promise<string> {
   return await mintToken({ secret: new TextEncoder().encode(JWT_SECRET), issuer: 'beneficiary-registry', audience: 'beneficiary-registry' }, claims, '2h')
 }
 
-export interface BenchServer { child: ChildProcess, base: string, rssKiB: () => number, peakRssKiB: () => number, stop: () => Promise<void> }
+export interface BenchServer { child: ChildProcess, base: string, rssKiB: () => number, peakRssKiB: () => number, cpuSeconds: () => number, stop: () => Promise<void> }
+
+/** utime + stime of a process so far, in seconds (from /proc/<pid>/stat); 0 once it is gone. */
+export function cpuSecondsOf (pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100 // fields 14 and 15 of stat(5), in ticks of 1/100 s
+  } catch {
+    return 0
+  }
+}
 
 /**
- * The service in one Node process (`node --import tsx src/server.ts`) on 127.0.0.1:port.
- * `env` adds variables (e.g. IMPORT_BATCH_ROWS); BENCH_NODE_ARGS adds options to its
- * node, e.g. `--cpu-prof` to profile it.
+ * A server in its own process on 127.0.0.1:port, `node ...args` run from the project's
+ * root with only PATH and `env` in its environment, ready once GET `readyPath` answers
+ * below 500. `node` defaults to this process's Node.
  */
-export async function startServer (url: string, port: number, poolMax: number, env: Record<string, string> = {}): Promise<BenchServer> {
-  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(a => a !== '')
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/server.ts'], {
-    cwd: projectRoot,
-    env: {
-      PATH: process.env.PATH ?? '',
-      NODE_ENV: 'production',
-      LOG_LEVEL: 'warn',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      DATABASE_URL: url,
-      DATABASE_POOL_MAX: String(poolMax),
-      DEMO_DATA: 'false',
-      JWT_SECRET,
-      DATA_KEY: DATA_KEY.toString('hex'),
-      // The benchmarks send all their traffic with one token: rate limits far above it.
-      RATE_LIMIT_PER_MINUTE: '1000000',
-      RATE_LIMIT_EXCHANGE_PER_MINUTE: '1000000',
-      ...env
-    },
-    stdio: ['ignore', 'inherit', 'inherit']
-  })
+export async function startProcess (args: string[], port: number, env: Record<string, string>, readyPath: string, node = process.execPath): Promise<BenchServer> {
+  const child = spawn(node, args, { cwd: projectRoot, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'inherit', 'inherit'] })
   const base = `http://127.0.0.1:${port}`
   const exited = new Promise<void>(resolve => { child.once('exit', () => { resolve() }) })
   /** Stops the server and waits until it has exited (and freed its port). */
@@ -107,12 +104,108 @@ export async function startServer (url: string, port: number, poolMax: number, e
   const rssKiB = (): number => status('VmRSS')
   /** The process's peak resident memory so far (VmHWM). */
   const peakRssKiB = (): number => status('VmHWM')
-  for (let i = 0; i < 300 && child.exitCode === null; i++) {
+  const cpuSeconds = (): number => cpuSecondsOf(child.pid!)
+  for (let i = 0; i < 600 && child.exitCode === null; i++) {
     try {
-      if ((await fetch(`${base}/readyz`)).ok) return { child, base, rssKiB, peakRssKiB, stop }
+      if ((await fetch(`${base}${readyPath}`)).status < 500) return { child, base, rssKiB, peakRssKiB, cpuSeconds, stop }
     } catch {}
     await new Promise(resolve => setTimeout(resolve, 100))
   }
   await stop()
-  throw new Error('the server did not become ready')
+  throw new Error(`the server (${args.join(' ')}) did not become ready`)
+}
+
+/**
+ * The service in one Node process (`node --import tsx src/server.ts`) on 127.0.0.1:port.
+ * `env` adds variables (e.g. IMPORT_BATCH_ROWS, or PGOPTIONS for PostgreSQL settings of
+ * its connections); BENCH_NODE_ARGS adds options to its node, e.g. `--cpu-prof` to profile it.
+ */
+export async function startServer (url: string, port: number, poolMax: number, env: Record<string, string> = {}): Promise<BenchServer> {
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(a => a !== '')
+  return await startProcess([...nodeArgs, '--import', 'tsx', 'src/server.ts'], port, {
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    DATABASE_URL: url,
+    DATABASE_POOL_MAX: String(poolMax),
+    DEMO_DATA: 'false',
+    JWT_SECRET,
+    DATA_KEY: DATA_KEY.toString('hex'),
+    // The benchmarks send all their traffic with one token: rate limits far above it.
+    RATE_LIMIT_PER_MINUTE: '1000000',
+    RATE_LIMIT_EXCHANGE_PER_MINUTE: '1000000',
+    ...env
+  }, '/readyz')
+}
+
+/** autocannon as a promise. */
+export async function load (opts: autocannon.Options): Promise<autocannon.Result> {
+  return await new Promise((resolve, reject) => {
+    autocannon(opts, (err, result) => { if (err !== null && err !== undefined) reject(err); else resolve(result) })
+  })
+}
+
+/** A valid national ID that is (almost surely) not registered: an area code outside 三门峡市. */
+export function unregisteredId (): string {
+  const first17 = '4101' + String(randomInt(10, 99)) + String(randomInt(1950, 2015)) + String(randomInt(1, 13)).padStart(2, '0') +
+    String(randomInt(1, 29)).padStart(2, '0') + String(randomInt(0, 1000)).padStart(3, '0')
+  return first17 + nationalIdCheckDigit(first17)
+}
+
+/**
+ * `rows` hr.employment rows as NDJSON and the same as CSV in `dir`: 40 % of rows
+ * registered members (while there are any), the rest persons not registered, 5 % with a
+ * bad check digit.
+ */
+export async function writeEmploymentRows (dir: string, rows: number, registered: string[]): Promise<{ ndjson: string, csv: string }> {
+  const ndjson = createWriteStream(join(dir, 'rows.ndjson'))
+  const csv = createWriteStream(join(dir, 'rows.csv'))
+  csv.write('national_id,employment,months,monthly_income\n')
+  const employment = ['LOCAL', 'MIGRANT', 'PUBLIC_WELFARE_POST', 'SELF_EMPLOYED', 'UNEMPLOYED']
+  let r = 0
+  for (let i = 0; i < rows; i++) {
+    const k = i % 20
+    let id: string
+    if (k < 8 && r < registered.length) id = registered[r++]!
+    else {
+      const first17 = '110101' + String(19500101 + (i % 28) + 100 * (1 + (i % 12)) + 10000 * (i % 50)) + String(i % 1000).padStart(3, '0')
+      id = first17 + (k === 19 ? (nationalIdCheckDigit(first17) === '1' ? '2' : '1') : nationalIdCheckDigit(first17))
+    }
+    const row = [id, employment[i % 5]!, (i % 12) + 1, (i % 4000) + 500]
+    const a = ndjson.write(`{"national_id":"${row[0]}","employment":"${row[1]}","months":${row[2]},"monthly_income":${row[3]}}\n`)
+    const b = csv.write(row.join(',') + '\n')
+    if (!a) await once(ndjson, 'drain')
+    if (!b) await once(csv, 'drain')
+  }
+  ndjson.end(); csv.end()
+  await Promise.all([once(ndjson, 'finish'), once(csv, 'finish')])
+  return { ndjson: join(dir, 'rows.ndjson'), csv: join(dir, 'rows.csv') }
+}
+
+/** POSTs `file` (NDJSON) as an import job of `kind`, streamed; the job's id. */
+export async function submitImportJob (base: string, token: string, kind: string, file: string): Promise<string> {
+  const res = await fetch(`${base}/api/v1/exchange/jobs?kind=${kind}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-ndjson' },
+    body: createReadStream(file) as unknown as ReadableStream,
+    duplex: 'half'
+  } as RequestInit)
+  if (res.status !== 202) throw new Error(`the job was refused: ${res.status} ${await res.text()}`)
+  return ((await res.json()) as { id: string }).id
+}
+
+export interface JobState { status: string, counts: unknown }
+
+export async function jobState (base: string, token: string, id: string): Promise<JobState> {
+  return await (await fetch(`${base}/api/v1/exchange/jobs/${id}`, { headers: { authorization: `Bearer ${token}` } })).json() as JobState
+}
+
+/** Polls the job until it has succeeded or failed; its last state. */
+export async function waitForJob (base: string, token: string, id: string): Promise<JobState> {
+  for (;;) {
+    const state = await jobState(base, token, id)
+    if (state.status === 'succeeded' || state.status === 'failed') return state
+    await sleep(200)
+  }
 }

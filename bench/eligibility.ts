@@ -11,10 +11,9 @@
  */
 import { randomInt } from 'node:crypto'
 import { parseArgs } from 'node:util'
-import autocannon from 'autocannon'
+import type autocannon from 'autocannon'
 import pg from 'pg'
-import { nationalIdCheckDigit } from '../src/shared/national-id.js'
-import { benchDatabase, benchToken, registeredIds, startServer } from './bench-server.js'
+import { benchDatabase, benchToken, load, registeredIds, startServer, unregisteredId } from './bench-server.js'
 
 const { values } = parseArgs({
   options: {
@@ -32,19 +31,6 @@ const CONNECTIONS = Number(values.connections)
 const IDS = Number(values.ids)
 const DURATION = Number(values.duration)
 const REGISTERED_SHARE = Number(values.registered)
-
-/** A valid ID that is (almost surely) not registered: an area code outside 三门峡市. */
-function unregisteredId (): string {
-  const first17 = '4101' + String(randomInt(10, 99)) + String(randomInt(1950, 2015)) + String(randomInt(1, 13)).padStart(2, '0') +
-    String(randomInt(1, 29)).padStart(2, '0') + String(randomInt(0, 1000)).padStart(3, '0')
-  return first17 + nationalIdCheckDigit(first17)
-}
-
-function run (opts: autocannon.Options): Promise<autocannon.Result> {
-  return new Promise((resolve, reject) => {
-    autocannon(opts, (err, result) => { if (err !== null && err !== undefined) reject(err); else resolve(result) })
-  })
-}
 
 const url = await benchDatabase('br_bench_elig', Number(values.households), values.fresh)
 const registered = await registeredIds(url, 20_000)
@@ -65,8 +51,8 @@ try {
       setupRequest: (req) => ({ ...req, body: bodies[next++ % bodies.length]! })
     }]
   })
-  await run(opts(5)) // warm-up
-  const r = await run(opts(DURATION))
+  await load(opts(5)) // warm-up
+  const r = await load(opts(DURATION))
   const errors = r.errors + r.non2xx + r.timeouts
   const c = new pg.Client({ connectionString: url })
   await c.connect()

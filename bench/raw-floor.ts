@@ -1,0 +1,44 @@
+/**
+ * The raw floor of `npm run bench`: a minimal Fastify + pg server whose two routes answer
+ * the reads of bench/read-shapes.ts with the JSON built by one hand-written SQL statement
+ * each (no authentication, no area rule, no masking, no GraphQL): what the hardware and
+ * PostgreSQL allow for these reads from Node.
+ *
+ *   DATABASE_URL=… PORT=3931 POOL_MAX=10 node --import tsx bench/raw-floor.ts
+ *
+ *   GET /household/:id        → { data: { household } }
+ *   GET /households?region=R  → { data: { households: { nodes, pageInfo: { hasNextPage } } } }
+ */
+import Fastify from 'fastify'
+import pg from 'pg'
+import { column, HOUSEHOLD_FIELDS, INCOME_FIELDS, MEASURE_FIELDS, MEMBER_FIELDS, PAGE_SIZE } from './read-shapes.js'
+
+const object = (alias: string, fields: string[]): string => fields.map(k => `'${k}', ${alias}.${column(k)}`).join(', ')
+const list = (alias: string, table: string, fields: string[], where: string, order: string): string =>
+  `COALESCE((SELECT json_agg(json_build_object(${object(alias, fields)}) ORDER BY ${order}) FROM ${table} ${alias} WHERE ${alias}.household_id = h.id${where}), '[]')`
+const members = list('m', 'members', MEMBER_FIELDS, ' AND m.active', `m.relation <> 'HEAD', m.birth_date, m.id`)
+const measures = list('x', 'measures', MEASURE_FIELDS, '', 'x.start_date, x.id')
+const incomes = list('i', 'incomes', INCOME_FIELDS, '', 'i.year DESC')
+
+const HOUSEHOLD = `SELECT json_build_object('data', json_build_object('household',
+  (SELECT json_build_object(${object('h', HOUSEHOLD_FIELDS)}, 'members', ${members}, 'measures', ${measures}) FROM households h WHERE h.id = $1)))::text AS body`
+
+const PAGE = `WITH page AS (SELECT * FROM households WHERE region_code LIKE $1 ORDER BY id LIMIT ${PAGE_SIZE + 1})
+SELECT json_build_object('data', json_build_object('households', json_build_object(
+  'nodes', COALESCE((SELECT json_agg(json_build_object(${object('h', HOUSEHOLD_FIELDS)}, 'members', ${members}, 'measures', ${measures}, 'incomes', ${incomes}) ORDER BY h.id)
+    FROM (SELECT * FROM page ORDER BY id LIMIT ${PAGE_SIZE}) h), '[]'),
+  'pageInfo', json_build_object('hasNextPage', (SELECT count(*) FROM page) > ${PAGE_SIZE}))))::text AS body`
+
+const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.POOL_MAX ?? 10), idleTimeoutMillis: 30_000 })
+const app = Fastify()
+app.get<{ Params: { id: string } }>('/household/:id', async (req, reply) => {
+  const { rows } = await pool.query<{ body: string }>(HOUSEHOLD, [req.params.id])
+  return await reply.type('application/json').send(rows[0]!.body)
+})
+app.get<{ Querystring: { region: string } }>('/households', async (req, reply) => {
+  const { rows } = await pool.query<{ body: string }>(PAGE, [req.query.region.replace(/[\\%_]/g, '\\$&') + '%'])
+  return await reply.type('application/json').send(rows[0]!.body)
+})
+app.get('/readyz', async () => ({ ok: true }))
+await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT ?? 3931) })
+process.once('SIGTERM', () => { void app.close().then(async () => { await pool.end() }) })
