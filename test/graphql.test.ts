@@ -2,7 +2,8 @@ import Fastify from 'fastify'
 import fp from 'fastify-plugin'
 import t from 'tap'
 import app, { serverOptions } from '../src/app.js'
-import { buildApp, testConfig, testDatabase, token, uniqueSub } from './helper.js'
+import { HOUSEHOLD_FIELDS, householdInput, MEMBER_FIELDS } from './fixtures.js'
+import { buildApp, freshDatabase, testConfig, testDatabase, token, uniqueSub } from './helper.js'
 
 t.test('queries over GET, mutations only over POST', async (t) => {
   const { app, as } = await buildApp(t)
@@ -64,5 +65,29 @@ t.test('GraphiQL is served in development only', async (t) => {
     await fastify.register(fp(app), { config, database: await testDatabase() })
     t.teardown(() => fastify.close())
     t.equal((await fastify.inject('/graphiql')).statusCode, expected, env)
+  }
+})
+
+t.test('a document run again (compiled by graphql-jit) answers exactly as its first, interpreted run', async (t) => {
+  const { as } = await buildApp(t, { database: await freshDatabase() })
+  const village = '411224101201'
+  const op = as({ sub: uniqueSub('op'), role: 'OPERATOR', region: village })
+  const created = await op.gql(`mutation ($i: HouseholdInput!) { createHousehold(input: $i) { id } }`, { i: householdInput(village) })
+  const id: string = created.data.createHousehold.id
+  await op.gql(`mutation { addMeasure(householdId: "${id}", input: { category: INDUSTRY, kind: "solar", startDate: "2019-01-01" }) { id } }`)
+  await op.gql(`mutation { recordIncome(householdId: "${id}", input: { year: 2019, wage: 6000, business: 0, property: 0, transfer: 0, expenses: 0 }) { year } }`)
+  const query = `query ($id: ID!, $missing: ID!) {
+    household(id: $id) { ${HOUSEHOLD_FIELDS} members(includeRemoved: true) { ${MEMBER_FIELDS} } measures { id category kind amount details member { name } }
+      incomes { year wage perCapitaNet householdSize } statusHistory { fromStatus toStatus } }
+    households(filter: { regionCode: "${village}" }, first: 1) { totalCount edges { cursor node { id headName } } pageInfo { hasNextPage endCursor } }
+    gone: household(id: $missing) { id }
+  }`
+  for (const who of [op, as({ sub: uniqueSub('viewer'), role: 'VIEWER', region: village })]) {
+    const variables = { id, missing: '00000000-0000-4000-8000-000000000000' }
+    const first = await who.gql(query, variables)
+    t.equal(first.data.households.totalCount, 1)
+    t.equal(first.data.household.members.length, 3)
+    t.equal(first.errors?.[0]?.extensions.code, 'NOT_FOUND')
+    for (let i = 0; i < 2; i++) t.same(await who.gql(query, variables), first, `run ${i + 2} as the first`)
   }
 })
