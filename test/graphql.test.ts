@@ -37,7 +37,7 @@ t.test('a malformed document, an unknown field or a bad variable is BAD_USER_INP
     return res.errors?.flatMap(e => e.extensions.fields?.map(f => f.path) ?? []).sort()
   }
   t.same(await inline('{ region(code: 411224) { name } }'), ['code'])
-  const huge = await user.gql('query ($y: Int!) { statistics(regionCode: "411224", year: $y) { year } }', { y: 'x'.repeat(100_000) })
+  const huge = await user.gql('query ($y: Int!) { statistics(regionCode: "411224101201", year: $y) { year } }', { y: 'x'.repeat(100_000) })
   t.equal(huge.errors?.[0]?.extensions.code, 'BAD_USER_INPUT')
   t.ok(JSON.stringify(huge.errors).length < 2_000, 'a huge bad value is not echoed back whole')
   t.same(await inline('mutation { setPovertyLine(year: "x", amount: 2300) { year } }'), ['year'])
@@ -89,5 +89,14 @@ t.test('a document run again (compiled by graphql-jit) answers exactly as its fi
     t.equal(first.data.household.members.length, 3)
     t.equal(first.errors?.[0]?.extensions.code, 'NOT_FOUND')
     for (let i = 0; i < 2; i++) t.same(await who.gql(query, variables), first, `run ${i + 2} as the first`)
+  }
+  // A variable of the wrong type in the run that compiles the document, and after: still
+  // BAD_USER_INPUT naming it, never INTERNAL.
+  const stats = 'query ($y: Int!) { statistics(regionCode: "411224101201", year: $y) { year } }'
+  t.equal((await op.gql(stats, { y: 2019 })).data.statistics.year, 2019)
+  for (let i = 0; i < 2; i++) {
+    const wrong = await op.gql(stats, { y: {} })
+    t.equal(wrong.status, 400)
+    t.same(wrong.errors?.map(e => [e.extensions.code, e.extensions.fields?.map(f => f.path)]), [['BAD_USER_INPUT', ['y']]])
   }
 })

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import type { GraphQLError } from 'graphql'
+import { GraphQLError } from 'graphql'
 import { badInput, isAppError, type FieldError } from '../shared/errors.js'
 import { formatGraphQLError } from '../shared/graphql-errors.js'
 import { databaseBusy, LimitError, RETRY_AFTER_S } from './limits.js'
@@ -63,6 +63,10 @@ function problemOf (err: FastifyError, bodyLimit: number): Problem {
     const errors = [{ path: 'body', message: `is larger than the limit of ${kib(bodyLimit)}` }]
     return { type: problemType(413), title: TITLES[413]!, status: 413, detail: `The request body is larger than the limit of ${kib(bodyLimit)}`, code: 'BAD_USER_INPUT', errors }
   }
+  if ((err as unknown) instanceof GraphQLError) {
+    // A GraphQL request error raised outside execution (e.g. bad variables met by the cost check).
+    return { type: problemType(400), title: TITLES[400]!, status: 400, detail: err.message, code: 'BAD_USER_INPUT' }
+  }
   if (err instanceof LimitError) {
     return { type: problemType(err.statusCode), title: TITLES[err.statusCode]!, status: err.statusCode, detail: err.message, code: err.code }
   }
@@ -92,8 +96,9 @@ export function sendError (req: FastifyRequest, reply: FastifyReply, err: Fastif
   else req.log.info({ code: problem.code, status: problem.status }, problem.detail)
   if (problem.status === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', RETRY_AFTER_S)
   if (req.routeOptions.url === '/graphql') {
-    // Mercurius refuses a bad document or bad variables with one error holding the list.
-    const list = (err as { errors?: GraphQLError[] }).errors
+    // Mercurius refuses a bad document or bad variables with one error holding the list; a
+    // preExecution hook (the cost check) meets bad variables first when the document is compiled.
+    const list = err instanceof GraphQLError ? [err] : (err as { errors?: GraphQLError[] }).errors
     if (Array.isArray(list)) {
       return reply.code(problem.status).type('application/json; charset=utf-8')
         .send({ data: null, errors: list.flatMap(e => formatGraphQLError(e, req.log, req.server.deps.config.env === 'production')) })
