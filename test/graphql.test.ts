@@ -1,8 +1,8 @@
 import Fastify from 'fastify'
 import fp from 'fastify-plugin'
 import t from 'tap'
-import app, { serverOptions } from '../src/app.js'
-import { buildApp, testConfig, testDatabase, token, uniqueSub } from './helper.js'
+import app from '../src/app.js'
+import { buildApp, testConfig, testDatabase, testServerOptions, token, uniqueSub } from './helper.js'
 
 t.test('queries over GET, mutations only over POST', async (t) => {
   const { app, as } = await buildApp(t)
@@ -60,7 +60,7 @@ t.test('a batched array of operations is refused', async (t) => {
 t.test('GraphiQL is served in development only', async (t) => {
   for (const [env, expected] of [['development', 200], ['production', 401], ['test', 401]] as const) {
     const config = testConfig({ NODE_ENV: env })
-    const fastify = Fastify(serverOptions(config))
+    const fastify = Fastify(testServerOptions(config))
     await fastify.register(fp(app), { config, database: await testDatabase() })
     t.teardown(() => fastify.close())
     t.equal((await fastify.inject('/graphiql')).statusCode, expected, env)

@@ -1,10 +1,9 @@
-import { Writable } from 'node:stream'
 import Fastify from 'fastify'
 import fp from 'fastify-plugin'
 import pg from 'pg'
 import t from 'tap'
-import app, { serverOptions } from '../src/app.js'
-import { buildApp, MACHINE_PG_URL, pgProxy, testConfig, token, withDatabase } from './helper.js'
+import app from '../src/app.js'
+import { buildApp, MACHINE_PG_URL, pgProxy, testConfig, testServerOptions, token, withDatabase } from './helper.js'
 
 t.test('/healthz answers while the process runs; /readyz while the database answers', async (t) => {
   const { app } = await buildApp(t)
@@ -27,10 +26,7 @@ t.test('the database stops under a running app: /readyz turns 503, errors are ma
   url.host = `127.0.0.1:${proxy.port}`
   const logs: string[] = []
   const config = testConfig({ DATABASE_URL: url.toString(), LOG_LEVEL: 'info' })
-  const fastify = Fastify({
-    ...serverOptions(config),
-    logger: { ...(serverOptions(config).logger as object), stream: new Writable({ write (chunk, _enc, cb) { logs.push(String(chunk)); cb() } }) }
-  })
+  const fastify = Fastify(testServerOptions(config, line => logs.push(line)))
   await fastify.register(fp(app), { config })
   t.teardown(async () => { await fastify.close(); await proxy.stop().catch(() => {}) })
   const auth = { authorization: `Bearer ${await token({ sub: 'ops', role: 'ADMIN', region: '4112' })}` }

@@ -6,11 +6,12 @@
  *  - PostgreSQL (TEST_DATABASE_URL set): a database created from the template database.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { cpSync, createWriteStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, type WriteStream } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
+import { Writable } from 'node:stream'
+import Fastify, { type FastifyInstance, type FastifyServerOptions, type LightMyRequestResponse } from 'fastify'
 import fp from 'fastify-plugin'
 import pg from 'pg'
 import t from 'tap'
@@ -54,6 +55,27 @@ export function withDatabase (base: string, name: string): string {
 
 export function testConfig (env: Record<string, string> = {}): Config {
   return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', JWT_SECRET: TEST_SECRET, DATA_KEY: TEST_DATA_KEY, DATA_DIR: join(tmpdir(), 'br-unused'), ...env })
+}
+
+/**
+ * Every test app logs (at least at info, whatever LOG_LEVEL the test chose, through the
+ * app's own logger and its scrubbing) into one file per test process here; test/logs-check.ts
+ * reads them all after the suite and fails it when one holds personal data or a token.
+ */
+export const LOG_CAPTURE_DIR = join(projectRoot, '.tap', 'app-logs')
+let captureFile: WriteStream | null = null
+
+/** The app's server options for a test: its log lines go to the capture file (and to `sink`, if given). */
+export function testServerOptions (config: Config, sink?: (line: string) => void): FastifyServerOptions {
+  const options = serverOptions(config)
+  if (captureFile === null) {
+    mkdirSync(LOG_CAPTURE_DIR, { recursive: true })
+    captureFile = createWriteStream(join(LOG_CAPTURE_DIR, `${process.pid}.ndjson`), { flags: 'a' })
+  }
+  const file = captureFile
+  const stream = new Writable({ write (chunk, _enc, cb) { sink?.(String(chunk)); file.write(chunk, cb) } })
+  const level = config.logLevel === 'silent' ? 'info' : config.logLevel
+  return { ...options, logger: { ...(options.logger as object), level, stream } }
 }
 
 let shared: Promise<Database> | null = null
@@ -147,7 +169,7 @@ export async function token (claims: TokenClaims, expiresIn: string | number = '
 export async function buildApp (test: { teardown: (fn: () => unknown) => void }, opts: { config?: Config, clock?: Clock, database?: Database } = {}): Promise<TestApp> {
   const config = opts.config ?? testConfig()
   const database = opts.database ?? await testDatabase()
-  const fastify = Fastify(serverOptions(config))
+  const fastify = Fastify(testServerOptions(config))
   await fastify.register(fp(app), { config, database, ...(opts.clock ? { clock: opts.clock } : {}) })
   await fastify.ready()
   test.teardown(async () => { await fastify.close() })
