@@ -73,7 +73,7 @@ export function testServerOptions (config: Config, sink?: (line: string) => void
     captureFile = createWriteStream(join(LOG_CAPTURE_DIR, `${process.pid}.ndjson`), { flags: 'a' })
   }
   const file = captureFile
-  const stream = new Writable({ write (chunk, _enc, cb) { sink?.(String(chunk)); file.write(chunk, cb) } })
+  const stream = new Writable({ write (chunk, _enc, cb) { sink?.(String(chunk)); file.write(chunk); cb() } })
   const level = config.logLevel === 'silent' ? 'info' : config.logLevel
   return { ...options, logger: { ...(options.logger as object), level, stream } }
 }
