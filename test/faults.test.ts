@@ -103,7 +103,7 @@ t.test('a connection terminated in the middle of a REST read answers 503 problem
   const res = await pending
   t.equal(res.statusCode, 503)
   t.match(res.headers['content-type'], /^application\/problem\+json/)
-  t.match(res.json(), { status: 503, title: 'Service Unavailable', detail: 'The database is unavailable; try again' })
+  t.match(res.json(), { status: 503, title: 'Service Unavailable', detail: 'The database is unavailable; retry later' })
   t.notMatch(res.body, noDetail)
   t.equal((await op.get(url)).statusCode, 200, 'the next request works')
 })
