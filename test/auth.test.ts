@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose'
 import t, { type Test } from 'tap'
+import { JWKS_CACHE } from '../src/infra/auth.js'
 import { buildApp, TEST_SECRET, testConfig, uniqueSub } from './helper.js'
 
 const ISSUER = 'beneficiary-registry'
@@ -332,6 +333,41 @@ t.test('JWKS mode (JWT_JWKS_URL)', async (t) => {
       await refused(t, late.app, `Bearer ${await signWith(rsaOld, claims())}`)
     })
     t.ok(rotating.fetches > fetchesBefore, 'the key set was fetched after the rotation')
+  })
+
+  t.test('key rotation under a running app: the new key once published, the old one refused once the cache ages', async (t) => {
+    const oldKey = await keyPair('ES256', 'run-old')
+    const newKey = await keyPair('ES256', 'run-new')
+    const issuer = await new JwksServer().start()
+    t.teardown(async () => { await issuer.stop() })
+    issuer.keys = [oldKey.jwk]
+    const { app } = await buildApp(t, { config: jwksConfig(issuer.url) })
+    // jose times its cache with Date.now: move that clock instead of waiting.
+    const realNow = Date.now
+    let shift = 0
+    Date.now = () => realNow() + shift
+    t.teardown(() => { Date.now = realNow })
+    const status = async (key: KeyPair): Promise<number> => (await restMe(app, `Bearer ${await signWith(key, claims())}`)).statusCode
+
+    t.equal(await status(oldKey), 200, 'old key accepted')
+    issuer.keys = [oldKey.jwk, newKey.jwk] // the issuer publishes the new key
+    shift += JWKS_CACHE.cooldownDuration + 1_000
+    t.equal(await status(newKey), 200, 'new key accepted once the cooldown since the last fetch has passed')
+    issuer.keys = [newKey.jwk] // and withdraws the old one
+    t.equal(await status(oldKey), 200, 'the cached set still holds the old key')
+    shift += JWKS_CACHE.cacheMaxAge + 1_000
+    t.equal(await status(oldKey), 401, 'the old key is refused once the cached set has aged out')
+    t.equal(await status(newKey), 200, 'the new key still accepted')
+
+    // The issuer goes down: the cached keys still verify until the set ages out, then nothing does.
+    issuer.failing = true
+    t.equal(await status(newKey), 200, 'cached key still verifies during a short outage')
+    t.equal(await status(await keyPair('ES256', 'run-unknown')), 401, 'an unknown kid during the outage: 401')
+    shift += JWKS_CACHE.cacheMaxAge + 1_000
+    await refused(t, app, `Bearer ${await signWith(newKey, claims())}`)
+    issuer.failing = false
+    shift += JWKS_CACHE.cooldownDuration + 1_000
+    t.equal(await status(newKey), 200, 'accepted again once the issuer is back')
   })
 
   t.test('outage: the app fails closed (401, never 500)', async (t) => {

@@ -1,9 +1,9 @@
 import Fastify from 'fastify'
 import fp from 'fastify-plugin'
 import t from 'tap'
-import app, { serverOptions } from '../src/app.js'
+import app from '../src/app.js'
 import { HOUSEHOLD_FIELDS, householdInput, MEMBER_FIELDS } from './fixtures.js'
-import { buildApp, freshDatabase, testConfig, testDatabase, token, uniqueSub } from './helper.js'
+import { buildApp, freshDatabase, testConfig, testDatabase, testServerOptions, token, uniqueSub } from './helper.js'
 
 t.test('queries over GET, mutations only over POST', async (t) => {
   const { app, as } = await buildApp(t)
@@ -61,7 +61,7 @@ t.test('a batched array of operations is refused', async (t) => {
 t.test('GraphiQL is served in development only', async (t) => {
   for (const [env, expected] of [['development', 200], ['production', 401], ['test', 401]] as const) {
     const config = testConfig({ NODE_ENV: env })
-    const fastify = Fastify(serverOptions(config))
+    const fastify = Fastify(testServerOptions(config))
     await fastify.register(fp(app), { config, database: await testDatabase() })
     t.teardown(() => fastify.close())
     t.equal((await fastify.inject('/graphiql')).statusCode, expected, env)

@@ -1,34 +1,9 @@
-import net from 'node:net'
-import { Writable } from 'node:stream'
 import Fastify from 'fastify'
 import fp from 'fastify-plugin'
 import pg from 'pg'
 import t from 'tap'
-import app, { serverOptions } from '../src/app.js'
-import { buildApp, MACHINE_PG_URL, testConfig, token, withDatabase } from './helper.js'
-
-/** A TCP proxy in front of the machine's PostgreSQL that the test can cut and restore. */
-async function pgProxy (): Promise<{ port: number, stop: () => Promise<void>, start: () => Promise<void> }> {
-  const target = new URL(MACHINE_PG_URL)
-  const sockets = new Set<net.Socket>()
-  let server: net.Server
-  let port = 0
-  const start = async (): Promise<void> => {
-    server = net.createServer((client) => {
-      const upstream = net.connect(Number(target.port || 5432), target.hostname)
-      for (const s of [client, upstream]) { sockets.add(s); s.on('close', () => sockets.delete(s)); s.on('error', () => s.destroy()) }
-      client.pipe(upstream).pipe(client)
-    })
-    await new Promise<void>(resolve => server.listen(port, '127.0.0.1', resolve))
-    port = (server.address() as net.AddressInfo).port
-  }
-  const stop = async (): Promise<void> => {
-    for (const s of sockets) s.destroy()
-    await new Promise<void>(resolve => server.close(() => resolve()))
-  }
-  await start()
-  return { get port () { return port }, start, stop }
-}
+import app from '../src/app.js'
+import { buildApp, MACHINE_PG_URL, pgProxy, testConfig, testServerOptions, token, withDatabase } from './helper.js'
 
 t.test('/healthz answers while the process runs; /readyz while the database answers', async (t) => {
   const { app } = await buildApp(t)
@@ -51,10 +26,7 @@ t.test('the database stops under a running app: /readyz turns 503, errors are ma
   url.host = `127.0.0.1:${proxy.port}`
   const logs: string[] = []
   const config = testConfig({ DATABASE_URL: url.toString(), LOG_LEVEL: 'info' })
-  const fastify = Fastify({
-    ...serverOptions(config),
-    logger: { ...(serverOptions(config).logger as object), stream: new Writable({ write (chunk, _enc, cb) { logs.push(String(chunk)); cb() } }) }
-  })
+  const fastify = Fastify(testServerOptions(config, line => logs.push(line)))
   await fastify.register(fp(app), { config })
   t.teardown(async () => { await fastify.close(); await proxy.stop().catch(() => {}) })
   const auth = { authorization: `Bearer ${await token({ sub: 'ops', role: 'ADMIN', region: '4112' })}` }
@@ -80,8 +52,9 @@ t.test('the database stops under a running app: /readyz turns 503, errors are ma
   t.equal(body.errors[0].message, 'Internal server error', 'no detail reaches the client')
   t.notMatch(gql.body, /ECONNREFUSED|connect|127\.0\.0\.1|regions/)
   const rest = await fastify.inject({ url: '/api/v1/regions/411224', headers: auth })
-  t.equal(rest.statusCode, 500)
-  t.match(rest.json(), { status: 500, detail: 'Internal server error' })
+  t.equal(rest.statusCode, 503, 'REST: 503, the client may retry')
+  t.equal(rest.headers['retry-after'], '10')
+  t.match(rest.json(), { status: 503, detail: 'The database is unavailable; retry later' })
   t.notMatch(rest.body, /ECONNREFUSED|connect|select/i)
   t.match(logs.join(''), /"level":50/, 'the detail is in the log')
 

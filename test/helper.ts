@@ -6,16 +6,19 @@
  *  - PostgreSQL (TEST_DATABASE_URL set): a database created from the template database.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { cpSync, createWriteStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, type WriteStream } from 'node:fs'
+import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
+import { Writable } from 'node:stream'
+import Fastify, { type FastifyInstance, type FastifyServerOptions, type LightMyRequestResponse } from 'fastify'
 import fp from 'fastify-plugin'
 import pg from 'pg'
 import t from 'tap'
 import app, { serverOptions } from '../src/app.js'
 import { loadConfig, type Config } from '../src/config.js'
 import { openDatabase, type Database } from '../src/db/index.js'
+import { migrateAndSeed } from '../src/infra/migrate.js'
 import { mintToken, type TokenClaims } from '../src/infra/tokens.js'
 import type { Clock } from '../src/shared/context.js'
 import { paths, projectRoot } from '../src/paths.js'
@@ -54,6 +57,27 @@ export function testConfig (env: Record<string, string> = {}): Config {
   return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', JWT_SECRET: TEST_SECRET, DATA_KEY: TEST_DATA_KEY, DATA_DIR: join(tmpdir(), 'br-unused'), ...env })
 }
 
+/**
+ * Every test app logs (at least at info, whatever LOG_LEVEL the test chose, through the
+ * app's own logger and its scrubbing) into one file per test process here; test/logs-check.ts
+ * reads them all after the suite and fails it when one holds personal data or a token.
+ */
+export const LOG_CAPTURE_DIR = join(projectRoot, '.tap', 'app-logs')
+let captureFile: WriteStream | null = null
+
+/** The app's server options for a test: its log lines go to the capture file (and to `sink`, if given). */
+export function testServerOptions (config: Config, sink?: (line: string) => void): FastifyServerOptions {
+  const options = serverOptions(config)
+  if (captureFile === null) {
+    mkdirSync(LOG_CAPTURE_DIR, { recursive: true })
+    captureFile = createWriteStream(join(LOG_CAPTURE_DIR, `${process.pid}.ndjson`), { flags: 'a' })
+  }
+  const file = captureFile
+  const stream = new Writable({ write (chunk, _enc, cb) { sink?.(String(chunk)); file.write(chunk); cb() } })
+  const level = config.logLevel === 'silent' ? 'info' : config.logLevel
+  return { ...options, logger: { ...(options.logger as object), level, stream } }
+}
+
 let shared: Promise<Database> | null = null
 
 /** Creates a fresh, migrated and seeded database for this test file. */
@@ -83,6 +107,32 @@ export async function freshDatabase (onQuery?: (query: string) => void): Promise
     rmSync(dir, { recursive: true, force: true })
   })
   return database
+}
+
+/**
+ * A database of its own on the machine's PostgreSQL (whichever variant runs), migrated
+ * and seeded, dropped at the end: for tests that need a server (cutting connections).
+ */
+export async function machinePgDatabase (): Promise<{ name: string, url: string }> {
+  const name = `br_test_${process.pid}_${randomBytes(3).toString('hex')}`
+  const admin = new pg.Client({ connectionString: MACHINE_PG_URL })
+  await admin.connect()
+  const template = (await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [PG_TEMPLATE])).rowCount === 1
+  await admin.query(`CREATE DATABASE ${name}${template ? ` TEMPLATE ${PG_TEMPLATE}` : ''}`)
+  await admin.end()
+  const url = withDatabase(MACHINE_PG_URL, name)
+  if (!template) {
+    const database = await openDatabase({ kind: 'postgres', url, poolMax: 1 }, { error: (obj: unknown) => { console.error(obj) } })
+    await migrateAndSeed(database, { regionSeed: '4112' })
+    await database.close()
+  }
+  t.teardown(async () => {
+    const a = new pg.Client({ connectionString: MACHINE_PG_URL })
+    await a.connect()
+    await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+    await a.end()
+  })
+  return { name, url }
 }
 
 /** The test file's database, opened on first use and shared by its tests. */
@@ -119,7 +169,7 @@ export async function token (claims: TokenClaims, expiresIn: string | number = '
 export async function buildApp (test: { teardown: (fn: () => unknown) => void }, opts: { config?: Config, clock?: Clock, database?: Database } = {}): Promise<TestApp> {
   const config = opts.config ?? testConfig()
   const database = opts.database ?? await testDatabase()
-  const fastify = Fastify(serverOptions(config))
+  const fastify = Fastify(testServerOptions(config))
   await fastify.register(fp(app), { config, database, ...(opts.clock ? { clock: opts.clock } : {}) })
   await fastify.ready()
   test.teardown(async () => { await fastify.close() })
@@ -149,3 +199,41 @@ export async function buildApp (test: { teardown: (fn: () => unknown) => void },
 
 /** A unique subject for a test's user. */
 export const uniqueSub = (prefix = 'user'): string => `${prefix}-${randomUUID().slice(0, 8)}`
+
+/**
+ * A TCP proxy in front of the machine's PostgreSQL that the test can cut and restore
+ * (`stop`, `start`), or make deaf: `hold` keeps what the server sends from reaching the
+ * app until `resume` — a connection that died while idle is noticed only at its next use.
+ */
+export async function pgProxy (): Promise<{ port: number, stop: () => Promise<void>, start: () => Promise<void>, hold: () => void, resume: () => void }> {
+  const target = new URL(MACHINE_PG_URL)
+  const sockets = new Set<net.Socket>()
+  let server: net.Server
+  let port = 0
+  // While held, what the server sends (and its end) waits here, per connection, in order.
+  let held: Array<() => void> | null = null
+  const later = (fn: () => void): void => { if (held === null) fn(); else held.push(fn) }
+  const start = async (): Promise<void> => {
+    server = net.createServer((client) => {
+      const upstream = net.connect(Number(target.port || 5432), target.hostname)
+      for (const s of [client, upstream]) { sockets.add(s); s.on('close', () => sockets.delete(s)); s.on('error', () => s.destroy()) }
+      client.pipe(upstream)
+      upstream.on('data', (data) => { later(() => client.write(data)) })
+      upstream.on('close', () => { later(() => client.end()) })
+    })
+    await new Promise<void>(resolve => server.listen(port, '127.0.0.1', resolve))
+    port = (server.address() as net.AddressInfo).port
+  }
+  const stop = async (): Promise<void> => {
+    for (const s of sockets) s.destroy()
+    await new Promise<void>(resolve => server.close(() => resolve()))
+  }
+  const hold = (): void => { held ??= [] }
+  const resume = (): void => {
+    const queued = held ?? []
+    held = null
+    for (const fn of queued) fn()
+  }
+  await start()
+  return { get port () { return port }, start, stop, hold, resume }
+}

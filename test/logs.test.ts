@@ -1,11 +1,10 @@
-import { Writable } from 'node:stream'
 import fc from 'fast-check'
 import Fastify from 'fastify'
 import fp from 'fastify-plugin'
 import t from 'tap'
-import app, { serverOptions } from '../src/app.js'
+import app from '../src/app.js'
 import { scrub } from '../src/infra/logger.js'
-import { testConfig, testDatabase, token } from './helper.js'
+import { testConfig, testDatabase, testServerOptions, token } from './helper.js'
 
 const nationalId = fc.tuple(fc.stringMatching(/^[1-6]\d{16}$/), fc.constantFrom('0', '5', '9', 'X')).map(([a, b]) => a + b)
 const phone = fc.stringMatching(/^1[3-9]\d{9}$/)
@@ -27,8 +26,7 @@ t.test('scrub keeps what the logs need: region codes, times, ids', async (t) => 
 t.test('a request\'s log lines never show its token or the personal data in its URL', async (t) => {
   const lines: string[] = []
   const config = testConfig({ LOG_LEVEL: 'trace' })
-  const options = serverOptions(config)
-  const fastify = Fastify({ ...options, logger: { ...(options.logger as object), stream: new Writable({ write (c, _e, cb) { lines.push(String(c)); cb() } }) } })
+  const fastify = Fastify(testServerOptions(config, line => lines.push(line)))
   await fastify.register(fp(app), { config, database: await testDatabase() })
   t.teardown(() => fastify.close())
   const secret = await token({ sub: 'someone', role: 'OPERATOR', region: '4112' })
@@ -48,7 +46,7 @@ t.test('a request\'s log lines never show its token or the personal data in its 
 
 t.test('the request id is taken from x-request-id or generated, and returned', async (t) => {
   const config = testConfig()
-  const fastify = Fastify(serverOptions(config))
+  const fastify = Fastify(testServerOptions(config))
   await fastify.register(fp(app), { config, database: await testDatabase() })
   t.teardown(() => fastify.close())
   const given = await fastify.inject({ url: '/healthz', headers: { 'x-request-id': 'gateway-42' } })

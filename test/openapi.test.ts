@@ -2,12 +2,12 @@ import Fastify from 'fastify'
 import fp from 'fastify-plugin'
 import t from 'tap'
 import { parse } from 'yaml'
-import app, { serverOptions } from '../src/app.js'
-import { testConfig, testDatabase } from './helper.js'
+import app from '../src/app.js'
+import { testConfig, testDatabase, testServerOptions } from './helper.js'
 
 t.test('GET /openapi.yaml serves a document describing exactly the registered REST routes', async (t) => {
   const config = testConfig()
-  const fastify = Fastify(serverOptions(config))
+  const fastify = Fastify(testServerOptions(config))
   const routes = new Set<string>()
   fastify.addHook('onRoute', (r) => {
     // HEAD mirrors GET; OPTIONS * is the CORS preflight, not an API operation.

@@ -30,11 +30,41 @@ interface Logger { error: (obj: unknown, msg?: string) => void }
 
 const MIGRATION_LOCK = 4112_0001
 
+/**
+ * A pool whose checked-out clients go back to it when their connection dies. drizzle's
+ * `transaction()` on node-postgres runs BEGIN before the try/finally that releases its
+ * client (drizzle-orm#6241, open in 0.45): a connection lost at BEGIN would hold its pool
+ * slot for ever, and a few such losses (a database restart) would leave no connection.
+ * Here a client whose connection ends while checked out is released with an error (the
+ * pool drops it), and a later release by its holder is a no-op.
+ */
+class ReleasingPool extends pg.Pool {
+  override connect (): Promise<pg.PoolClient>
+  override connect (callback: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: any) => void) => void): void
+  override connect (callback?: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: any) => void) => void): Promise<pg.PoolClient> | void {
+    if (callback !== undefined) { super.connect(callback); return }
+    return super.connect().then((client) => {
+      const release = client.release.bind(client)
+      let released = false
+      const onEnd = (): void => { releaseOnce(new Error('the database connection ended')) }
+      const releaseOnce = (err?: Error | boolean): void => {
+        if (released) return
+        released = true
+        client.removeListener('end', onEnd)
+        release(err)
+      }
+      client.once('end', onEnd)
+      client.release = releaseOnce
+      return client
+    })
+  }
+}
+
 /** `onQuery` sees every statement drizzle sends (tests count them to catch N+1 queries). */
 export async function openDatabase (cfg: Config['database'], log: Logger, onQuery?: (query: string) => void): Promise<Database> {
   const logger = onQuery === undefined ? undefined : { logQuery: (query: string) => { onQuery(query) } }
   if (cfg.kind === 'postgres') {
-    const pool = new pg.Pool({
+    const pool = new ReleasingPool({
       connectionString: cfg.url,
       max: cfg.poolMax,
       connectionTimeoutMillis: 5_000,
@@ -81,6 +111,24 @@ export async function openDatabase (cfg: Config['database'], log: Logger, onQuer
  */
 export async function withoutStatementTimeout (tx: Tx): Promise<void> {
   await tx.execute(sql`SET LOCAL statement_timeout = 0`)
+}
+
+/** SQLSTATE classes and codes of a lost or refused connection: 08 connection exception, 57P01–57P03 shutdown/startup */
+const UNAVAILABLE_CODE = /^(08...|57P0[123]|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN)$/
+const UNAVAILABLE_MESSAGE = /^(Connection terminated|Client has encountered a connection error|Client was closed)/
+
+/**
+ * True when `err` (or what it wraps: drizzle's query error, an AggregateError of connect
+ * attempts) means the database could not be reached or dropped the connection — a
+ * transient outage the caller may retry (503), not a fault of the request.
+ */
+export function isDatabaseUnavailable (err: unknown, depth = 0): boolean {
+  if (typeof err !== 'object' || err === null || depth > 5) return false
+  const e = err as { code?: unknown, message?: unknown, cause?: unknown, errors?: unknown }
+  if (typeof e.code === 'string' && UNAVAILABLE_CODE.test(e.code)) return true
+  if (typeof e.message === 'string' && UNAVAILABLE_MESSAGE.test(e.message)) return true
+  if (Array.isArray(e.errors) && e.errors.some(x => isDatabaseUnavailable(x, depth + 1))) return true
+  return isDatabaseUnavailable(e.cause, depth + 1)
 }
 
 /** Rows of a raw SQL statement, on either driver (both answer `{ rows }`). */

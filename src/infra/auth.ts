@@ -19,6 +19,15 @@ export interface AuthOptions {
   regionExists: (code: string) => Promise<boolean>
 }
 
+/**
+ * The key set is fetched again when a token names an unknown kid (at most once per
+ * cooldown: a new key is accepted at the latest `cooldownDuration` after it is
+ * published) and when the cached set is older than `cacheMaxAge` (a withdrawn key is
+ * refused at the latest that long after its removal). A fetch that fails or times out
+ * refuses the token (401): the service fails closed.
+ */
+export const JWKS_CACHE = { timeoutDuration: 3_000, cooldownDuration: 30_000, cacheMaxAge: 600_000 }
+
 /** The OPERATIONS key of a route: `GET /api/v1/regions/:code` (HEAD shares its GET's entry). */
 export function operationKey (method: string, url: string): string {
   return `${method === 'HEAD' ? 'GET' : method} ${url}`
@@ -35,7 +44,7 @@ export default fp<AuthOptions>(async (app, opts) => {
     ? async (token: string) => await jwtVerify(token, secret, { issuer, audience, algorithms: ['HS256'], requiredClaims: ['exp', 'sub'] })
     : await (async () => {
       if (jwksUrl === null) throw new Error('JWT_SECRET or JWT_JWKS_URL is required')
-      const jwks = createRemoteJWKSet(jwksUrl, { timeoutDuration: 3_000, cooldownDuration: 30_000, cacheMaxAge: 600_000 })
+      const jwks = createRemoteJWKSet(jwksUrl, JWKS_CACHE)
       return async (token: string) => await jwtVerify(token, jwks, { issuer, audience, algorithms: ['RS256', 'ES256'], requiredClaims: ['exp', 'sub'] })
     })()
 

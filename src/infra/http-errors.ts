@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { GraphQLError } from 'graphql'
+import { isDatabaseUnavailable } from '../db/index.js'
 import { badInput, isAppError, type FieldError } from '../shared/errors.js'
 import { formatGraphQLError } from '../shared/graphql-errors.js'
 import { databaseBusy, LimitError, RETRY_AFTER_S } from './limits.js'
@@ -72,6 +73,9 @@ function problemOf (err: FastifyError, bodyLimit: number): Problem {
   }
   if (databaseBusy(err)) {
     return { type: problemType(503), title: TITLES[503]!, status: 503, detail: 'The database did not answer in time; retry later', code: 'SERVICE_UNAVAILABLE' }
+  }
+  if (isDatabaseUnavailable(err)) {
+    return { type: problemType(503), title: TITLES[503]!, status: 503, detail: 'The database is unavailable; retry later', code: 'SERVICE_UNAVAILABLE' }
   }
   const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500
   return {
