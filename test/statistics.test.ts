@@ -279,6 +279,11 @@ t.test('the summary follows every write, and extends itself when a new year begi
   t.match(s20, { year: 2020, households: { total: 1 }, microcredit: { loans: 1, outstanding: 10000 } }, 'a new year: the summary reaches it')
   const [after] = await queryRows<{ last_year: number }>(app.database.db, sql`SELECT last_year FROM stats_state`)
   t.equal(after!.last_year, 2020)
+  // Writes between two reads mark the village once, however many there are.
+  for (const kind of ['solar', 'livestock', 'e_commerce']) await addMeasure(op, h.id, { category: 'INDUSTRY', kind, startDate: '2020-01-01' })
+  await ok(op, `mutation { updateMember(id: "${h.members[1]!.id}", input: { pensionInsurance: true }) { id } }`)
+  const [marks] = await queryRows<{ n: number }>(app.database.db, sql`SELECT count(*)::int AS n FROM stats_dirty WHERE village = ${VILLAGE}`)
+  t.equal(marks!.n, 1, 'four writes, one mark')
   const { actual, expected } = await compare(app, op, VILLAGE, 2020)
   t.same(actual, expected)
   const [dirty] = await queryRows<{ n: number }>(app.database.db, sql`SELECT count(*)::int AS n FROM stats_dirty WHERE village LIKE '411224106%'`)
