@@ -10,8 +10,7 @@ import fp from 'fastify-plugin'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import app, { serverOptions } from '../src/app.js'
-import { openDatabase, withoutStatementTimeout } from '../src/db/index.js'
-import { databaseBusy } from '../src/infra/limits.js'
+import { isDatabaseBusy, openDatabase, withoutStatementTimeout } from '../src/db/index.js'
 import { migrateAndSeed } from '../src/infra/migrate.js'
 import { buildApp, MACHINE_PG_URL, testConfig, token, uniqueSub, withDatabase } from './helper.js'
 
@@ -257,9 +256,9 @@ t.test('statement timeout (PostgreSQL): applied to every pooled connection; a ca
 })
 
 t.test('what counts as the database being busy', async (t) => {
-  t.ok(databaseBusy(Object.assign(new Error('Failed query'), { cause: Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' }) })))
-  t.ok(databaseBusy(new Error('timeout exceeded when trying to connect')), 'no pooled connection free in time')
-  t.notOk(databaseBusy(Object.assign(new Error('duplicate key'), { code: '23505' })))
-  t.notOk(databaseBusy(new Error('connect ECONNREFUSED 127.0.0.1:5432')))
-  t.notOk(databaseBusy(undefined))
+  t.ok(isDatabaseBusy(Object.assign(new Error('Failed query'), { cause: Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' }) })))
+  t.ok(isDatabaseBusy(new Error('timeout exceeded when trying to connect')), 'no pooled connection free in time')
+  t.notOk(isDatabaseBusy(Object.assign(new Error('duplicate key'), { code: '23505' })))
+  t.notOk(isDatabaseBusy(new Error('connect ECONNREFUSED 127.0.0.1:5432')))
+  t.notOk(isDatabaseBusy(undefined))
 })

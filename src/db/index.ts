@@ -122,13 +122,28 @@ const UNAVAILABLE_MESSAGE = /^(Connection terminated|Client has encountered a co
  * attempts) means the database could not be reached or dropped the connection — a
  * transient outage the caller may retry (503), not a fault of the request.
  */
-export function isDatabaseUnavailable (err: unknown, depth = 0): boolean {
+export function isDatabaseUnavailable (err: unknown): boolean {
+  return someCause(err, e => (typeof e.code === 'string' && UNAVAILABLE_CODE.test(e.code)) || (typeof e.message === 'string' && UNAVAILABLE_MESSAGE.test(e.message)))
+}
+
+/**
+ * True when `err` (or what it wraps) is a statement cancelled by the statement timeout
+ * (57014), too many connections (53300) or no pooled connection free in time: the
+ * database is overloaded, not the request wrong — 503, retry later.
+ */
+export function isDatabaseBusy (err: unknown): boolean {
+  return someCause(err, e => e.code === '57014' || e.code === '53300' || e.message === 'timeout exceeded when trying to connect')
+}
+
+type ErrorLike = { code?: unknown, message?: unknown, cause?: unknown, errors?: unknown }
+
+/** Does `err`, or an error it wraps (drizzle's `cause`, an AggregateError's `errors`), match? */
+function someCause (err: unknown, match: (e: ErrorLike) => boolean, depth = 0): boolean {
   if (typeof err !== 'object' || err === null || depth > 5) return false
-  const e = err as { code?: unknown, message?: unknown, cause?: unknown, errors?: unknown }
-  if (typeof e.code === 'string' && UNAVAILABLE_CODE.test(e.code)) return true
-  if (typeof e.message === 'string' && UNAVAILABLE_MESSAGE.test(e.message)) return true
-  if (Array.isArray(e.errors) && e.errors.some(x => isDatabaseUnavailable(x, depth + 1))) return true
-  return isDatabaseUnavailable(e.cause, depth + 1)
+  const e = err as ErrorLike
+  if (match(e)) return true
+  if (Array.isArray(e.errors) && e.errors.some(x => someCause(x, match, depth + 1))) return true
+  return someCause(e.cause, match, depth + 1)
 }
 
 /** Rows of a raw SQL statement, on either driver (both answer `{ rows }`). */

@@ -11,7 +11,8 @@ import { canPerform, OPERATIONS } from '../shared/policy.js'
 import type { Principal } from '../shared/principal.js'
 import { paths } from '../paths.js'
 import { checkCost, GRAPHQL_LIMITS, maxAliasesRule } from './graphql-limits.js'
-import { databaseBusy, RETRY_AFTER_S } from './limits.js'
+import { isDatabaseBusy } from '../db/index.js'
+import { RETRY_AFTER_S } from './limits.js'
 
 declare module 'mercurius' {
   interface MercuriusContext {
@@ -122,7 +123,7 @@ export default fp<{ graphiql: boolean, production: boolean }>(async (app, opts) 
     context: (req) => ({ principal: req.principal, services: servicesOf(req) }),
     errorFormatter: (execution: ExecutionResult, ctx: MercuriusContext) => {
       // A statement cancelled by the statement timeout (or no connection free): retry later, as in REST.
-      const busy = (execution.errors ?? []).filter(e => databaseBusy(e.originalError))
+      const busy = (execution.errors ?? []).filter(e => isDatabaseBusy(e.originalError))
       if (busy.length > 0) {
         ctx.reply.log.warn({ err: busy[0]!.originalError }, 'the database did not answer in time')
         ctx.reply.header('retry-after', RETRY_AFTER_S)

@@ -1,10 +1,10 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { GraphQLError } from 'graphql'
-import { isDatabaseUnavailable } from '../db/index.js'
+import { isDatabaseBusy, isDatabaseUnavailable } from '../db/index.js'
 import { badInput, isAppError, type FieldError } from '../shared/errors.js'
 import { formatGraphQLError } from '../shared/graphql-errors.js'
-import { databaseBusy, LimitError, RETRY_AFTER_S } from './limits.js'
+import { LimitError, RETRY_AFTER_S } from './limits.js'
 
 interface Problem {
   type: string
@@ -71,7 +71,7 @@ function problemOf (err: FastifyError, bodyLimit: number): Problem {
   if (err instanceof LimitError) {
     return { type: problemType(err.statusCode), title: TITLES[err.statusCode]!, status: err.statusCode, detail: err.message, code: err.code }
   }
-  if (databaseBusy(err)) {
+  if (isDatabaseBusy(err)) {
     return { type: problemType(503), title: TITLES[503]!, status: 503, detail: 'The database did not answer in time; retry later', code: 'SERVICE_UNAVAILABLE' }
   }
   if (isDatabaseUnavailable(err)) {

@@ -29,17 +29,6 @@ export class LimitError extends Error {
 const isProbe = (req: FastifyRequest): boolean => req.routeOptions.url === '/healthz' || req.routeOptions.url === '/readyz'
 
 /**
- * A query cancelled by the statement timeout (57014), or no pooled connection free in
- * time: the database is overloaded, not the request wrong — 503, retry later.
- */
-export function databaseBusy (err: unknown): boolean {
-  for (let e = err as { code?: unknown, message?: unknown, cause?: unknown } | undefined, depth = 0; e != null && depth < 5; e = e.cause as typeof e, depth++) {
-    if (e.code === '57014' || e.code === '53300' || e.message === 'timeout exceeded when trying to connect') return true
-  }
-  return false
-}
-
-/**
  * Abuse limits of the HTTP layer (OWASP API4): per-user and per-address rate limits
  * (`@fastify/rate-limit`, in-process counters) and load shedding (`@fastify/under-pressure`).
  * Registered before auth, so that an overloaded process refuses before verifying tokens.
