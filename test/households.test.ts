@@ -1,8 +1,10 @@
 import { sql } from 'drizzle-orm'
 import t from 'tap'
+import { generateDemoData } from '../src/db/demo-data.js'
 import { queryRows, type Database } from '../src/db/index.js'
+import { Sealer } from '../src/shared/sealing.js'
 import { HOUSEHOLD_FIELDS, householdInput, MEMBER_FIELDS, memberInput, nationalId } from './fixtures.js'
-import { buildApp, freshDatabase, uniqueSub, type Client } from './helper.js'
+import { buildApp, freshDatabase, TEST_DATA_KEY, uniqueSub, type Client } from './helper.js'
 
 const VILLAGE = '411224101201' // 龙王庙村, 杜关镇, 卢氏县
 const SIBLING = '411224101202' // 郭家村, the same township
@@ -285,4 +287,46 @@ t.test('nested fields are batched: a page of households costs the same few state
   const fifty = await count(50)
   t.equal(fifty, five, `the same number of statements for 5 and 50 households (${fifty})`)
   t.ok(fifty <= 12, `a handful of statements: ${fifty}`)
+})
+
+t.test('members, measures and incomes come in the household\'s own statement and answer exactly as when read alone', async (t) => {
+  const statements: string[] = []
+  const database = await freshDatabase((q) => { if (!q.includes('exchange_jobs') && !/^(begin|commit|rollback)\b/i.test(q.trim())) statements.push(q) })
+  const { as } = await buildApp(t, { database })
+  await generateDemoData(database.db, new Sealer(Buffer.from(TEST_DATA_KEY, 'base64')), { households: 40, region: '411224101', seed: 11 })
+  const op = as({ sub: uniqueSub('op'), role: 'OPERATOR', region: '411224101' })
+  const viewer = as({ sub: uniqueSub('viewer'), role: 'VIEWER', region: '411224101' })
+  const first = (await op.gql('{ households(first: 1) { edges { node { id members { id relation } } } } }')).data.households.edges[0].node
+  const removed = first.members.find((m: { relation: string }) => m.relation !== 'HEAD')
+  t.ok(removed, 'the first household has a member besides its head')
+  t.notOk((await op.gql(`mutation { removeMember(id: "${removed.id}", reason: MOVED) { id } }`)).errors)
+
+  const NESTED = `members { ${MEMBER_FIELDS} }
+    measures { id category kind status startDate endDate amount fundingSource details version } incomes { year wage business property transfer transferItems expenses householdSize perCapitaNet }`
+  for (const [who, client] of [['OPERATOR', op], ['VIEWER (masked)', viewer]] as const) {
+    statements.length = 0
+    const page = await client.gql(`{ households(first: 40) { edges { node { id ${NESTED} } } } }`)
+    t.notOk(page.errors)
+    t.equal(statements.length, 1, `${who}: a page with its members, measures and incomes is one statement`)
+    statements.length = 0
+    const one = await client.gql(`query ($id: ID!) { household(id: $id) { ...N } } fragment N on Household { id ${NESTED} }`, { id: first.id })
+    t.equal(statements.length, 1, `${who}: one household through a fragment, one statement`)
+    // The same fields reached through Member.household are read by the loaders, one statement per field.
+    const alone = await client.gql(`{ households(first: 40) { edges { node { id members(includeRemoved: true) { household { id ${NESTED} } } } } } }`)
+    const nodes = page.data.households.edges.map((e: { node: { id: string } }) => e.node)
+    t.equal(nodes.length, 40)
+    t.ok(nodes.some((h: { measures: unknown[] }) => h.measures.length > 0) && nodes.some((h: { incomes: unknown[] }) => h.incomes.length > 0), 'measures and incomes among them')
+    for (const [i, e] of alone.data.households.edges.entries()) {
+      t.same(nodes[i], e.node.members[0].household, `${who}: household ${i} answers the same both ways`)
+    }
+    t.same(one.data.household, nodes.find((h: { id: string }) => h.id === first.id))
+    {
+      // The same field twice with different arguments: each read by its loader, both right.
+      const h = (await client.gql(`{ household(id: "${first.id}") { members { id } all: members(includeRemoved: true) { id active } } }`)).data.household
+      t.notOk(h.members.some((m: { id: string }) => m.id === removed.id), 'a removed member is left out by default')
+      t.ok(h.all.some((m: { id: string, active: boolean }) => m.id === removed.id && !m.active), 'and listed with includeRemoved')
+      t.equal(h.all.length, h.members.length + 1)
+    }
+    if (who.startsWith('VIEWER')) t.ok(nodes.every((h: { members: Array<{ nationalId: string }> }) => h.members.every(m => /^\d{6}\*{8}\d{3}[\dX]$/.test(m.nationalId))), 'national IDs masked for VIEWER')
+  }
 })

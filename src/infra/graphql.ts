@@ -1,12 +1,14 @@
 import { readFileSync } from 'node:fs'
+import DataLoader from 'dataloader'
 import fp from 'fastify-plugin'
 import { buildSchema, isObjectType, NoSchemaIntrospectionCustomRule, type ExecutionResult, type GraphQLFieldResolver } from 'graphql'
 import { JSONResolver } from 'graphql-scalars'
-import mercurius, { type IResolvers, type MercuriusContext, type MercuriusLoaders } from 'mercurius'
+import mercurius, { type IResolvers, type MercuriusContext } from 'mercurius'
 import { graphqlModules } from '../modules/index.js'
 import { servicesOf, type Services } from '../modules/services.js'
 import { badInput, forbidden, type FieldError } from '../shared/errors.js'
 import { formatGraphQLError } from '../shared/graphql-errors.js'
+import { prefetched } from '../shared/prefetch.js'
 import { canPerform, OPERATIONS } from '../shared/policy.js'
 import type { Principal } from '../shared/principal.js'
 import { paths } from '../paths.js'
@@ -18,8 +20,13 @@ declare module 'mercurius' {
   interface MercuriusContext {
     principal: Principal
     services: Services
+    /** This request's batch of each nested field with a loader (see `loaderResolvers`). */
+    batches: Map<string, DataLoader<LoaderQuery, unknown>>
   }
 }
+
+interface LoaderQuery { obj: unknown, params: Record<string, unknown> }
+type Loader = (queries: LoaderQuery[], ctx: MercuriusContext) => Promise<unknown[]>
 
 type Resolver = GraphQLFieldResolver<unknown, MercuriusContext>
 
@@ -60,8 +67,8 @@ function unstorableFields (args: Record<string, unknown>): FieldError[] {
 export function buildResolvers (sdl: string): IResolvers {
   const schema = buildSchema(sdl)
   const merged: Record<string, Record<string, unknown>> = { JSON: JSONResolver as unknown as Record<string, unknown> }
-  for (const m of graphqlModules) {
-    for (const [type, fields] of Object.entries(m.resolvers)) {
+  for (const m of [...graphqlModules.map(m => m.resolvers), loaderResolvers()]) {
+    for (const [type, fields] of Object.entries(m)) {
       merged[type] = { ...merged[type], ...(fields as Record<string, unknown>) }
     }
   }
@@ -94,12 +101,36 @@ export function buildResolvers (sdl: string): IResolvers {
   return merged as IResolvers
 }
 
-function mergeLoaders (): MercuriusLoaders {
-  const merged: MercuriusLoaders = {}
+/**
+ * The modules' loaders as field resolvers: every call of a field during one request is
+ * collected (DataLoader, without its cache) and the loader runs once for all of them —
+ * one scoped query per nested field per request, however many parents. Calls are not
+ * keyed by their parent's content, so batching costs nothing per parent. A parent read
+ * with the field's value already (shared/prefetch.ts) answers without the loader.
+ */
+function loaderResolvers (): Record<string, Record<string, Resolver>> {
+  const resolvers: Record<string, Record<string, Resolver>> = {}
   for (const m of graphqlModules) {
-    for (const [type, fields] of Object.entries(m.loaders ?? {})) merged[type] = { ...merged[type], ...fields }
+    for (const [type, fields] of Object.entries(m.loaders ?? {})) {
+      for (const [field, load] of Object.entries(fields as Record<string, Loader>)) {
+        const name = `${type}.${field}`
+        resolvers[type] = {
+          ...resolvers[type],
+          [field]: ((obj, params, ctx) => {
+            const ready = prefetched(obj, field, params)
+            if (ready !== undefined) return ready
+            let batch = ctx.batches.get(name)
+            if (batch === undefined) {
+              batch = new DataLoader<LoaderQuery, unknown>(async (queries) => await load([...queries], ctx), { cache: false })
+              ctx.batches.set(name, batch)
+            }
+            return batch.load({ obj, params })
+          }) satisfies Resolver
+        }
+      }
+    }
   }
-  return merged
+  return resolvers
 }
 
 export default fp<{ graphiql: boolean, production: boolean }>(async (app, opts) => {
@@ -107,7 +138,6 @@ export default fp<{ graphiql: boolean, production: boolean }>(async (app, opts) 
   await app.register(mercurius, {
     schema: sdl,
     resolvers: buildResolvers(sdl),
-    loaders: mergeLoaders(),
     path: '/graphql',
     // A document seen once before runs compiled by graphql-jit: a page of 50 households
     // costs about a third less CPU than interpreted (docs/benchmarks.md).
@@ -120,7 +150,7 @@ export default fp<{ graphiql: boolean, production: boolean }>(async (app, opts) 
     // Errors outside execution (authentication, a malformed request) go to the app's
     // error handler, which answers GraphQL-shaped on this route.
     errorHandler: false,
-    context: (req) => ({ principal: req.principal, services: servicesOf(req) }),
+    context: (req) => ({ principal: req.principal, services: servicesOf(req), batches: new Map() }),
     errorFormatter: (execution: ExecutionResult, ctx: MercuriusContext) => {
       // A statement cancelled by the statement timeout (or no connection free): retry later, as in REST.
       const busy = (execution.errors ?? []).filter(e => isDatabaseBusy(e.originalError))

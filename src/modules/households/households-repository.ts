@@ -1,4 +1,4 @@
-import { and, asc, count, eq, gt, inArray, like, sql, type SQL } from 'drizzle-orm'
+import { and, asc, count, eq, getTableColumns, gt, inArray, like, sql, type SQL } from 'drizzle-orm'
 import type { DbOrTx } from '../../db/index.js'
 import { exitReviews, householdStatusChanges, households, members } from '../../db/schema/index.js'
 import { escapeLike } from '../../shared/ids.js'
@@ -21,9 +21,17 @@ export interface HouseholdQuery {
 
 // Every function takes the principal and ANDs its area into the query.
 
-export async function findByIds (db: DbOrTx, p: Principal, ids: readonly string[]): Promise<HouseholdRow[]> {
+/**
+ * Subqueries read in the same statement as the households (see db/json-rows.ts): each
+ * row then also holds, under the subquery's name, its related rows.
+ */
+export type Related = Record<string, SQL<unknown[][]>>
+export type HouseholdRowWith<R extends Related> = HouseholdRow & { [K in keyof R]: unknown[][] }
+
+export async function findByIds<R extends Related = Record<never, never>> (db: DbOrTx, p: Principal, ids: readonly string[], related?: R): Promise<Array<HouseholdRowWith<R>>> {
   if (ids.length === 0) return []
-  return await db.select().from(households).where(and(inArray(households.id, [...ids]), inArea(households.regionCode, p)))
+  return await db.select({ ...getTableColumns(households), ...related }).from(households)
+    .where(and(inArray(households.id, [...ids]), inArea(households.regionCode, p))) as Array<HouseholdRowWith<R>>
 }
 
 function where (p: Principal, q: HouseholdQuery): SQL | undefined {
@@ -40,10 +48,10 @@ function where (p: Principal, q: HouseholdQuery): SQL | undefined {
 }
 
 /** A page ordered by id, after the keyset position `afterId`. */
-export async function list (db: DbOrTx, p: Principal, q: HouseholdQuery, afterId: string | null, limit: number): Promise<HouseholdRow[]> {
-  return await db.select().from(households)
+export async function list<R extends Related = Record<never, never>> (db: DbOrTx, p: Principal, q: HouseholdQuery, afterId: string | null, limit: number, related?: R): Promise<Array<HouseholdRowWith<R>>> {
+  return await db.select({ ...getTableColumns(households), ...related }).from(households)
     .where(and(where(p, q), afterId !== null ? gt(households.id, afterId) : undefined))
-    .orderBy(asc(households.id)).limit(limit)
+    .orderBy(asc(households.id)).limit(limit) as Array<HouseholdRowWith<R>>
 }
 
 export async function countMatching (db: DbOrTx, p: Principal, q: HouseholdQuery): Promise<number> {

@@ -1,11 +1,15 @@
 import type { IResolvers, MercuriusLoaders } from 'mercurius'
+import { askedIn } from '../../shared/prefetch.js'
 import type { HouseholdFilter, HouseholdInput, HouseholdPatch, HouseholdView } from './households-service.js'
+
+/** The nested fields of Household read in the household's own statement when asked (the others through loaders). */
+const IN_STATEMENT = ['members', 'measures', 'incomes']
 
 export const resolvers: IResolvers = {
   Query: {
-    household: async (_root, args: { id: string }, ctx) => await ctx.services.households.get(args.id),
-    households: async (_root, args: { filter?: HouseholdFilter, first?: number, after?: string }, ctx) =>
-      await ctx.services.households.list(args.filter, args.first, args.after)
+    household: async (_root, args: { id: string }, ctx, info) => await ctx.services.households.get(args.id, askedIn(info, [], IN_STATEMENT)),
+    households: async (_root, args: { filter?: HouseholdFilter, first?: number, after?: string }, ctx, info) =>
+      await ctx.services.households.list(args.filter, args.first, args.after, askedIn(info, ['edges', 'node'], IN_STATEMENT))
   },
   Mutation: {
     createHousehold: async (_root, args: { input: HouseholdInput }, ctx) => await ctx.services.households.create(args.input),
@@ -17,7 +21,7 @@ export const resolvers: IResolvers = {
 
 type Q = Array<{ obj: HouseholdView, params: Record<string, unknown> }>
 
-/** Every nested field of Household is batched: one scoped query per field per request. */
+/** Every nested field of Household is batched: one scoped query per field per request, unless read with the household. */
 export const loaders: MercuriusLoaders = {
   Household: {
     region: async (queries: Q, ctx) => await ctx.services.regions.byCodes(queries.map(q => q.obj.regionCode)),

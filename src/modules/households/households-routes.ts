@@ -1,34 +1,29 @@
 import { Readable } from 'node:stream'
 import type { FastifyPluginAsync } from 'fastify'
+import type { IncomeView } from '../incomes/incomes-service.js'
+import type { MeasureView } from '../measures/measures-service.js'
+import type { MemberView } from '../members/members-service.js'
 import { REGION_CODE_PATTERN } from '../../shared/region-code.js'
-import { servicesOf, type Services } from '../services.js'
+import { prefetched, type Asked } from '../../shared/prefetch.js'
+import { servicesOf } from '../services.js'
 import type { HouseholdView } from './households-service.js'
 
-/** Households with their members, measures and incomes: one batched query per relation. */
-async function documents (services: Services, list: HouseholdView[]): Promise<unknown[]> {
-  const ids = list.map(h => h.id)
-  const [members, measures, incomes] = await Promise.all([
-    services.members.byHouseholds(ids, false),
-    services.measures.byHouseholds(ids),
-    services.incomes.byHouseholds(ids)
-  ])
-  return list.map((h, i) => {
-    const { createdAt: _c, updatedAt: _u, closedAt: _cl, ...household } = h
-    return {
-      ...household,
-      members: members[i]!.map(({ createdAt: _mc, updatedAt: _mu, removedAt: _mr, householdId: _mh, regionCode: _mg, ...m }) => m),
-      measures: measures[i]!.map(({ householdId: _mh, ...m }) => m),
-      incomes: incomes[i]
-    }
-  })
+/** A REST household document holds its active members, measures and incomes, read in the household's statement. */
+const DOCUMENT: Asked = { members: { includeRemoved: false }, measures: {}, incomes: {} }
+
+function document (h: HouseholdView): unknown {
+  const { createdAt: _c, updatedAt: _u, closedAt: _cl, ...household } = h
+  return {
+    ...household,
+    members: (prefetched(h, 'members', DOCUMENT.members!) as MemberView[]).map(({ createdAt: _mc, updatedAt: _mu, removedAt: _mr, householdId: _mh, regionCode: _mg, ...m }) => m),
+    measures: (prefetched(h, 'measures', DOCUMENT.measures!) as MeasureView[]).map(({ householdId: _mh, ...m }) => m),
+    incomes: prefetched(h, 'incomes', DOCUMENT.incomes!) as IncomeView[]
+  }
 }
 
 /** NDJSON text of the batches, one household document per line, one chunk per batch. */
-async function * ndjson (services: Services, batches: AsyncIterable<HouseholdView[]>): AsyncGenerator<string> {
-  for await (const batch of batches) {
-    const docs = await documents(services, batch)
-    yield docs.map(d => JSON.stringify(d) + '\n').join('')
-  }
+async function * ndjson (batches: AsyncIterable<HouseholdView[]>): AsyncGenerator<string> {
+  for await (const batch of batches) yield batch.map(h => JSON.stringify(document(h)) + '\n').join('')
 }
 
 const routes: FastifyPluginAsync = async (app) => {
@@ -44,9 +39,8 @@ const routes: FastifyPluginAsync = async (app) => {
       }
     }
   }, async (req, reply) => {
-    const services = servicesOf(req)
-    const { batches } = await services.households.export(req.query.region, 'querystring.region')
-    const stream = Readable.from(ndjson(services, batches), { objectMode: false })
+    const { batches } = await servicesOf(req).households.export(req.query.region, DOCUMENT, 'querystring.region')
+    const stream = Readable.from(ndjson(batches), { objectMode: false })
     stream.on('error', (err) => { req.log.error({ err }, 'export stream failed') })
     return await reply.type('application/x-ndjson; charset=utf-8').send(stream)
   })
@@ -54,9 +48,7 @@ const routes: FastifyPluginAsync = async (app) => {
   app.get<{ Params: { id: string } }>('/households/:id', {
     schema: { params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] } }
   }, async (req) => {
-    const services = servicesOf(req)
-    const [doc] = await documents(services, [await services.households.get(req.params.id)])
-    return doc
+    return document(await servicesOf(req).households.get(req.params.id, DOCUMENT))
   })
 
   app.get<{ Querystring: { region?: string, status?: string, limit?: number, cursor?: string } }>('/households', {
@@ -73,11 +65,10 @@ const routes: FastifyPluginAsync = async (app) => {
       }
     }
   }, async (req) => {
-    const services = servicesOf(req)
     const { region, status, limit, cursor } = req.query
-    const page = await services.households.list({ regionCode: region, status }, limit, cursor, { region: 'querystring.region', first: 'querystring.limit', after: 'querystring.cursor' })
+    const page = await servicesOf(req).households.list({ regionCode: region, status }, limit, cursor, DOCUMENT, { region: 'querystring.region', first: 'querystring.limit', after: 'querystring.cursor' })
     return {
-      items: await documents(services, page.edges.map(e => e.node)),
+      items: page.edges.map(e => document(e.node)),
       nextCursor: page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null
     }
   })

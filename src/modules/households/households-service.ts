@@ -4,13 +4,18 @@ import { badInput, conflict, forbidden, notFound, type FieldError } from '../../
 import { groupByHousehold, isUuid } from '../../shared/ids.js'
 import { maskBankAccount, maskPhone } from '../../shared/masking.js'
 import { hasDecimals } from '../../shared/numbers.js'
+import { attach, type Asked } from '../../shared/prefetch.js'
 import { connection, decodeCursor, pageSize, type Connection } from '../../shared/pagination.js'
 import { authorize, can, isMasked, regionFilter } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 import { isRegionCode, levelOf } from '../../shared/region-code.js'
 import { recordAudit, recordRead } from '../audit/audit-service.js'
+import * as incomes from '../incomes/incomes-repository.js'
+import { incomeView } from '../incomes/incomes-service.js'
+import * as measures from '../measures/measures-repository.js'
+import { measureView } from '../measures/measures-service.js'
 import * as members from '../members/members-repository.js'
-import { assertNotActiveElsewhere, isActiveMemberConflict, memberAudit, prepareMember, type MemberInput } from '../members/members-service.js'
+import { assertNotActiveElsewhere, isActiveMemberConflict, memberAudit, memberView, prepareMember, type MemberInput } from '../members/members-service.js'
 import * as regions from '../regions/regions-repository.js'
 import * as repo from './households-repository.js'
 
@@ -58,7 +63,7 @@ export interface HouseholdView extends Omit<repo.HouseholdRow, 'bankAccountSeale
 /** What a household's status history records beside the change itself. */
 export interface StatusHistoryNote { year?: number | null, reason?: string | null, reviewId?: string | null }
 
-/** Households per export batch: each batch is one keyset query, then one query per relation. */
+/** Households per export batch: each batch is one keyset query with its relations. */
 export const EXPORT_BATCH = 500
 
 export const CLOSE_REASONS = ['WRONGLY_IDENTIFIED', 'ALL_DECEASED', 'MOVED_AWAY'] as const
@@ -137,6 +142,32 @@ export class HouseholdsService {
     return householdView(row, this.principal, this.deps.sealer)
   }
 
+  /**
+   * The nested reads among `asked` that a household read brings along in its own
+   * statement — members, measures, incomes, under the same area rule and order as read
+   * alone — and the view of a row read with them, which carries their views (see
+   * shared/prefetch.ts).
+   */
+  private related (asked: Asked = {}): { sql: repo.Related, view: (row: repo.HouseholdRowWith<repo.Related>) => HouseholdView } {
+    const p = this.principal
+    const { sealer } = this.deps
+    const reads: Array<{ field: string, args: Record<string, unknown>, sql: repo.Related[string], view: (rows: unknown[][]) => unknown[] }> = []
+    for (const [field, args] of Object.entries(asked)) {
+      if (field === 'members') reads.push({ field, args, sql: members.ofHousehold(p, args.includeRemoved === true), view: rows => members.fromJsonRows(rows).map(r => memberView(r, p, sealer)) })
+      if (field === 'measures') reads.push({ field, args, sql: measures.ofHousehold(p), view: rows => measures.fromJsonRows(rows).map(measureView) })
+      if (field === 'incomes') reads.push({ field, args, sql: incomes.ofHousehold(p), view: rows => incomes.fromJsonRows(rows).map(incomeView) })
+    }
+    return {
+      sql: Object.fromEntries(reads.map(r => [r.field, r.sql])),
+      view: (row) => {
+        const { members: _m, measures: _x, incomes: _i, ...household } = row
+        const v = this.view(household as repo.HouseholdRow)
+        for (const r of reads) attach(v, r.field, r.args, r.view(row[r.field]!))
+        return v
+      }
+    }
+  }
+
   /** Raw rows of a keyset page (for services that evaluate households in batches). */
   async rows (q: repo.HouseholdQuery, afterId: string | null, limit: number): Promise<repo.HouseholdRow[]> {
     authorize(this.principal, 'record.read')
@@ -150,16 +181,18 @@ export class HouseholdsService {
     return row
   }
 
-  /** The household in the caller's area, or NOT_FOUND (also for ids outside it). */
-  async find (id: string): Promise<repo.HouseholdRow> {
+  /** The household in the caller's area (with the subqueries `related`), or NOT_FOUND (also for ids outside it). */
+  async find<R extends repo.Related = Record<never, never>> (id: string, related?: R): Promise<repo.HouseholdRowWith<R>> {
     authorize(this.principal, 'record.read')
-    const [row] = isUuid(id) ? await repo.findByIds(this.deps.db, this.principal, [id]) : []
+    const [row] = isUuid(id) ? await repo.findByIds(this.deps.db, this.principal, [id], related) : []
     if (row === undefined) throw notFound('Household')
     return row
   }
 
-  async get (id: string): Promise<HouseholdView> {
-    return this.view(await this.find(id))
+  /** The household's view with the nested reads `asked`, in one statement. */
+  async get (id: string, asked?: Asked): Promise<HouseholdView> {
+    const related = this.related(asked)
+    return related.view(await this.find(id, related.sql))
   }
 
   async byIds (ids: readonly string[]): Promise<Array<HouseholdView | null>> {
@@ -169,7 +202,8 @@ export class HouseholdsService {
     return ids.map(id => { const r = byId.get(id); return r === undefined ? null : this.view(r) })
   }
 
-  async list (filter: HouseholdFilter | null | undefined, first: number | null | undefined, after: string | null | undefined, paths = { region: 'filter.regionCode', first: 'first', after: 'after' }): Promise<Connection<HouseholdView>> {
+  /** A page of households with the nested reads `asked`, in one statement (the total is counted only when asked). */
+  async list (filter: HouseholdFilter | null | undefined, first: number | null | undefined, after: string | null | undefined, asked?: Asked, paths = { region: 'filter.regionCode', first: 'first', after: 'after' }): Promise<Connection<HouseholdView>> {
     authorize(this.principal, 'record.read')
     const size = pageSize(first, paths.first)
     const cursor = decodeCursor<[string]>(after, ['string'], paths.after)
@@ -177,8 +211,9 @@ export class HouseholdsService {
     const regionCode = regionFilter(this.principal, 'record.read', filter?.regionCode, paths.region)
     if (filter?.nameContains != null && filter.nameContains.length > 50) throw badInput([{ path: 'filter.nameContains', message: 'must be at most 50 characters' }])
     const q: repo.HouseholdQuery = { ...filter, regionCode }
-    const rows = await repo.list(this.deps.db, this.principal, q, cursor?.[0] ?? null, size + 1)
-    return connection(rows.map(r => this.view(r)), size, h => [h.id], async () => await repo.countMatching(this.deps.db, this.principal, q))
+    const related = this.related(asked)
+    const rows = await repo.list(this.deps.db, this.principal, q, cursor?.[0] ?? null, size + 1, related.sql)
+    return connection(rows.map(related.view), size, h => [h.id], async () => await repo.countMatching(this.deps.db, this.principal, q))
   }
 
   /**
@@ -189,7 +224,7 @@ export class HouseholdsService {
    * stream is cut. Not a snapshot: a household changed while the export runs shows its
    * state when its batch is read.
    */
-  async export (regionCode: string | null | undefined, path = 'region'): Promise<{ households: number, batches: AsyncGenerator<HouseholdView[]> }> {
+  async export (regionCode: string | null | undefined, asked?: Asked, path = 'region'): Promise<{ households: number, batches: AsyncGenerator<HouseholdView[]> }> {
     authorize(this.principal, 'record.read')
     const region = regionFilter(this.principal, 'record.read', regionCode, path)
     const { db } = this.deps
@@ -203,12 +238,12 @@ export class HouseholdsService {
       after: { region, households: total }
     })
     const principal = this.principal
-    const view = (row: repo.HouseholdRow): HouseholdView => this.view(row)
+    const related = this.related(asked)
     async function * batches (): AsyncGenerator<HouseholdView[]> {
       let after: string | null = null
       for (;;) {
-        const rows = await repo.list(db, principal, q, after, EXPORT_BATCH)
-        if (rows.length > 0) yield rows.map(view)
+        const rows: Array<repo.HouseholdRowWith<repo.Related>> = await repo.list(db, principal, q, after, EXPORT_BATCH, related.sql)
+        if (rows.length > 0) yield rows.map(related.view)
         if (rows.length < EXPORT_BATCH) return
         after = rows.at(-1)!.id
       }

@@ -1,6 +1,7 @@
-import { and, desc, inArray } from 'drizzle-orm'
+import { and, desc, eq, inArray, type SQL } from 'drizzle-orm'
 import type { DbOrTx } from '../../db/index.js'
-import { incomes } from '../../db/schema/index.js'
+import { jsonRows, jsonRowsDecoder } from '../../db/json-rows.js'
+import { households, incomes } from '../../db/schema/index.js'
 import { inArea } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 
@@ -14,6 +15,11 @@ export async function byHouseholds (db: DbOrTx, p: Principal, householdIds: read
     .where(and(inArray(incomes.householdId, [...householdIds]), inArea(incomes.regionCode, p)))
     .orderBy(desc(incomes.year))
 }
+
+/** The same records of the household read by the outer statement, as its subquery (see jsonRows). */
+export const ofHousehold = (p: Principal): SQL<unknown[][]> =>
+  jsonRows(incomes, and(eq(incomes.householdId, households.id), inArea(incomes.regionCode, p)), [desc(incomes.year)])
+export const fromJsonRows = jsonRowsDecoder(incomes)
 
 /** Inserts or replaces the record of that household and year; returns it. */
 export async function upsert (tx: DbOrTx, row: IncomeInsert): Promise<IncomeRow> {

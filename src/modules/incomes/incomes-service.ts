@@ -29,7 +29,7 @@ export function perCapitaNet (i: Pick<IncomeInput, 'wage' | 'business' | 'proper
   return round2((i.wage + i.business + i.property + i.transfer - i.expenses) / persons)
 }
 
-const view = ({ householdId: _h, regionCode: _r, createdAt: _c, updatedAt: _u, version: _v, ...rest }: repo.IncomeRow): IncomeView => rest
+export const incomeView = ({ householdId: _h, regionCode: _r, createdAt: _c, updatedAt: _u, version: _v, ...rest }: repo.IncomeRow): IncomeView => rest
 
 export class IncomesService {
   constructor (private readonly deps: Deps, private readonly principal: Principal) {}
@@ -37,7 +37,7 @@ export class IncomesService {
   async byHouseholds (householdIds: readonly string[]): Promise<IncomeView[][]> {
     authorize(this.principal, 'record.read')
     const rows = await repo.byHouseholds(this.deps.db, this.principal, householdIds)
-    return groupByHousehold(householdIds, rows, view)
+    return groupByHousehold(householdIds, rows, incomeView)
   }
 
   /** One record per household and year: recording again replaces it (audited with before and after). */
@@ -93,10 +93,10 @@ export class IncomesService {
         entity: 'Income',
         entityId: `${household.id}:${input.year}`,
         regionCode: household.regionCode,
-        before: before === undefined ? null : view(before),
-        after: view(row)
+        before: before === undefined ? null : incomeView(before),
+        after: incomeView(row)
       })
-      return view(row)
+      return incomeView(row)
     })
   }
 }

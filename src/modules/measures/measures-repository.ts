@@ -1,6 +1,7 @@
-import { and, asc, eq, inArray, sql } from 'drizzle-orm'
+import { and, asc, eq, inArray, sql, type SQL } from 'drizzle-orm'
 import type { DbOrTx } from '../../db/index.js'
-import { measures } from '../../db/schema/index.js'
+import { jsonRows, jsonRowsDecoder } from '../../db/json-rows.js'
+import { households, measures } from '../../db/schema/index.js'
 import { inArea } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 
@@ -13,13 +14,21 @@ export async function findByIds (db: DbOrTx, p: Principal, ids: readonly string[
   return await db.select().from(measures).where(and(inArray(measures.id, [...ids]), inArea(measures.regionCode, p)))
 }
 
-/** Measures of the households, oldest start first. */
+/** Oldest start first. */
+const order = [asc(measures.startDate), asc(measures.id)]
+
+/** Measures of the households in order. */
 export async function byHouseholds (db: DbOrTx, p: Principal, householdIds: readonly string[]): Promise<MeasureRow[]> {
   if (householdIds.length === 0) return []
   return await db.select().from(measures)
     .where(and(inArray(measures.householdId, [...householdIds]), inArea(measures.regionCode, p)))
-    .orderBy(asc(measures.startDate), asc(measures.id))
+    .orderBy(...order)
 }
+
+/** The same measures of the household read by the outer statement, as its subquery (see jsonRows). */
+export const ofHousehold = (p: Principal): SQL<unknown[][]> =>
+  jsonRows(measures, and(eq(measures.householdId, households.id), inArea(measures.regionCode, p)), order)
+export const fromJsonRows = jsonRowsDecoder(measures)
 
 export async function insert (tx: DbOrTx, row: MeasureInsert): Promise<MeasureRow> {
   const [created] = await tx.insert(measures).values(row).returning()

@@ -18,7 +18,7 @@ export interface MeasureInput extends MeasureFields {
 export type MeasurePatch = Partial<Omit<MeasureInput, 'category' | 'memberId'>>
 export type MeasureView = Omit<repo.MeasureRow, 'regionCode' | 'createdAt' | 'updatedAt'>
 
-const view = ({ regionCode: _r, createdAt: _c, updatedAt: _u, ...rest }: repo.MeasureRow): MeasureView => rest
+export const measureView = ({ regionCode: _r, createdAt: _c, updatedAt: _u, ...rest }: repo.MeasureRow): MeasureView => rest
 
 function checkFundingSource (v: string | null | undefined): void {
   if (v != null && v.length > 100) throw badInput([{ path: 'input.fundingSource', message: 'must be at most 100 characters' }])
@@ -30,7 +30,7 @@ export class MeasuresService {
   async byHouseholds (householdIds: readonly string[]): Promise<MeasureView[][]> {
     authorize(this.principal, 'record.read')
     const rows = await repo.byHouseholds(this.deps.db, this.principal, householdIds)
-    return groupByHousehold(householdIds, rows, view)
+    return groupByHousehold(householdIds, rows, measureView)
   }
 
   async add (householdId: string, input: MeasureInput): Promise<MeasureView> {
@@ -62,8 +62,8 @@ export class MeasuresService {
         createdAt: now,
         updatedAt: now
       })
-      await recordAudit(tx, this.principal, now, { action: 'measure.add', entity: 'Measure', entityId: row.id, regionCode: row.regionCode, after: view(row) })
-      return view(row)
+      await recordAudit(tx, this.principal, now, { action: 'measure.add', entity: 'Measure', entityId: row.id, regionCode: row.regionCode, after: measureView(row) })
+      return measureView(row)
     })
   }
 
@@ -101,8 +101,8 @@ export class MeasuresService {
     return await this.deps.db.transaction(async (tx) => {
       const row = await repo.update(tx, this.principal, id, expectedVersion ?? current.version, changes, now)
       if (row === null) throw conflict(`The measure was changed since version ${expectedVersion ?? current.version}`)
-      await recordAudit(tx, this.principal, now, { action: 'measure.update', entity: 'Measure', entityId: id, regionCode: row.regionCode, before: view(current), after: view(row) })
-      return view(row)
+      await recordAudit(tx, this.principal, now, { action: 'measure.update', entity: 'Measure', entityId: id, regionCode: row.regionCode, before: measureView(current), after: measureView(row) })
+      return measureView(row)
     })
   }
 }

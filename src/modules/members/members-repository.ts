@@ -1,6 +1,7 @@
-import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm'
+import { and, asc, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm'
 import type { DbOrTx } from '../../db/index.js'
-import { members } from '../../db/schema/index.js'
+import { jsonRows, jsonRowsDecoder } from '../../db/json-rows.js'
+import { households, members } from '../../db/schema/index.js'
 import { inArea } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 
@@ -13,13 +14,22 @@ export async function findByIds (db: DbOrTx, p: Principal, ids: readonly string[
   return await db.select().from(members).where(and(inArray(members.id, [...ids]), inArea(members.regionCode, p)))
 }
 
-/** Members of the households, the head first, then by age (eldest first); only active ones unless `includeRemoved`. */
+const visible = (p: Principal, includeRemoved: boolean): SQL | undefined => and(inArea(members.regionCode, p), includeRemoved ? undefined : eq(members.active, true))
+/** The head first, then by age (eldest first). */
+const order = [sql`${members.relation} <> 'HEAD'`, asc(members.birthDate), asc(members.id)]
+
+/** Members of the households in order; only active ones unless `includeRemoved`. */
 export async function byHouseholds (db: DbOrTx, p: Principal, householdIds: readonly string[], includeRemoved: boolean): Promise<MemberRow[]> {
   if (householdIds.length === 0) return []
   return await db.select().from(members)
-    .where(and(inArray(members.householdId, [...householdIds]), inArea(members.regionCode, p), includeRemoved ? undefined : eq(members.active, true)))
-    .orderBy(sql`${members.relation} <> 'HEAD'`, asc(members.birthDate), asc(members.id))
+    .where(and(inArray(members.householdId, [...householdIds]), visible(p, includeRemoved)))
+    .orderBy(...order)
 }
+
+/** The same members of the household read by the outer statement, as its subquery (see jsonRows). */
+export const ofHousehold = (p: Principal, includeRemoved: boolean): SQL<unknown[][]> =>
+  jsonRows(members, and(eq(members.householdId, households.id), visible(p, includeRemoved)), order)
+export const fromJsonRows = jsonRowsDecoder(members)
 
 export async function findActiveByHash (db: DbOrTx, p: Principal, hash: string): Promise<MemberRow | null> {
   const [row] = await db.select().from(members)

@@ -1,0 +1,65 @@
+import { getArgumentValues } from 'graphql/execution/values.js'
+import { getNamedType, isObjectType, Kind, type FieldNode, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql'
+
+/**
+ * Nested fields read together with their records, each with its arguments, e.g.
+ * `{ members: { includeRemoved: false }, measures: {} }`.
+ */
+export type Asked = Record<string, Record<string, unknown>>
+
+const PREFETCHED = Symbol('prefetched')
+type Carrier = { [PREFETCHED]?: Map<string, unknown> }
+const keyOf = (field: string, args: Record<string, unknown>): string => field + JSON.stringify(args)
+
+/** Keeps on `record` the value of its field `field` as read with `args`. */
+export function attach (record: object, field: string, args: Record<string, unknown>, value: unknown): void {
+  const carrier = record as Carrier
+  carrier[PREFETCHED] ??= new Map()
+  carrier[PREFETCHED].set(keyOf(field, args), value)
+}
+
+/** The value of the record's field read with these arguments, if it was read with the record; otherwise undefined. */
+export function prefetched (record: unknown, field: string, args: Record<string, unknown>): unknown {
+  const map = (record as Carrier | null)?.[PREFETCHED]
+  return map === undefined ? undefined : map.get(keyOf(field, args))
+}
+
+/** The fields (of any alias, fragment or inline fragment) directly under `nodes`. */
+function fieldsUnder (nodes: readonly FieldNode[], info: GraphQLResolveInfo): FieldNode[] {
+  const out: FieldNode[] = []
+  const walk = (set: SelectionSetNode | undefined): void => {
+    for (const s of set?.selections ?? []) {
+      if (s.kind === Kind.FIELD) out.push(s)
+      else if (s.kind === Kind.INLINE_FRAGMENT) walk(s.selectionSet)
+      else walk(info.fragments[s.name.value]?.selectionSet)
+    }
+  }
+  for (const n of nodes) walk(n.selectionSet)
+  return out
+}
+
+/**
+ * Which of `fields` the request asks of the objects at `path` below the current field
+ * (e.g. `['edges', 'node']` of a connection, `[]` of the field's own object), with their
+ * arguments as the resolvers will get them. A field asked twice with different arguments
+ * (two aliases) is left out: it is then read by its own resolver.
+ */
+export function askedIn (info: GraphQLResolveInfo, path: readonly string[], fields: readonly string[]): Asked {
+  let nodes: readonly FieldNode[] = info.fieldNodes
+  let type = getNamedType(info.returnType)
+  for (const name of path) {
+    if (!isObjectType(type)) return {}
+    nodes = fieldsUnder(nodes, info).filter(n => n.name.value === name)
+    type = getNamedType(type.getFields()[name]!.type)
+  }
+  if (!isObjectType(type)) return {}
+  const found = new Map<string, Record<string, unknown> | null>()
+  for (const node of fieldsUnder(nodes, info)) {
+    const name = node.name.value
+    if (!fields.includes(name)) continue
+    const args = getArgumentValues(type.getFields()[name]!, node, info.variableValues)
+    const before = found.get(name)
+    found.set(name, before === undefined || (before !== null && keyOf(name, before) === keyOf(name, args)) ? args : null)
+  }
+  return Object.fromEntries([...found].filter((e): e is [string, Record<string, unknown>] => e[1] !== null))
+}
