@@ -1,4 +1,4 @@
-import { like, type Column, type SQL } from 'drizzle-orm'
+import { like, sql, type Column, type SQL } from 'drizzle-orm'
 import { badInput, forbidden } from './errors.js'
 import type { Dept, Principal, Role } from './principal.js'
 import { ADMIN_LEVELS, inAreaOf, isRegionCode, type AdminLevel } from './region-code.js'
@@ -162,7 +162,11 @@ export function isMasked (p: Principal): boolean {
   return p.role === 'VIEWER'
 }
 
-/** The area predicate for SQL: the column's region code starts with the user's region code. */
-export function inArea (column: Column | SQL, p: Principal): SQL {
-  return like(column, `${p.regionCode}%`)
+/** The caller's area as the parameter `area` of a prepared statement, executed with `{ area: areaPattern(p) }`. */
+export const AREA = sql.placeholder('area')
+export const areaPattern = (p: Principal): string => `${p.regionCode}%`
+
+/** The area predicate for SQL: the column's region code starts with the user's region code (or the statement's `AREA`). */
+export function inArea (column: Column | SQL, p: Principal | typeof AREA): SQL {
+  return like(column, p === AREA ? AREA : areaPattern(p as Principal))
 }

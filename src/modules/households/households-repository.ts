@@ -1,8 +1,8 @@
 import { and, asc, count, eq, getTableColumns, gt, inArray, like, sql, type SQL } from 'drizzle-orm'
-import type { DbOrTx } from '../../db/index.js'
+import type { Db, DbOrTx } from '../../db/index.js'
 import { exitReviews, householdStatusChanges, households, members } from '../../db/schema/index.js'
 import { escapeLike } from '../../shared/ids.js'
-import { inArea } from '../../shared/policy.js'
+import { AREA, areaPattern, inArea } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 
 export type HouseholdRow = typeof households.$inferSelect
@@ -28,10 +28,32 @@ export interface HouseholdQuery {
 export type Related = Record<string, SQL<unknown[][]>>
 export type HouseholdRowWith<R extends Related> = HouseholdRow & { [K in keyof R]: unknown[][] }
 
-export async function findByIds<R extends Related = Record<never, never>> (db: DbOrTx, p: Principal, ids: readonly string[], related?: R): Promise<Array<HouseholdRowWith<R>>> {
+/** Prepared statements of `findById`, per database and shape of the related reads (their names are unique per process). */
+const byIdStatements = new WeakMap<Db, Map<string, { execute: (values: { id: string, area: string }) => Promise<unknown[]> }>>()
+let statementCount = 0
+
+/**
+ * One household by id in the caller's area, with the related reads `related(AREA)` —
+ * built and prepared once per database and `shape` (PostgreSQL parses and plans it
+ * once per connection: a primary-key lookup, whatever the area).
+ */
+export async function findById<R extends Related> (db: Db, p: Principal, id: string, shape: string, related: (area: typeof AREA) => R): Promise<HouseholdRowWith<R> | undefined> {
+  let statements = byIdStatements.get(db)
+  if (statements === undefined) byIdStatements.set(db, statements = new Map())
+  let statement = statements.get(shape)
+  if (statement === undefined) {
+    statement = db.select({ ...getTableColumns(households), ...related(AREA) }).from(households)
+      .where(and(eq(households.id, sql.placeholder('id')), inArea(households.regionCode, AREA)))
+      .prepare(`household_by_id_${++statementCount}`)
+    statements.set(shape, statement)
+  }
+  const [row] = await statement.execute({ id, area: areaPattern(p) })
+  return row as HouseholdRowWith<R> | undefined
+}
+
+export async function findByIds (db: DbOrTx, p: Principal, ids: readonly string[]): Promise<HouseholdRow[]> {
   if (ids.length === 0) return []
-  return await db.select({ ...getTableColumns(households), ...related }).from(households)
-    .where(and(inArray(households.id, [...ids]), inArea(households.regionCode, p))) as Array<HouseholdRowWith<R>>
+  return await db.select().from(households).where(and(inArray(households.id, [...ids]), inArea(households.regionCode, p)))
 }
 
 function where (p: Principal, q: HouseholdQuery): SQL | undefined {

@@ -6,7 +6,7 @@ import { maskBankAccount, maskPhone } from '../../shared/masking.js'
 import { hasDecimals } from '../../shared/numbers.js'
 import { attach, type Asked } from '../../shared/prefetch.js'
 import { connection, decodeCursor, pageSize, type Connection } from '../../shared/pagination.js'
-import { authorize, can, isMasked, regionFilter } from '../../shared/policy.js'
+import { AREA, authorize, can, isMasked, regionFilter } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 import { isRegionCode, levelOf } from '../../shared/region-code.js'
 import { recordAudit, recordRead } from '../audit/audit-service.js'
@@ -68,16 +68,19 @@ export const EXPORT_BATCH = 500
 
 export const CLOSE_REASONS = ['WRONGLY_IDENTIFIED', 'ALL_DECEASED', 'MOVED_AWAY'] as const
 
-/** The household as a caller may see it: bank account opened, and VIEWER output masked. */
+/** The household as a caller may see it: bank account opened (when read), and VIEWER output masked. */
 export function householdView (row: repo.HouseholdRow, p: Principal, sealer: Deps['sealer']): HouseholdView {
   const { bankAccountSealed, helperName, helperUnit, helperPhone, ...rest } = row
   const masked = isMasked(p)
-  const account = bankAccountSealed === null ? null : sealer.open(bankAccountSealed)
   const mask = (v: string | null, f: (s: string) => string): string | null => (v !== null && masked ? f(v) : v)
+  let account: string | null | undefined
   return {
     ...rest,
     phone: mask(row.phone, maskPhone),
-    bankAccount: mask(account, maskBankAccount),
+    get bankAccount () {
+      if (account === undefined) account = mask(bankAccountSealed === null ? null : sealer.open(bankAccountSealed), maskBankAccount)
+      return account
+    },
     helper: helperName === null && helperUnit === null && helperPhone === null ? null : { name: helperName, unit: helperUnit, phone: mask(helperPhone, maskPhone) }
   }
 }
@@ -148,17 +151,17 @@ export class HouseholdsService {
    * alone — and the view of a row read with them, which carries their views (see
    * shared/prefetch.ts).
    */
-  private related (asked: Asked = {}): { sql: repo.Related, view: (row: repo.HouseholdRowWith<repo.Related>) => HouseholdView } {
+  private related (asked: Asked = {}): { sql: (area: Principal | typeof AREA) => repo.Related, view: (row: repo.HouseholdRowWith<repo.Related>) => HouseholdView } {
     const p = this.principal
     const { sealer } = this.deps
-    const reads: Array<{ field: string, args: Record<string, unknown>, sql: repo.Related[string], view: (rows: unknown[][]) => unknown[] }> = []
+    const reads: Array<{ field: string, args: Record<string, unknown>, sql: (area: Principal | typeof AREA) => repo.Related[string], view: (rows: unknown[][]) => unknown[] }> = []
     for (const [field, args] of Object.entries(asked)) {
-      if (field === 'members') reads.push({ field, args, sql: members.ofHousehold(p, args.includeRemoved === true), view: rows => members.fromJsonRows(rows).map(r => memberView(r, p, sealer)) })
-      if (field === 'measures') reads.push({ field, args, sql: measures.ofHousehold(p), view: rows => measures.fromJsonRows(rows).map(measureView) })
-      if (field === 'incomes') reads.push({ field, args, sql: incomes.ofHousehold(p), view: rows => incomes.fromJsonRows(rows).map(incomeView) })
+      if (field === 'members') reads.push({ field, args, sql: area => members.ofHousehold(area, args.includeRemoved === true), view: rows => members.fromJsonRows(rows).map(r => memberView(r, p, sealer)) })
+      if (field === 'measures') reads.push({ field, args, sql: area => measures.ofHousehold(area), view: rows => measures.fromJsonRows(rows).map(measureView) })
+      if (field === 'incomes') reads.push({ field, args, sql: area => incomes.ofHousehold(area), view: rows => incomes.fromJsonRows(rows).map(incomeView) })
     }
     return {
-      sql: Object.fromEntries(reads.map(r => [r.field, r.sql])),
+      sql: (area) => Object.fromEntries(reads.map(r => [r.field, r.sql(area)])),
       view: (row) => {
         const { members: _m, measures: _x, incomes: _i, ...household } = row
         const v = this.view(household as repo.HouseholdRow)
@@ -181,18 +184,22 @@ export class HouseholdsService {
     return row
   }
 
-  /** The household in the caller's area (with the subqueries `related`), or NOT_FOUND (also for ids outside it). */
-  async find<R extends repo.Related = Record<never, never>> (id: string, related?: R): Promise<repo.HouseholdRowWith<R>> {
-    authorize(this.principal, 'record.read')
-    const [row] = isUuid(id) ? await repo.findByIds(this.deps.db, this.principal, [id], related) : []
-    if (row === undefined) throw notFound('Household')
-    return row
+  /** The household in the caller's area, or NOT_FOUND (also for ids outside it). */
+  async find (id: string): Promise<repo.HouseholdRow> {
+    return await this.read(id, '', () => ({}))
   }
 
   /** The household's view with the nested reads `asked`, in one statement. */
-  async get (id: string, asked?: Asked): Promise<HouseholdView> {
+  async get (id: string, asked: Asked = {}): Promise<HouseholdView> {
     const related = this.related(asked)
-    return related.view(await this.find(id, related.sql))
+    return related.view(await this.read(id, JSON.stringify(asked), related.sql))
+  }
+
+  private async read<R extends repo.Related> (id: string, shape: string, related: (area: typeof AREA) => R): Promise<repo.HouseholdRowWith<R>> {
+    authorize(this.principal, 'record.read')
+    const row = isUuid(id) ? await repo.findById(this.deps.db, this.principal, id, shape, related) : undefined
+    if (row === undefined) throw notFound('Household')
+    return row
   }
 
   async byIds (ids: readonly string[]): Promise<Array<HouseholdView | null>> {
@@ -212,7 +219,7 @@ export class HouseholdsService {
     if (filter?.nameContains != null && filter.nameContains.length > 50) throw badInput([{ path: 'filter.nameContains', message: 'must be at most 50 characters' }])
     const q: repo.HouseholdQuery = { ...filter, regionCode }
     const related = this.related(asked)
-    const rows = await repo.list(this.deps.db, this.principal, q, cursor?.[0] ?? null, size + 1, related.sql)
+    const rows = await repo.list(this.deps.db, this.principal, q, cursor?.[0] ?? null, size + 1, related.sql(this.principal))
     return connection(rows.map(related.view), size, h => [h.id], async () => await repo.countMatching(this.deps.db, this.principal, q))
   }
 
@@ -242,7 +249,7 @@ export class HouseholdsService {
     async function * batches (): AsyncGenerator<HouseholdView[]> {
       let after: string | null = null
       for (;;) {
-        const rows: Array<repo.HouseholdRowWith<repo.Related>> = await repo.list(db, principal, q, after, EXPORT_BATCH, related.sql)
+        const rows: Array<repo.HouseholdRowWith<repo.Related>> = await repo.list(db, principal, q, after, EXPORT_BATCH, related.sql(principal))
         if (rows.length > 0) yield rows.map(related.view)
         if (rows.length < EXPORT_BATCH) return
         after = rows.at(-1)!.id

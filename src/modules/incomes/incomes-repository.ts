@@ -2,7 +2,7 @@ import { and, desc, eq, inArray, type SQL } from 'drizzle-orm'
 import type { DbOrTx } from '../../db/index.js'
 import { jsonRows, jsonRowsDecoder } from '../../db/json-rows.js'
 import { households, incomes } from '../../db/schema/index.js'
-import { inArea } from '../../shared/policy.js'
+import { AREA, inArea } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 
 export type IncomeRow = typeof incomes.$inferSelect
@@ -17,7 +17,7 @@ export async function byHouseholds (db: DbOrTx, p: Principal, householdIds: read
 }
 
 /** The same records of the household read by the outer statement, as its subquery (see jsonRows). */
-export const ofHousehold = (p: Principal): SQL<unknown[][]> =>
+export const ofHousehold = (p: Principal | typeof AREA): SQL<unknown[][]> =>
   jsonRows(incomes, and(eq(incomes.householdId, households.id), inArea(incomes.regionCode, p)), [desc(incomes.year)])
 export const fromJsonRows = jsonRowsDecoder(incomes)
 

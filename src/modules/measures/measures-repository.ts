@@ -2,7 +2,7 @@ import { and, asc, eq, inArray, sql, type SQL } from 'drizzle-orm'
 import type { DbOrTx } from '../../db/index.js'
 import { jsonRows, jsonRowsDecoder } from '../../db/json-rows.js'
 import { households, measures } from '../../db/schema/index.js'
-import { inArea } from '../../shared/policy.js'
+import { AREA, inArea } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 
 export type MeasureRow = typeof measures.$inferSelect
@@ -26,7 +26,7 @@ export async function byHouseholds (db: DbOrTx, p: Principal, householdIds: read
 }
 
 /** The same measures of the household read by the outer statement, as its subquery (see jsonRows). */
-export const ofHousehold = (p: Principal): SQL<unknown[][]> =>
+export const ofHousehold = (p: Principal | typeof AREA): SQL<unknown[][]> =>
   jsonRows(measures, and(eq(measures.householdId, households.id), inArea(measures.regionCode, p)), order)
 export const fromJsonRows = jsonRowsDecoder(measures)
 

@@ -2,7 +2,7 @@ import { and, asc, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm'
 import type { DbOrTx } from '../../db/index.js'
 import { jsonRows, jsonRowsDecoder } from '../../db/json-rows.js'
 import { households, members } from '../../db/schema/index.js'
-import { inArea } from '../../shared/policy.js'
+import { AREA, inArea } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 
 export type MemberRow = typeof members.$inferSelect
@@ -14,7 +14,7 @@ export async function findByIds (db: DbOrTx, p: Principal, ids: readonly string[
   return await db.select().from(members).where(and(inArray(members.id, [...ids]), inArea(members.regionCode, p)))
 }
 
-const visible = (p: Principal, includeRemoved: boolean): SQL | undefined => and(inArea(members.regionCode, p), includeRemoved ? undefined : eq(members.active, true))
+const visible = (p: Principal | typeof AREA, includeRemoved: boolean): SQL | undefined => and(inArea(members.regionCode, p), includeRemoved ? undefined : eq(members.active, true))
 /** The head first, then by age (eldest first). */
 const order = [sql`${members.relation} <> 'HEAD'`, asc(members.birthDate), asc(members.id)]
 
@@ -27,7 +27,7 @@ export async function byHouseholds (db: DbOrTx, p: Principal, householdIds: read
 }
 
 /** The same members of the household read by the outer statement, as its subquery (see jsonRows). */
-export const ofHousehold = (p: Principal, includeRemoved: boolean): SQL<unknown[][]> =>
+export const ofHousehold = (p: Principal | typeof AREA, includeRemoved: boolean): SQL<unknown[][]> =>
   jsonRows(members, and(eq(members.householdId, households.id), visible(p, includeRemoved)), order)
 export const fromJsonRows = jsonRowsDecoder(members)
 

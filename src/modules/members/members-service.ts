@@ -43,11 +43,20 @@ export interface MemberView extends Omit<repo.MemberRow, 'nationalIdSealed' | 'n
 export const REMOVAL_REASONS = ['DECEASED', 'MARRIED_OUT', 'MOVED', 'WRONGLY_REGISTERED'] as const
 
 
-/** The member as a caller may see it: the national ID opened, and masked for VIEWER. */
+/**
+ * The member as a caller may see it: the national ID opened (when read: a page that does
+ * not ask for it decrypts nothing), and masked for VIEWER.
+ */
 export function memberView (row: repo.MemberRow, p: Principal, sealer: Sealer): MemberView {
   const { nationalIdSealed, nationalIdHash: _hash, ...rest } = row
-  const id = sealer.open(nationalIdSealed)
-  return { ...rest, nationalId: isMasked(p) ? maskNationalId(id) : id }
+  let id: string | undefined
+  return {
+    ...rest,
+    get nationalId () {
+      id ??= isMasked(p) ? maskNationalId(sealer.open(nationalIdSealed)) : sealer.open(nationalIdSealed)
+      return id
+    }
+  }
 }
 
 /** What the audit trail keeps of a member: never the national ID in the clear. */
