@@ -8,25 +8,39 @@ import { getTableColumns, sql, type Column, type InferSelectModel, type SQL, typ
  * instead of one per relation. `jsonRowsDecoder` turns the value back into rows exactly
  * as a select of the table gives them.
  */
-export function jsonRows (table: Table, where: SQL | undefined, orderBy: SQL[]): SQL<unknown[][]> {
-  const columns = Object.values(getTableColumns(table))
+export function jsonRows (table: Table, where: SQL | undefined, orderBy: SQL[], keys?: readonly string[]): SQL<unknown[][]> {
+  const columns = columnsOf(table, keys).map(([, column]) => column)
   return sql<unknown[][]>`(SELECT coalesce(json_agg(json_build_array(${sql.join(columns, sql`, `)}) ORDER BY ${sql.join(orderBy, sql`, `)}), '[]'::json) FROM ${table} WHERE ${where ?? sql`true`})`
 }
 
+const ALL: readonly string[] = []
+const subsets = new WeakMap<Table, WeakMap<readonly string[], Array<[string, Column]>>>()
+
+/** The table's columns (TypeScript key and column) whose keys are among `keys` — all when absent — in declaration order. */
+function columnsOf (table: Table, keys?: readonly string[]): Array<[string, Column]> {
+  let byKeys = subsets.get(table)
+  if (byKeys === undefined) subsets.set(table, byKeys = new WeakMap())
+  let columns = byKeys.get(keys ?? ALL)
+  if (columns === undefined) byKeys.set(keys ?? ALL, columns = Object.entries(getTableColumns(table)).filter(([key]) => keys?.includes(key) ?? true))
+  return columns
+}
+
 /**
- * The rows of a `jsonRows` value, each column decoded by the column itself (a timestamp
- * becomes a Date, a numeric a number …), as drizzle decodes the driver's values; the
- * column list is read once.
+ * The rows of a `jsonRows` value read with the same `keys`, each column decoded by the
+ * column itself (a timestamp becomes a Date, a numeric a number …), as drizzle decodes
+ * the driver's values. With `keys`, a row holds only those columns.
  */
-export function jsonRowsDecoder<T extends Table> (table: T): (value: unknown[][]) => Array<InferSelectModel<T>> {
-  const columns: Array<[string, Column]> = Object.entries(getTableColumns(table))
-  return (value) => value.map((values) => {
-    const row: Record<string, unknown> = {}
-    for (let i = 0; i < columns.length; i++) {
-      const [key, column] = columns[i]!
-      const v = values[i]
-      row[key] = v === null || v === undefined ? null : column.mapFromDriverValue(v)
-    }
-    return row as InferSelectModel<T>
-  })
+export function jsonRowsDecoder<T extends Table> (table: T): (value: unknown[][], keys?: readonly string[]) => Array<InferSelectModel<T>> {
+  return (value, keys) => {
+    const columns = columnsOf(table, keys)
+    return value.map((values) => {
+      const row: Record<string, unknown> = {}
+      for (let i = 0; i < columns.length; i++) {
+        const [key, column] = columns[i]!
+        const v = values[i]
+        row[key] = v === null || v === undefined ? null : column.mapFromDriverValue(v)
+      }
+      return row as InferSelectModel<T>
+    })
+  }
 }

@@ -1,11 +1,10 @@
 import { getArgumentValues } from 'graphql/execution/values.js'
 import { getNamedType, isObjectType, Kind, type FieldNode, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql'
 
-/**
- * Nested fields read together with their records, each with its arguments, e.g.
- * `{ members: { includeRemoved: false }, measures: {} }`.
- */
-export type Asked = Record<string, Record<string, unknown>>
+/** A nested field read together with its record: its arguments, and the fields asked of its objects (all when absent). */
+export interface AskedField { args: Record<string, unknown>, fields?: readonly string[] }
+/** Nested fields read together with their records, e.g. `{ members: { args: { includeRemoved: false }, fields: ['id', 'name'] } }`. */
+export type Asked = Record<string, AskedField>
 
 const PREFETCHED = Symbol('prefetched')
 type Carrier = { [PREFETCHED]?: Map<string, unknown> }
@@ -41,8 +40,9 @@ function fieldsUnder (nodes: readonly FieldNode[], info: GraphQLResolveInfo): Fi
 /**
  * Which of `fields` the request asks of the objects at `path` below the current field
  * (e.g. `['edges', 'node']` of a connection, `[]` of the field's own object), with their
- * arguments as the resolvers will get them. A field asked twice with different arguments
- * (two aliases) is left out: it is then read by its own resolver.
+ * arguments as the resolvers will get them and the names of the fields asked of them
+ * (sorted). A field asked twice with different arguments (two aliases) is left out: it
+ * is then read by its own resolver.
  */
 export function askedIn (info: GraphQLResolveInfo, path: readonly string[], fields: readonly string[]): Asked {
   let nodes: readonly FieldNode[] = info.fieldNodes
@@ -53,13 +53,19 @@ export function askedIn (info: GraphQLResolveInfo, path: readonly string[], fiel
     type = getNamedType(type.getFields()[name]!.type)
   }
   if (!isObjectType(type)) return {}
-  const found = new Map<string, Record<string, unknown> | null>()
+  const found = new Map<string, { args: Record<string, unknown>, nodes: FieldNode[] } | null>()
   for (const node of fieldsUnder(nodes, info)) {
     const name = node.name.value
     if (!fields.includes(name)) continue
     const args = getArgumentValues(type.getFields()[name]!, node, info.variableValues)
     const before = found.get(name)
-    found.set(name, before === undefined || (before !== null && keyOf(name, before) === keyOf(name, args)) ? args : null)
+    if (before === undefined) found.set(name, { args, nodes: [node] })
+    else if (before !== null && keyOf(name, before.args) === keyOf(name, args)) before.nodes.push(node)
+    else found.set(name, null)
   }
-  return Object.fromEntries([...found].filter((e): e is [string, Record<string, unknown>] => e[1] !== null))
+  const asked: Asked = {}
+  for (const [name, f] of found) {
+    if (f !== null) asked[name] = { args: f.args, fields: [...new Set(fieldsUnder(f.nodes, info).map(n => n.name.value))].sort() }
+  }
+  return asked
 }

@@ -31,16 +31,23 @@ export type HouseholdRowWith<R extends Related> = HouseholdRow & { [K in keyof R
 /** Prepared statements of `findById`, per database and shape of the related reads (their names are unique per process). */
 const byIdStatements = new WeakMap<Db, Map<string, { execute: (values: { id: string, area: string }) => Promise<unknown[]> }>>()
 let statementCount = 0
+/** Shapes prepared per database; a request of yet another shape is built and run unprepared. */
+const MAX_PREPARED_SHAPES = 64
 
 /**
- * One household by id in the caller's area, with the related reads `related(AREA)` —
- * built and prepared once per database and `shape` (PostgreSQL parses and plans it
- * once per connection: a primary-key lookup, whatever the area).
+ * One household by id in the caller's area, with the related reads `related` — built
+ * and prepared once per database and `shape` (PostgreSQL parses and plans it once per
+ * connection: a primary-key lookup, whatever the area).
  */
-export async function findById<R extends Related> (db: Db, p: Principal, id: string, shape: string, related: (area: typeof AREA) => R): Promise<HouseholdRowWith<R> | undefined> {
+export async function findById<R extends Related> (db: Db, p: Principal, id: string, shape: string, related: (area: Principal | typeof AREA) => R): Promise<HouseholdRowWith<R> | undefined> {
   let statements = byIdStatements.get(db)
   if (statements === undefined) byIdStatements.set(db, statements = new Map())
   let statement = statements.get(shape)
+  if (statement === undefined && statements.size >= MAX_PREPARED_SHAPES) {
+    const [row] = await db.select({ ...getTableColumns(households), ...related(p) }).from(households)
+      .where(and(eq(households.id, id), inArea(households.regionCode, p)))
+    return row as HouseholdRowWith<R> | undefined
+  }
   if (statement === undefined) {
     statement = db.select({ ...getTableColumns(households), ...related(AREA) }).from(households)
       .where(and(eq(households.id, sql.placeholder('id')), inArea(households.regionCode, AREA)))

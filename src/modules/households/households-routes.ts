@@ -9,15 +9,15 @@ import { servicesOf } from '../services.js'
 import type { HouseholdView } from './households-service.js'
 
 /** A REST household document holds its active members, measures and incomes, read in the household's statement. */
-const DOCUMENT: Asked = { members: { includeRemoved: false }, measures: {}, incomes: {} }
+const DOCUMENT: Asked = { members: { args: { includeRemoved: false } }, measures: { args: {} }, incomes: { args: {} } }
 
 function document (h: HouseholdView): unknown {
   const { createdAt: _c, updatedAt: _u, closedAt: _cl, ...household } = h
   return {
     ...household,
-    members: (prefetched(h, 'members', DOCUMENT.members!) as MemberView[]).map(({ createdAt: _mc, updatedAt: _mu, removedAt: _mr, householdId: _mh, regionCode: _mg, ...m }) => m),
-    measures: (prefetched(h, 'measures', DOCUMENT.measures!) as MeasureView[]).map(({ householdId: _mh, ...m }) => m),
-    incomes: prefetched(h, 'incomes', DOCUMENT.incomes!) as IncomeView[]
+    members: (prefetched(h, 'members', DOCUMENT.members!.args) as MemberView[]).map(({ createdAt: _mc, updatedAt: _mu, removedAt: _mr, householdId: _mh, regionCode: _mg, ...m }) => m),
+    measures: (prefetched(h, 'measures', DOCUMENT.measures!.args) as MeasureView[]).map(({ householdId: _mh, ...m }) => m),
+    incomes: prefetched(h, 'incomes', DOCUMENT.incomes!.args) as IncomeView[]
   }
 }
 

@@ -85,6 +85,15 @@ export function householdView (row: repo.HouseholdRow, p: Principal, sealer: Dep
   }
 }
 
+/**
+ * The columns a nested read needs for the GraphQL fields asked of it (all when not
+ * known): the fields named as columns, the column behind each other field (`renamed`),
+ * and those its views and loaders always use. Names that are no column are ignored.
+ */
+function columnsFor (fields: readonly string[] | undefined, always: string[], renamed: Record<string, string>): readonly string[] | undefined {
+  return fields === undefined ? undefined : [...new Set([...always, ...fields.map(f => renamed[f] ?? f)])]
+}
+
 /** What the audit trail keeps of a household: the bank account masked, never in the clear. */
 function householdAudit (row: repo.HouseholdRow, sealer: Deps['sealer']): Record<string, unknown> {
   const { bankAccountSealed, createdAt: _c, updatedAt: _u, ...rest } = row
@@ -155,10 +164,19 @@ export class HouseholdsService {
     const p = this.principal
     const { sealer } = this.deps
     const reads: Array<{ field: string, args: Record<string, unknown>, sql: (area: Principal | typeof AREA) => repo.Related[string], view: (rows: unknown[][]) => unknown[] }> = []
-    for (const [field, args] of Object.entries(asked)) {
-      if (field === 'members') reads.push({ field, args, sql: area => members.ofHousehold(area, args.includeRemoved === true), view: rows => members.fromJsonRows(rows).map(r => memberView(r, p, sealer)) })
-      if (field === 'measures') reads.push({ field, args, sql: area => measures.ofHousehold(area), view: rows => measures.fromJsonRows(rows).map(measureView) })
-      if (field === 'incomes') reads.push({ field, args, sql: area => incomes.ofHousehold(area), view: rows => incomes.fromJsonRows(rows).map(incomeView) })
+    for (const [field, { args, fields }] of Object.entries(asked)) {
+      if (field === 'members') {
+        const keys = columnsFor(fields, ['id', 'householdId'], { nationalId: 'nationalIdSealed', household: 'householdId' })
+        reads.push({ field, args, sql: area => members.ofHousehold(area, args.includeRemoved === true, keys), view: rows => members.fromJsonRows(rows, keys).map(r => memberView(r, p, sealer)) })
+      }
+      if (field === 'measures') {
+        const keys = columnsFor(fields, ['id', 'householdId'], { household: 'householdId', member: 'memberId' })
+        reads.push({ field, args, sql: area => measures.ofHousehold(area, keys), view: rows => measures.fromJsonRows(rows, keys).map(measureView) })
+      }
+      if (field === 'incomes') {
+        const keys = columnsFor(fields, ['householdId', 'year'], {})
+        reads.push({ field, args, sql: area => incomes.ofHousehold(area, keys), view: rows => incomes.fromJsonRows(rows, keys).map(incomeView) })
+      }
     }
     return {
       sql: (area) => Object.fromEntries(reads.map(r => [r.field, r.sql(area)])),
@@ -195,7 +213,7 @@ export class HouseholdsService {
     return related.view(await this.read(id, JSON.stringify(asked), related.sql))
   }
 
-  private async read<R extends repo.Related> (id: string, shape: string, related: (area: typeof AREA) => R): Promise<repo.HouseholdRowWith<R>> {
+  private async read<R extends repo.Related> (id: string, shape: string, related: (area: Principal | typeof AREA) => R): Promise<repo.HouseholdRowWith<R>> {
     authorize(this.principal, 'record.read')
     const row = isUuid(id) ? await repo.findById(this.deps.db, this.principal, id, shape, related) : undefined
     if (row === undefined) throw notFound('Household')

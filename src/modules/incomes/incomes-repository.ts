@@ -16,9 +16,9 @@ export async function byHouseholds (db: DbOrTx, p: Principal, householdIds: read
     .orderBy(desc(incomes.year))
 }
 
-/** The same records of the household read by the outer statement, as its subquery (see jsonRows). */
-export const ofHousehold = (p: Principal | typeof AREA): SQL<unknown[][]> =>
-  jsonRows(incomes, and(eq(incomes.householdId, households.id), inArea(incomes.regionCode, p)), [desc(incomes.year)])
+/** The same records of the household read by the outer statement, as its subquery (see jsonRows; only the columns `keys` when given). */
+export const ofHousehold = (p: Principal | typeof AREA, keys?: readonly string[]): SQL<unknown[][]> =>
+  jsonRows(incomes, and(eq(incomes.householdId, households.id), inArea(incomes.regionCode, p)), [desc(incomes.year)], keys)
 export const fromJsonRows = jsonRowsDecoder(incomes)
 
 /** Inserts or replaces the record of that household and year; returns it. */

@@ -25,9 +25,9 @@ export async function byHouseholds (db: DbOrTx, p: Principal, householdIds: read
     .orderBy(...order)
 }
 
-/** The same measures of the household read by the outer statement, as its subquery (see jsonRows). */
-export const ofHousehold = (p: Principal | typeof AREA): SQL<unknown[][]> =>
-  jsonRows(measures, and(eq(measures.householdId, households.id), inArea(measures.regionCode, p)), order)
+/** The same measures of the household read by the outer statement, as its subquery (see jsonRows; only the columns `keys` when given). */
+export const ofHousehold = (p: Principal | typeof AREA, keys?: readonly string[]): SQL<unknown[][]> =>
+  jsonRows(measures, and(eq(measures.householdId, households.id), inArea(measures.regionCode, p)), order, keys)
 export const fromJsonRows = jsonRowsDecoder(measures)
 
 export async function insert (tx: DbOrTx, row: MeasureInsert): Promise<MeasureRow> {

@@ -26,9 +26,9 @@ export async function byHouseholds (db: DbOrTx, p: Principal, householdIds: read
     .orderBy(...order)
 }
 
-/** The same members of the household read by the outer statement, as its subquery (see jsonRows). */
-export const ofHousehold = (p: Principal | typeof AREA, includeRemoved: boolean): SQL<unknown[][]> =>
-  jsonRows(members, and(eq(members.householdId, households.id), visible(p, includeRemoved)), order)
+/** The same members of the household read by the outer statement, as its subquery (see jsonRows; only the columns `keys` when given). */
+export const ofHousehold = (p: Principal | typeof AREA, includeRemoved: boolean, keys?: readonly string[]): SQL<unknown[][]> =>
+  jsonRows(members, and(eq(members.householdId, households.id), visible(p, includeRemoved)), order, keys)
 export const fromJsonRows = jsonRowsDecoder(members)
 
 export async function findActiveByHash (db: DbOrTx, p: Principal, hash: string): Promise<MemberRow | null> {
