@@ -18,6 +18,9 @@ import { createRegionDirectory } from './modules/regions/regions-service.js'
 import type { Clock } from './shared/context.js'
 import { Sealer } from './shared/sealing.js'
 
+/** Text answers longer than this (characters) are sent as one UTF-8 buffer. */
+const LARGE_TEXT = 16_384
+
 export interface AppOptions {
   config: Config
   /** An already open database (tests); otherwise the app opens one from config and closes it on close. */
@@ -58,7 +61,12 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   fastify.addHook('onReady', async () => { imports.start() })
   fastify.addHook('preClose', async () => { await imports.stop() })
 
-  fastify.addHook('onSend', async (req, reply) => { reply.header('x-request-id', req.id) })
+  fastify.addHook('onSend', async (req, reply, payload) => {
+    reply.header('x-request-id', req.id)
+    // A large text answer (a page of households is ~100 KB, much of it Chinese) is encoded
+    // to UTF-8 once here, instead of once to measure its length and again to write it.
+    return typeof payload === 'string' && payload.length > LARGE_TEXT ? Buffer.from(payload) : payload
+  })
   await fastify.register(httpErrors)
   // Security headers on every answer; GraphiQL (development only) loads its page's scripts from a CDN.
   await fastify.register(helmet, { contentSecurityPolicy: config.env === 'development' ? false : undefined })
