@@ -78,8 +78,8 @@ t.test('a connection terminated in the middle of a mutation: nothing written, a 
   await terminateWaiting(ctl)
   await ctl.query('SELECT pg_advisory_unlock($1)', [CHAIN_LOCK])
   const res = await pending
-  t.equal(res.errors?.[0]?.extensions.code, 'INTERNAL')
-  t.equal(res.errors?.[0]?.message, 'Internal server error')
+  t.equal(res.status, 503, 'retry later: nothing was written')
+  t.match(res.errors?.[0], { message: 'The database is unavailable; retry later', extensions: { code: 'INTERNAL', reason: 'SERVICE_UNAVAILABLE' } })
   t.notMatch(JSON.stringify(res), noDetail, 'no detail of the failure reaches the client')
   t.same(await counts(ctl), before, 'no household, member or audit entry of the lost transaction')
 

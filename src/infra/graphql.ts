@@ -13,7 +13,7 @@ import { canPerform, OPERATIONS } from '../shared/policy.js'
 import type { Principal } from '../shared/principal.js'
 import { paths } from '../paths.js'
 import { checkCost, GRAPHQL_LIMITS, maxAliasesRule } from './graphql-limits.js'
-import { isDatabaseBusy } from '../db/index.js'
+import { isDatabaseBusy, isDatabaseUnavailable } from '../db/index.js'
 import { RETRY_AFTER_S } from './limits.js'
 
 declare module 'mercurius' {
@@ -152,17 +152,25 @@ export default fp<{ graphiql: boolean, production: boolean }>(async (app, opts) 
     errorHandler: false,
     context: (req) => ({ principal: req.principal, services: servicesOf(req), batches: new Map() }),
     errorFormatter: (execution: ExecutionResult, ctx: MercuriusContext) => {
-      // A statement cancelled by the statement timeout (or no connection free): retry later, as in REST.
-      const busy = (execution.errors ?? []).filter(e => isDatabaseBusy(e.originalError))
-      if (busy.length > 0) {
-        ctx.reply.log.warn({ err: busy[0]!.originalError }, 'the database did not answer in time')
+      // A statement cancelled by the statement timeout, no connection free, or the database
+      // unreachable: retry later (503, Retry-After), as in REST. Nothing of a failed
+      // mutation was written: its transaction did not commit.
+      const retry = (execution.errors ?? []).flatMap(e => {
+        const message = isDatabaseBusy(e.originalError) ? 'The database did not answer in time; retry later' : isDatabaseUnavailable(e.originalError) ? 'The database is unavailable; retry later' : undefined
+        return message === undefined ? [] : [{ error: e, message }]
+      })
+      if (retry.length > 0) {
+        ctx.reply.log.warn({ err: retry[0]!.error.originalError }, retry[0]!.message)
         ctx.reply.header('retry-after', RETRY_AFTER_S)
       }
-      const errors = (execution.errors ?? []).flatMap(e => busy.includes(e)
-        ? [{ message: 'The database did not answer in time; retry later', ...(e.path ? { path: e.path } : {}), extensions: { code: 'INTERNAL', reason: 'SERVICE_UNAVAILABLE' } }]
-        : formatGraphQLError(e, ctx.reply.log, opts.production))
+      const errors = (execution.errors ?? []).flatMap(e => {
+        const r = retry.find(r => r.error === e)
+        return r !== undefined
+          ? [{ message: r.message, ...(e.path ? { path: e.path } : {}), extensions: { code: 'INTERNAL', reason: 'SERVICE_UNAVAILABLE' } }]
+          : formatGraphQLError(e, ctx.reply.log, opts.production)
+      })
       const badRequest = execution.data == null && errors.length > 0 && errors.every(e => e.extensions.code === 'BAD_USER_INPUT' && e.path === undefined)
-      return { statusCode: busy.length > 0 ? 503 : badRequest ? 400 : 200, response: { data: execution.data ?? null, errors } }
+      return { statusCode: retry.length > 0 ? 503 : badRequest ? 400 : 200, response: { data: execution.data ?? null, errors } }
     }
   })
   // The cost budget needs the variables (page sizes), so it is checked per request, before execution.
