@@ -7,13 +7,17 @@
  *                                [--duration 30] [--registered 0.2] [--pool 10] [--fresh]
  *
  * The server runs in its own process, so the load generator does not share its event
- * loop (it does share the machine's cores). Prints p50/p99 latency and requests/s.
+ * loop (it does share the machine's cores). Prints p50/p99 latency and requests/s, and
+ * per request over the measured run: CPU of the server process and of the database's
+ * backends (utime + stime from /proc), and database transactions (the lookups' own and
+ * the read audit's group commits, from pg_stat_database), with audit entries per commit.
  */
 import { randomInt } from 'node:crypto'
+import { loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
 import type autocannon from 'autocannon'
 import pg from 'pg'
-import { benchDatabase, benchToken, load, registeredIds, startServer, unregisteredId } from './bench-server.js'
+import { benchDatabase, benchToken, cpuSecondsOf, load, registeredIds, startServer, unregisteredId } from './bench-server.js'
 
 const { values } = parseArgs({
   options: {
@@ -52,18 +56,41 @@ try {
     }]
   })
   await load(opts(5)) // warm-up
-  const r = await load(opts(DURATION))
-  const errors = r.errors + r.non2xx + r.timeouts
   const c = new pg.Client({ connectionString: url })
   await c.connect()
+  /** CPU seconds of the database's other backends so far. */
+  const dbCpu = async (): Promise<number> => {
+    const { rows } = await c.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')
+    return rows.reduce((sum, p) => sum + cpuSecondsOf(p.pid), 0)
+  }
+  const { rows: [last] } = await c.query<{ seq: string }>('SELECT coalesce(max(seq), 0) AS seq FROM audit_events')
+  const cpu0 = server.cpuSeconds()
+  const own0 = process.cpuUsage()
+  const db0 = await dbCpu()
+  const r = await load(opts(DURATION))
+  const cpu1 = server.cpuSeconds()
+  const own = process.cpuUsage(own0)
+  const db1 = await dbCpu()
+  // The entries of one group commit are one INSERT: they share their transaction id (xmin).
+  const { rows: [audit] } = await c.query<{ entries: string, commits: string }>(
+    "SELECT count(*) AS entries, count(DISTINCT xmin::text) AS commits FROM audit_events WHERE seq > $1 AND action = 'eligibility.check'", [last!.seq])
+  const errors = r.errors + r.non2xx + r.timeouts
+  const n = r.requests.total
   const { rows: [size] } = await c.query<{ h: string, m: string }>('SELECT (SELECT count(*) FROM households) AS h, (SELECT count(*) FROM members WHERE active) AS m')
   await c.end()
+  const entries = Number(audit!.entries)
+  const commits = Number(audit!.commits)
   console.log([
     `registry: ${size!.h} households, ${size!.m} active members (PostgreSQL, pool ${values.pool})`,
     `load: ${IDS} IDs per request (~${Math.round(REGISTERED_SHARE * 100)}% registered), ${CONNECTIONS} connections, ${DURATION} s after a 5 s warm-up`,
     `requests: ${r.requests.total} (${errors} errors/non-2xx/timeouts)`,
     `latency ms: p50 ${r.latency.p50}, p90 ${r.latency.p90}, p99 ${r.latency.p99}, max ${r.latency.max}`,
-    `throughput: ${r.requests.average.toFixed(0)} req/s, ${(r.requests.average * IDS).toFixed(0)} IDs/s`
+    `throughput: ${r.requests.average.toFixed(0)} req/s, ${(r.requests.average * IDS).toFixed(0)} IDs/s`,
+    `per request: server CPU ${((cpu1 - cpu0) * 1000 / n).toFixed(2)} ms, PostgreSQL CPU ${((db1 - db0) * 1000 / n).toFixed(2)} ms, ` +
+      `load generator (this process) CPU ${((own.user + own.system) / 1000 / n).toFixed(2)} ms`,
+    `read audit: ${entries} entries in ${commits} group commits (${(entries / Math.max(1, commits)).toFixed(1)} each); ` +
+      `SQL statements per request ${(1 + 5 * commits / n).toFixed(2)} (the lookup, and BEGIN, lock, head, insert, COMMIT per commit)`,
+    `load average at the end: ${loadavg().map(l => l.toFixed(2)).join(' ')}`
   ].join('\n'))
   if (errors > 0) process.exitCode = 1
 } finally {

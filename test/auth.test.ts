@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose'
 import t, { type Test } from 'tap'
-import { JWKS_CACHE } from '../src/infra/auth.js'
+import { JWKS_CACHE, TOKEN_CACHE, VerifiedTokens } from '../src/infra/auth.js'
+import type { Principal } from '../src/shared/principal.js'
 import { buildApp, TEST_SECRET, testConfig, uniqueSub } from './helper.js'
 
 const ISSUER = 'beneficiary-registry'
@@ -39,6 +40,15 @@ function claims (over: Record<string, unknown> = {}): JWTPayload {
   }
   for (const key of Object.keys(payload)) if (payload[key] === undefined) delete payload[key]
   return payload
+}
+
+/** Moves the clock of jose and of the token memory (both read Date.now) by `ms` more; undone at teardown. */
+function clockShifter (t: Test): (ms: number) => void {
+  const realNow = Date.now
+  let shift = 0
+  Date.now = () => realNow() + shift
+  t.teardown(() => { Date.now = realNow })
+  return (ms) => { shift += ms }
 }
 
 /** Signs `payload` as given (no claim is added) with an HMAC secret. */
@@ -117,6 +127,23 @@ t.test('HS256 mode (JWT_SECRET)', async (t) => {
       const jwt = await signHmac(claims({ sub }))
       t.equal((await restMe(app, `bearer ${jwt}`)).statusCode, 200)
     })
+  })
+
+  t.test('a verified token is remembered only while it is valid', async (t) => {
+    const { app } = await buildApp(t)
+    const advance = clockShifter(t)
+    const sub = uniqueSub('remembered')
+    const jwt = await signHmac(claims({ sub, exp: now() + 9 }))
+    for (let i = 0; i < 3; i++) t.equal((await restMe(app, `Bearer ${jwt}`)).statusCode, 200, `call ${i + 1}: accepted`)
+    advance(7_000)
+    t.equal((await restMe(app, `Bearer ${jwt}`)).statusCode, 200, 'before exp: still accepted')
+    advance(2_000)
+    await refused(t, app, `Bearer ${jwt}`) // exp == now: expired, though verified (and remembered) before
+    const other = await signHmac(claims({ sub: uniqueSub('other'), role: 'ADMIN', region: CITY }))
+    t.match((await restMe(app, `Bearer ${other}`)).json(), { role: 'ADMIN', regionCode: CITY }, 'each token its own principal')
+    const at = jwt.lastIndexOf('.') + 5 // a signature character that carries bits (not the last one)
+    const forged = jwt.slice(0, at) + (jwt[at] === 'A' ? 'B' : 'A') + jwt.slice(at + 1)
+    t.equal((await restMe(app, `Bearer ${forged}`)).statusCode, 401, 'a remembered token with another signature: refused')
   })
 
   t.test('refused tokens → 401 UNAUTHENTICATED on REST and GraphQL', async (t) => {
@@ -335,27 +362,30 @@ t.test('JWKS mode (JWT_JWKS_URL)', async (t) => {
     t.ok(rotating.fetches > fetchesBefore, 'the key set was fetched after the rotation')
   })
 
-  t.test('key rotation under a running app: the new key once published, the old one refused once the cache ages', async (t) => {
-    const oldKey = await keyPair('ES256', 'run-old')
-    const newKey = await keyPair('ES256', 'run-new')
+  /** An issuer publishing an old key, an app verifying with its key set, a new key not yet published. */
+  const runningIssuer = async (t: Test, name: string): Promise<{ oldKey: KeyPair, newKey: KeyPair, issuer: JwksServer, app: FastifyInstance }> => {
+    const oldKey = await keyPair('ES256', `${name}-old`)
+    const newKey = await keyPair('ES256', `${name}-new`)
     const issuer = await new JwksServer().start()
     t.teardown(async () => { await issuer.stop() })
     issuer.keys = [oldKey.jwk]
     const { app } = await buildApp(t, { config: jwksConfig(issuer.url) })
+    return { oldKey, newKey, issuer, app }
+  }
+
+  t.test('key rotation under a running app: the new key once published, the old one refused once the cache ages', async (t) => {
+    const { oldKey, newKey, issuer, app } = await runningIssuer(t, 'run')
     // jose times its cache with Date.now: move that clock instead of waiting.
-    const realNow = Date.now
-    let shift = 0
-    Date.now = () => realNow() + shift
-    t.teardown(() => { Date.now = realNow })
+    const advance = clockShifter(t)
     const status = async (key: KeyPair): Promise<number> => (await restMe(app, `Bearer ${await signWith(key, claims())}`)).statusCode
 
     t.equal(await status(oldKey), 200, 'old key accepted')
     issuer.keys = [oldKey.jwk, newKey.jwk] // the issuer publishes the new key
-    shift += JWKS_CACHE.cooldownDuration + 1_000
+    advance(JWKS_CACHE.cooldownDuration + 1_000)
     t.equal(await status(newKey), 200, 'new key accepted once the cooldown since the last fetch has passed')
     issuer.keys = [newKey.jwk] // and withdraws the old one
     t.equal(await status(oldKey), 200, 'the cached set still holds the old key')
-    shift += JWKS_CACHE.cacheMaxAge + 1_000
+    advance(JWKS_CACHE.cacheMaxAge + 1_000)
     t.equal(await status(oldKey), 401, 'the old key is refused once the cached set has aged out')
     t.equal(await status(newKey), 200, 'the new key still accepted')
 
@@ -363,11 +393,30 @@ t.test('JWKS mode (JWT_JWKS_URL)', async (t) => {
     issuer.failing = true
     t.equal(await status(newKey), 200, 'cached key still verifies during a short outage')
     t.equal(await status(await keyPair('ES256', 'run-unknown')), 401, 'an unknown kid during the outage: 401')
-    shift += JWKS_CACHE.cacheMaxAge + 1_000
+    advance(JWKS_CACHE.cacheMaxAge + 1_000)
     await refused(t, app, `Bearer ${await signWith(newKey, claims())}`)
     issuer.failing = false
-    shift += JWKS_CACHE.cooldownDuration + 1_000
+    advance(JWKS_CACHE.cooldownDuration + 1_000)
     t.equal(await status(newKey), 200, 'accepted again once the issuer is back')
+  })
+
+  t.test('a remembered token outlives the withdrawal of its key by at most TOKEN_CACHE.maxAgeMs', async (t) => {
+    const { oldKey, newKey, issuer, app } = await runningIssuer(t, 'mem')
+    const advance = clockShifter(t)
+    t.equal((await restMe(app, `Bearer ${await signWith(oldKey, claims())}`)).statusCode, 200, 'the key set fetched')
+    advance(JWKS_CACHE.cooldownDuration + 1_000)
+    const remembered = await signWith(oldKey, claims())
+    t.equal((await restMe(app, `Bearer ${remembered}`)).statusCode, 200, 'verified and remembered')
+    // The issuer withdraws the old key; a token with the new kid makes the app fetch the set again.
+    issuer.keys = [newKey.jwk]
+    const fetches = issuer.fetches
+    t.equal((await restMe(app, `Bearer ${await signWith(newKey, claims())}`)).statusCode, 200, 'the new key accepted')
+    t.equal(issuer.fetches, fetches + 1, 'the set was fetched again, without the old key')
+    await refused(t, app, `Bearer ${await signWith(oldKey, claims())}`) // a new token of the withdrawn key: at once
+    advance(TOKEN_CACHE.maxAgeMs - 1_000)
+    t.equal((await restMe(app, `Bearer ${remembered}`)).statusCode, 200, 'the remembered one within maxAgeMs of its check')
+    advance(2_000)
+    await refused(t, app, `Bearer ${remembered}`) // checked again in full: its key is gone
   })
 
   t.test('outage: the app fails closed (401, never 500)', async (t) => {
@@ -407,4 +456,21 @@ t.test('JWKS mode (JWT_JWKS_URL)', async (t) => {
       await refused(t, app, `Bearer ${await signWith(key, claims())}`)
     })
   })
+})
+
+t.test('VerifiedTokens: exp and maxAgeMs end an entry; the oldest is forgotten beyond maxEntries', async (t) => {
+  const p = (sub: string): Principal => ({ sub, role: 'ADMIN', regionCode: CITY, level: 'CITY', dept: null })
+  const tokens = new VerifiedTokens({ maxAgeMs: 10_000, maxEntries: 2 })
+  const t0 = 1_800_000_000_000
+  tokens.set('a', p('a'), t0 / 1000 + 5, t0)
+  t.equal(tokens.get('a', t0 + 4_999)?.sub, 'a')
+  t.equal(tokens.get('a', t0 + 5_000), null, 'exp <= now: gone, as jose refuses it')
+  tokens.set('b', p('b'), t0 / 1000 + 3600, t0)
+  t.equal(tokens.get('b', t0 + 9_999)?.sub, 'b')
+  t.equal(tokens.get('b', t0 + 10_000), null, 'maxAgeMs after its check: gone, checked again in full')
+  tokens.set('c', p('c'), t0 / 1000 + 3600, t0)
+  tokens.set('d', p('d'), t0 / 1000 + 3600, t0)
+  tokens.set('e', p('e'), t0 / 1000 + 3600, t0)
+  t.same(['c', 'd', 'e'].map(k => tokens.get(k, t0)?.sub ?? null), [null, 'd', 'e'], 'at most maxEntries, the oldest forgotten')
+  t.equal(tokens.get('unknown', t0), null)
 })

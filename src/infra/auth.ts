@@ -28,6 +28,42 @@ export interface AuthOptions {
  */
 export const JWKS_CACHE = { timeoutDuration: 3_000, cooldownDuration: 30_000, cacheMaxAge: 600_000 }
 
+/**
+ * Tokens already verified are remembered, so that a client sending the same token on
+ * every call (an EXCHANGE system, a front end) costs one signature check per `maxAgeMs`
+ * instead of one per request. An entry holds the principal its token verified to and
+ * is used only while the token's `exp` has not passed and for at most `maxAgeMs` after
+ * the full check (so a key withdrawn from the JWKS is refused at the latest
+ * `JWKS_CACHE.cacheMaxAge + maxAgeMs` after its removal). Refused tokens are never
+ * remembered. At most `maxEntries` tokens; beyond that the oldest is forgotten.
+ */
+export const TOKEN_CACHE = { maxAgeMs: 10_000, maxEntries: 10_000 }
+
+interface VerifiedToken { principal: Principal, exp: number, until: number }
+
+/** The verified-token memory of TOKEN_CACHE: keyed by the whole token, compared exactly. */
+export class VerifiedTokens {
+  private readonly entries = new Map<string, VerifiedToken>()
+  constructor (private readonly limits: typeof TOKEN_CACHE = TOKEN_CACHE) {}
+
+  /** The principal of a token verified before and still valid at `nowMs`, else null. */
+  get (token: string, nowMs: number): Principal | null {
+    const entry = this.entries.get(token)
+    if (entry === undefined) return null
+    // jose refuses a token once exp <= now (in whole seconds): the same rule here.
+    if (nowMs >= entry.until || entry.exp <= Math.floor(nowMs / 1000)) {
+      this.entries.delete(token)
+      return null
+    }
+    return entry.principal
+  }
+
+  set (token: string, principal: Principal, exp: number, nowMs: number): void {
+    if (this.entries.size >= this.limits.maxEntries) this.entries.delete(this.entries.keys().next().value!)
+    this.entries.set(token, { principal, exp, until: nowMs + this.limits.maxAgeMs })
+  }
+}
+
 /** The OPERATIONS key of a route: `GET /api/v1/regions/:code` (HEAD shares its GET's entry). */
 export function operationKey (method: string, url: string): string {
   return `${method === 'HEAD' ? 'GET' : method} ${url}`
@@ -40,13 +76,15 @@ export function operationKey (method: string, url: string): string {
  */
 export default fp<AuthOptions>(async (app, opts) => {
   const { issuer, audience, secret, jwksUrl } = opts.auth
+  // `now` is passed to jose so that it and the token memory judge `exp` by the same clock.
   const verify = secret !== null
-    ? async (token: string) => await jwtVerify(token, secret, { issuer, audience, algorithms: ['HS256'], requiredClaims: ['exp', 'sub'] })
+    ? async (token: string, now: Date) => await jwtVerify(token, secret, { issuer, audience, algorithms: ['HS256'], requiredClaims: ['exp', 'sub'], currentDate: now })
     : await (async () => {
       if (jwksUrl === null) throw new Error('JWT_SECRET or JWT_JWKS_URL is required')
       const jwks = createRemoteJWKSet(jwksUrl, JWKS_CACHE)
-      return async (token: string) => await jwtVerify(token, jwks, { issuer, audience, algorithms: ['RS256', 'ES256'], requiredClaims: ['exp', 'sub'] })
+      return async (token: string, now: Date) => await jwtVerify(token, jwks, { issuer, audience, algorithms: ['RS256', 'ES256'], requiredClaims: ['exp', 'sub'], currentDate: now })
     })()
+  const verified = new VerifiedTokens()
 
   async function principalOf (payload: JWTPayload): Promise<Principal | null> {
     const { sub, role, region, dept } = payload as JWTPayload & Record<string, unknown>
@@ -58,22 +96,29 @@ export default fp<AuthOptions>(async (app, opts) => {
       if (typeof dept !== 'string' || !(DEPTS as readonly string[]).includes(dept)) return null
       d = dept as Dept
     }
-    return { sub, role: role as Role, regionCode: region, level: levelOf(region), dept: d }
+    // Frozen: one principal serves every request made with its token (TOKEN_CACHE).
+    return Object.freeze({ sub, role: role as Role, regionCode: region, level: levelOf(region), dept: d })
   }
 
   async function authenticate (req: FastifyRequest): Promise<Principal> {
     const header = req.headers.authorization
     const match = typeof header === 'string' ? /^Bearer ([\w-]+\.[\w-]+\.[\w-]*)$/i.exec(header.trim()) : null
     if (match === null) throw unauthenticated('A bearer token is required')
+    const token = match[1]!
+    const nowMs = Date.now()
+    const known = verified.get(token, nowMs)
+    if (known !== null) return known
     let payload: JWTPayload
     try {
-      payload = (await verify(match[1]!)).payload
+      payload = (await verify(token, new Date(nowMs))).payload
     } catch (err) {
       req.log.info({ reason: (err as { code?: string }).code ?? 'invalid' }, 'token refused')
       throw unauthenticated('The token is invalid or expired')
     }
     const principal = await principalOf(payload)
     if (principal === null) throw unauthenticated('The token\'s claims are invalid (sub, role, region or dept)')
+    // requiredClaims makes jose check that exp is there and a number.
+    verified.set(token, principal, payload.exp!, nowMs)
     return principal
   }
 

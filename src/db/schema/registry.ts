@@ -83,7 +83,10 @@ export const members = pgTable('members', {
   ...stamps
 }, (t) => [
   uniqueIndex('members_active_national_id_key').on(t.nationalIdHash).where(sql`active`),
-  index('members_national_id_hash_idx').on(t.nationalIdHash),
+  // Only ever compared for equality (eligibility, imports, member checks): a hash index finds a
+  // 64-hex-digit key without a btree descent's collation comparisons; 100 IDs cost PostgreSQL
+  // about half the CPU (docs/benchmarks.md, "Eligibility check"). Uniqueness stays with the btree above.
+  index('members_national_id_hash_idx').using('hash', t.nationalIdHash),
   index('members_household_idx').on(t.householdId),
   index('members_region_idx').on(t.regionCode)
 ])
