@@ -372,3 +372,19 @@ t.test('a batch writes a member only at the version it read (a concurrent change
   t.equal(await updateMembers(app.database.db, ['employment'], [{ id: m!.id, version: m!.version + 1, employment: 'LOCAL' }], new Date()), 1)
   t.equal((await member(op, h.id))[0].employment, 'LOCAL')
 })
+
+t.test('a batch moves the resume point only from where the batch before it left it (never past one that did not commit)', async (t) => {
+  const app = await buildApp(t)
+  const { insertJob, commitProgress } = await import('../src/modules/imports/imports-repository.js')
+  const now = new Date()
+  // Held by another worker under a lease that does not expire during the test (the app's own worker leaves it alone).
+  const lease = new Date(now.getTime() + 3_600_000)
+  const job = await insertJob(app.database.db, { kind: 'hr.employment', format: 'ndjson', charset: 'utf-8', status: 'running', submittedBy: uniqueSub('hr'), submitterRole: 'EXCHANGE', dept: 'hr', regionCode: COUNTY, leaseOwner: 'worker', leaseUntil: lease, createdAt: now })
+  const counts = { received: 7, applied: 1, unmatched: 2, rejected: 4 }
+  t.equal(await commitProgress(app.database.db, job, 0, 7, counts, lease), true, 'the first batch, from line 0')
+  t.equal(await commitProgress(app.database.db, job, 14, 21, counts, lease), false, 'the third batch while the second has not committed')
+  t.equal(await commitProgress(app.database.db, job, 0, 14, counts, lease), false, 'a second batch from a stale resume point')
+  const [row] = await queryRows<{ resume_line: number, received: number }>(app.database.db, sql`SELECT resume_line, received FROM exchange_jobs WHERE id = ${job.id}`)
+  t.same(row, { resume_line: 7, received: 7 }, 'nothing recorded by the refused ones')
+  t.equal(await commitProgress(app.database.db, job, 7, 14, counts, lease), true, 'the second batch, from line 7')
+})
