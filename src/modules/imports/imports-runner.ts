@@ -167,8 +167,8 @@ export class ImportRunner {
   /**
    * Starts applying a batch after `previous` (the batch before it, still in flight, or
    * null). Validation and the members' lookup start at once, outside any transaction;
-   * the batch's transaction then waits for the previous batch's member writes (so that
-   * two batches never wait for each other's rows), writes its own, and waits for the
+   * the batch's transaction opens once the previous batch has written its members (so
+   * that two batches never wait for each other's rows), writes its own, and waits for the
    * previous batch's commit before it appends to the audit chain and records its
    * progress. The lookup may have run before the previous batch committed, so the
    * members that batch wrote are taken as it wrote them (a member changed by anyone else
@@ -219,18 +219,19 @@ export class ImportRunner {
     const { now, valid, errors } = p
     const spec = KINDS[kind]
     const source = `exchange-job:${job.id}`
-    // Read before the transaction starts (PGlite runs one statement or transaction at a time).
-    const read = lookup === null ? null : await lookup
+    // Before the transaction opens, so that the previous batch never waits for this one (for
+    // a connection, or for PGlite, which runs one transaction at a time): the previous
+    // batch's member writes, and the members as read then; a retry reads once it committed.
+    let read: repo.MatchedMember[] | null = null
+    if (lookup !== null) {
+      const written: WrittenMembers = previous === null ? new Map() : await previous.written
+      read = (await lookup).map(m => ({ ...(written.get(m.id) ?? m) }))
+    } else {
+      await previous?.committed
+    }
 
     await this.deps.db.transaction(async (tx) => {
-      let found: repo.MatchedMember[]
-      if (read !== null) {
-        const written: WrittenMembers = previous === null ? new Map() : await previous.written
-        found = read.map(m => ({ ...(written.get(m.id) ?? m) }))
-      } else {
-        await previous?.committed
-        found = await repo.membersByHash(tx, job.regionCode, [...new Set(valid.map(v => v.hash))])
-      }
+      const found = read ?? await repo.membersByHash(tx, job.regionCode, [...new Set(valid.map(v => v.hash))])
       const byHash = new Map(found.map(m => [m.nationalIdHash, m]))
       const changed = new Map<string, repo.MatchedMember>()
       const matches: repo.MatchInsert[] = []
