@@ -1,7 +1,8 @@
 /**
  * Faults of the database under a running app, on the machine's PostgreSQL whichever
  * variant of the suite runs: a connection terminated (`pg_terminate_backend`) in the
- * middle of a mutation, of an import batch and of an export stream; the database gone
+ * middle of a mutation, of an import batch (also the earlier of two batches in flight)
+ * and of an export stream; the database gone
  * and back under load. Each time: nothing half-written, a clear masked error (503 on
  * REST, INTERNAL on GraphQL), no hang, and the next request works with no manual step.
  *
@@ -108,12 +109,16 @@ t.test('a connection terminated in the middle of a REST read answers 503 problem
   t.equal((await op.get(url)).statusCode, 200, 'the next request works')
 })
 
-t.test('a connection terminated in the middle of an import batch: the job resumes and applies every row exactly once', async (t) => {
+/**
+ * An import of 700 hr.employment rows in batches of 7, over `members` registered members
+ * taken in turn, under way (at least 35 lines committed); the test's own connection `ctl`.
+ */
+async function importUnderWay (t: Test, members: number) {
   const database = await open(t)
   let now = new Date('2026-01-10T08:00:00Z')
   const app = await buildApp(t, { database, config: testConfig({ IMPORT_BATCH_ROWS: '7' }), clock: () => now })
   const op = app.as({ sub: uniqueSub('op'), role: 'OPERATOR', region: VILLAGE })
-  const ids = Array.from({ length: 12 }, (_, i) => nationalId(`19${70 + i}-01-0${1 + (i % 9)}`, 'MALE'))
+  const ids = Array.from({ length: members }, (_, i) => nationalId(`19${70 + i}-01-0${1 + (i % 9)}`, 'MALE'))
   for (const id of ids) {
     const res = await op.gql(CREATE, { i: householdInput(VILLAGE, { members: [memberInput({ nationalId: id })] }) })
     t.equal(res.errors, undefined)
@@ -123,7 +128,6 @@ t.test('a connection terminated in the middle of an import batch: the job resume
   await exchange.gql('{ me { sub } }')
   const rows = Array.from({ length: 700 }, (_, i) => ({ national_id: ids[i % ids.length], employment: 'LOCAL', months: (i % 12) + 1, monthly_income: i }))
   const ctl = await controller(t)
-  // Let a few batches commit, then hold the audit chain so that the next batch waits in its transaction.
   const submitted = await app.app.inject({
     method: 'POST',
     url: '/api/v1/exchange/jobs?kind=hr.employment',
@@ -135,27 +139,64 @@ t.test('a connection terminated in the middle of an import batch: the job resume
   const progress = async (): Promise<{ resume_line: number, status: string }> =>
     (await ctl.query('SELECT resume_line, status FROM exchange_jobs WHERE id = $1', [jobId])).rows[0]
   while ((await progress()).resume_line < 35) await sleep(5)
+
+  /** The interrupted worker takes its job up again once the lease has passed (60 s; the clock is moved): each row applied once, in file order. */
+  const resumesExactlyOnce = async (): Promise<void> => {
+    now = new Date(now.getTime() + 5 * 60_000)
+    let job: any
+    for (let i = 0; i < 600; i++) {
+      job = (await exchange.get(`/api/v1/exchange/jobs/${jobId}`)).json()
+      if (job.status === 'succeeded' || job.status === 'failed') break
+      await sleep(25)
+    }
+    t.match(job, { status: 'succeeded', counts: { received: 700, applied: 700, unmatched: 0, rejected: 0 } })
+    const [c] = await queryRows<{ audits: number, matches: number, lines: number }>(database.db, sql`SELECT
+      (SELECT count(*)::int FROM audit_events WHERE source = ${'exchange-job:' + jobId}) AS audits,
+      (SELECT count(*)::int FROM exchange_job_matches WHERE job_id = ${jobId}) AS matches,
+      (SELECT count(DISTINCT line)::int FROM exchange_job_matches WHERE job_id = ${jobId}) AS lines`)
+    t.same(c, { audits: 700, matches: 700, lines: 700 }, 'each row applied and audited exactly once')
+    const last = rows.findLast(r => r.national_id === ids[3])!
+    const [m] = await queryRows<{ employment_months: number }>(database.db, sql`SELECT employment_months FROM members WHERE national_id_hash = ${app.app.deps.sealer.lookupHash(ids[3]!)}`)
+    t.equal(m!.employment_months, last.months, 'rows applied in file order')
+  }
+  return { database, ctl, jobId, progress, resumesExactlyOnce }
+}
+
+t.test('a connection terminated in the middle of an import batch: the job resumes and applies every row exactly once', async (t) => {
+  const { ctl, progress, resumesExactlyOnce } = await importUnderWay(t, 12)
+  // Hold the audit chain so that the next batch waits in its transaction, and cut it there.
   await ctl.query('SELECT pg_advisory_lock($1)', [CHAIN_LOCK])
   await terminateWaiting(ctl)
   const cut = await progress()
   await ctl.query('SELECT pg_advisory_unlock($1)', [CHAIN_LOCK])
   t.equal(cut.status, 'running')
   t.ok(cut.resume_line > 0 && cut.resume_line < 700, `cut mid-way (after line ${cut.resume_line})`)
+  await resumesExactlyOnce()
+})
 
-  // The interrupted worker takes its job up again once the lease has passed (60 s; the clock is moved).
-  now = new Date(now.getTime() + 5 * 60_000)
-  let job: any
-  for (let i = 0; i < 600; i++) {
-    job = (await exchange.get(`/api/v1/exchange/jobs/${jobId}`)).json()
-    if (job.status === 'succeeded' || job.status === 'failed') break
-    await sleep(25)
+t.test('the earlier of two import batches in flight is cut: the later one does not commit, and the resume point stays before both', async (t) => {
+  // 30 members: two consecutive batches of 7 rows never share one (no row lock between them).
+  const { database, ctl, jobId, progress, resumesExactlyOnce } = await importUnderWay(t, 30)
+  // Hold the audit chain: the next batch waits for it in its transaction; the one after it
+  // writes its members and then waits, idle in its transaction, for the first to commit.
+  await ctl.query('SELECT pg_advisory_lock($1)', [CHAIN_LOCK])
+  let waiting: number | undefined
+  for (let i = 0; i < 400 && waiting === undefined; i++) {
+    const { rows } = await ctl.query<{ pid: number, state: string, wait_event: string | null }>(
+      'SELECT pid, state, wait_event FROM pg_stat_activity WHERE datname = $1 AND pid <> $2', [DB, ctl.pid])
+    const onLock = rows.find(a => a.wait_event === 'advisory')
+    if (onLock !== undefined && rows.some(a => a.state === 'idle in transaction')) waiting = onLock.pid
+    else await sleep(10)
   }
-  t.match(job, { status: 'succeeded', counts: { received: 700, applied: 700, unmatched: 0, rejected: 0 } })
-  const [c] = await queryRows<{ audits: number, matches: number, lines: number }>(database.db, sql`SELECT
-    (SELECT count(*)::int FROM audit_events WHERE source = ${'exchange-job:' + jobId}) AS audits,
-    (SELECT count(*)::int FROM exchange_job_matches WHERE job_id = ${jobId}) AS matches,
-    (SELECT count(DISTINCT line)::int FROM exchange_job_matches WHERE job_id = ${jobId}) AS lines`)
-  t.same(c, { audits: 700, matches: 700, lines: 700 }, 'each row applied and audited exactly once')
+  t.ok(waiting !== undefined, 'one batch waits for the chain while the next is open behind it')
+  const cut = (await progress()).resume_line
+  await ctl.query('SELECT pg_terminate_backend($1)', [waiting])
+  await ctl.query('SELECT pg_advisory_unlock($1)', [CHAIN_LOCK])
+  await sleep(300)
+  t.equal((await progress()).resume_line, cut, `the resume point stays at line ${cut}: the later batch did not commit`)
+  const [committed] = await queryRows<{ matches: number, beyond: number }>(database.db, sql`SELECT count(*)::int AS matches, count(*) FILTER (WHERE line > ${cut})::int AS beyond FROM exchange_job_matches WHERE job_id = ${jobId}`)
+  t.same(committed, { matches: cut, beyond: 0 }, 'no row after the resume point is applied')
+  await resumesExactlyOnce()
 })
 
 t.test('a connection terminated in the middle of an export stream: the stream ends in an error, no hang, and the next request works', async (t) => {

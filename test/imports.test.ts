@@ -372,3 +372,47 @@ t.test('a batch writes a member only at the version it read (a concurrent change
   t.equal(await updateMembers(app.database.db, ['employment'], [{ id: m!.id, version: m!.version + 1, employment: 'LOCAL' }], new Date()), 1)
   t.equal((await member(op, h.id))[0].employment, 'LOCAL')
 })
+
+t.test('a batch moves the resume point only from where the batch before it left it (never past one that did not commit)', async (t) => {
+  const app = await buildApp(t)
+  const { insertJob, commitProgress } = await import('../src/modules/imports/imports-repository.js')
+  const now = new Date()
+  // Held by another worker under a lease that does not expire during the test (the app's own worker leaves it alone).
+  const lease = new Date(now.getTime() + 3_600_000)
+  const job = await insertJob(app.database.db, { kind: 'hr.employment', format: 'ndjson', charset: 'utf-8', status: 'running', submittedBy: uniqueSub('hr'), submitterRole: 'EXCHANGE', dept: 'hr', regionCode: COUNTY, leaseOwner: 'worker', leaseUntil: lease, createdAt: now })
+  const counts = { received: 7, applied: 1, unmatched: 2, rejected: 4 }
+  t.equal(await commitProgress(app.database.db, job, 0, 7, counts, lease), true, 'the first batch, from line 0')
+  t.equal(await commitProgress(app.database.db, job, 14, 21, counts, lease), false, 'the third batch while the second has not committed')
+  t.equal(await commitProgress(app.database.db, job, 0, 14, counts, lease), false, 'a second batch from a stale resume point')
+  const [row] = await queryRows<{ resume_line: number, received: number }>(app.database.db, sql`SELECT resume_line, received FROM exchange_jobs WHERE id = ${job.id}`)
+  t.same(row, { resume_line: 7, received: 7 }, 'nothing recorded by the refused ones')
+  t.equal(await commitProgress(app.database.db, job, 7, 14, counts, lease), true, 'the second batch, from line 7')
+})
+
+t.test('members edited while a job runs: a batch that lost a race is read again while the next waits, and every row applies once', async (t) => {
+  const app = await buildApp(t, { config: testConfig({ IMPORT_BATCH_ROWS: '7' }) })
+  const op = app.as({ sub: uniqueSub('op'), role: 'OPERATOR', region: SIBLING })
+  const ids = Array.from({ length: 6 }, (_, i) => nationalId(`198${i}-03-0${1 + i}`, 'FEMALE'))
+  const memberIds: string[] = []
+  for (const id of ids) memberIds.push((await household(op, SIBLING, [memberInput({ name: '丙', nationalId: id })])).members[0]!.id)
+  const hr: TokenClaims = { sub: uniqueSub('rs'), role: 'EXCHANGE', dept: 'hr', region: COUNTY }
+  const rows = Array.from({ length: 420 }, (_, i) => ({ national_id: ids[i % ids.length], employment: 'LOCAL', months: (i % 12) + 1, monthly_income: i }))
+  const submitted = await uploader(app)(hr, 'hr.employment', ndjson(rows), NDJSON)
+  const jobId = submitted.json.id as string
+  let edits = 0
+  for (let i = 0; ; i++) {
+    const state = (await app.as(hr).get(`/api/v1/exchange/jobs/${jobId}`)).json()
+    if (state.status !== 'queued' && state.status !== 'running') break
+    const res = await op.gql('mutation ($id: ID!, $w: Boolean!) { updateMember(id: $id, input: { wantsWork: $w }) { id } }', { id: memberIds[i % memberIds.length], w: i % 2 === 0 })
+    t.equal(res.errors, undefined)
+    edits++
+    await sleep(20)
+  }
+  t.ok(edits > 0, `${edits} edits while the job ran`)
+  const job = await finished(app.as(hr), jobId)
+  t.match(job, { status: 'succeeded', counts: { received: 420, applied: 420, unmatched: 0, rejected: 0 } })
+  const [c] = await queryRows<{ audits: number, lines: number }>(app.database.db, sql`SELECT
+    (SELECT count(*)::int FROM audit_events WHERE source = ${'exchange-job:' + jobId}) AS audits,
+    (SELECT count(DISTINCT line)::int FROM exchange_job_matches WHERE job_id = ${jobId}) AS lines`)
+  t.same(c, { audits: 420, lines: 420 }, 'each row applied and audited once')
+})

@@ -73,8 +73,13 @@ export async function claim (db: DbOrTx, owner: string, now: Date, leaseUntil: D
 
 export interface BatchCounts { received: number, applied: number, unmatched: number, rejected: number }
 
-/** Records a batch's progress while the lease is still ours; false when it is not (nothing may commit). */
-export async function commitProgress (tx: DbOrTx, job: JobRow, resumeLine: number, c: BatchCounts, leaseUntil: Date): Promise<boolean> {
+/**
+ * Moves the resume point from `after` (the last line of the batch before, which must
+ * have committed) to `resumeLine` and adds the batch's counts, while the lease is still
+ * ours; false when the lease is not ours or the resume point is not at `after` (nothing
+ * may commit: a batch never moves the resume point past one that did not commit).
+ */
+export async function commitProgress (tx: DbOrTx, job: JobRow, after: number, resumeLine: number, c: BatchCounts, leaseUntil: Date): Promise<boolean> {
   const rows = await tx.update(exchangeJobs).set({
     resumeLine,
     received: sql`${exchangeJobs.received} + ${c.received}`,
@@ -82,7 +87,7 @@ export async function commitProgress (tx: DbOrTx, job: JobRow, resumeLine: numbe
     unmatched: sql`${exchangeJobs.unmatched} + ${c.unmatched}`,
     rejected: sql`${exchangeJobs.rejected} + ${c.rejected}`,
     leaseUntil
-  }).where(and(eq(exchangeJobs.id, job.id), eq(exchangeJobs.leaseOwner, job.leaseOwner!), eq(exchangeJobs.status, 'running'))).returning({ id: exchangeJobs.id })
+  }).where(and(eq(exchangeJobs.id, job.id), eq(exchangeJobs.leaseOwner, job.leaseOwner!), eq(exchangeJobs.status, 'running'), eq(exchangeJobs.resumeLine, after))).returning({ id: exchangeJobs.id })
   return rows.length === 1
 }
 

@@ -22,6 +22,28 @@ const BATCH_ATTEMPTS = 5
 /** The file itself cannot be read (not the database): the job fails instead of being retried. */
 class UnreadableFile extends Error {}
 
+/** A batch's rows checked in Node, before any database work. */
+interface Prepared {
+  now: Date
+  /** The resume point the batch starts from (the last line of the batch before it) and the one it leaves. */
+  after: number
+  last: number
+  received: number
+  rejected: number
+  errors: repo.ErrorInsert[]
+  valid: Array<{ line: number, row: Record<string, string | number | boolean>, hash: string }>
+}
+
+/** Members as a batch wrote them (by id, at their new version). */
+type WrittenMembers = Map<string, repo.MatchedMember>
+
+/** A batch on its way: its members once written (not yet committed), and its commit. */
+interface InFlight {
+  last: number
+  written: Promise<WrittenMembers>
+  committed: Promise<void>
+}
+
 async function * unreadable (records: AsyncGenerator<ParsedRecord>): AsyncGenerator<ParsedRecord> {
   try {
     yield * records
@@ -37,6 +59,11 @@ async function * unreadable (records: AsyncGenerator<ParsedRecord>): AsyncGenera
  * since read, else the batch is tried again), one audit entry per applied row, rejected
  * rows' errors, matches and progress — is one transaction, so a job
  * interrupted anywhere resumes after its last committed batch with no row applied twice.
+ *
+ * Two batches are in flight at a time (see `startBatch`): while batch N commits, batch
+ * N+1 is parsed, validated, looked up and written on a second connection, but it takes
+ * the audit chain and moves the resume point only once N has committed, and only from
+ * N's last line — so the resume point never passes a batch that did not commit.
  * At the end the kind's reconciliation becomes work items and the job's report.
  */
 export class ImportRunner {
@@ -97,24 +124,29 @@ export class ImportRunner {
     const batchRows = this.deps.config.importBatchRows
     const records = unreadable(readRecords(Readable.from(repo.chunks(this.deps.db, job.id)), job.format as Format, job.charset as Charset))
     let batch: ParsedRecord[] = []
+    let previous: InFlight | null = null
     try {
       for await (const r of records) {
         if (r.line <= job.resumeLine) continue
         batch.push(r)
         if (batch.length >= batchRows) {
-          await this.commitBatch(job, kind, batch)
+          previous = await this.send(job, kind, batch, previous)
           batch = []
           // Let waiting requests have the database between batches (PGlite is one connection).
           await new Promise(resolve => setImmediate(resolve))
           if (this.stopped) {
+            await previous!.committed
             // Hand the job over at once (a crash instead leaves it to the lease's expiry).
             await repo.releaseLease(this.deps.db, job, this.deps.clock())
             return
           }
         }
       }
-      if (batch.length > 0) await this.commitBatch(job, kind, batch)
+      if (batch.length > 0) previous = await this.send(job, kind, batch, previous)
+      if (previous !== null) await previous.committed
     } catch (err) {
+      // The batch in flight ends first (its failure, if it fails, is the one reported).
+      if (previous !== null) await previous.committed
       if (!(err instanceof UnreadableFile)) throw err
       await this.deps.db.transaction(async (tx) => {
         if (!await repo.finish(tx, job, 'failed', this.deps.clock(), null, err.message)) throw new LostLease()
@@ -124,35 +156,82 @@ export class ImportRunner {
     await this.reconcile(job, kind)
   }
 
-  /** Applies a batch in one transaction, tried again (from a fresh read) if a member changed meanwhile. */
-  private async commitBatch (job: repo.JobRow, kind: Kind, batch: ParsedRecord[]): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.applyBatch(job, kind, batch)
-        return
-      } catch (err) {
-        if (!(err instanceof ChangedMeanwhile) || attempt === BATCH_ATTEMPTS) throw err
-      }
-    }
+  /** Starts the batch, then waits for the one before it to commit: at most two are in flight. */
+  private async send (job: repo.JobRow, kind: Kind, batch: ParsedRecord[], previous: InFlight | null): Promise<InFlight> {
+    const next = this.startBatch(job, kind, batch, previous)
+    // If the batch before failed, this one fails too (it waits for it): let it end first.
+    if (previous !== null) await previous.committed.catch(async (err: unknown) => { await next.committed.catch(() => {}); throw err })
+    return next
   }
 
-  private async applyBatch (job: repo.JobRow, kind: Kind, batch: ParsedRecord[]): Promise<void> {
-    const { sealer, clock } = this.deps
-    const now = clock()
-    const spec = KINDS[kind]
+  /**
+   * Starts applying a batch after `previous` (the batch before it, still in flight, or
+   * null). Validation and the members' lookup start at once, outside any transaction;
+   * the batch's transaction opens once the previous batch has written its members (so
+   * that two batches never wait for each other's rows), writes its own, and waits for the
+   * previous batch's commit before it appends to the audit chain and records its
+   * progress. The lookup may have run before the previous batch committed, so the
+   * members that batch wrote are taken as it wrote them (a member changed by anyone else
+   * meanwhile fails the version check, and the batch is tried again from a fresh read).
+   */
+  private startBatch (job: repo.JobRow, kind: Kind, batch: ParsedRecord[], previous: InFlight | null): InFlight {
+    const prepared = this.prepare(job, kind, batch, previous?.last ?? job.resumeLine)
+    const lookup = repo.membersByHash(this.deps.db, job.regionCode, [...new Set(prepared.valid.map(v => v.hash))])
+    lookup.catch(() => {}) // awaited by the first attempt, unless the previous batch failed first
+    let wrote!: (members: WrittenMembers) => void
+    let failed!: (err: unknown) => void
+    const written = new Promise<WrittenMembers>((resolve, reject) => { wrote = resolve; failed = reject })
+    written.catch(() => {}) // awaited by the next batch, if any
+    const committed = (async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.applyBatch(job, kind, prepared, previous, attempt === 1 ? lookup : null, wrote)
+          return
+        } catch (err) {
+          if (!(err instanceof ChangedMeanwhile) || attempt === BATCH_ATTEMPTS) throw err
+        }
+      }
+    })()
+    committed.catch(failed) // a batch that never wrote its members
+    return { last: prepared.last, written, committed }
+  }
+
+  /** The batch's rows validated (Node only): the errors of rejected rows, the valid rows with their lookup hashes. */
+  private prepare (job: repo.JobRow, kind: Kind, batch: ParsedRecord[], after: number): Prepared {
+    const now = this.deps.clock()
     const errors: repo.ErrorInsert[] = []
-    const valid: Array<{ line: number, row: Record<string, string | number | boolean>, hash: string }> = []
+    const valid: Prepared['valid'] = []
     for (const r of batch) {
       if ('error' in r) { errors.push({ jobId: job.id, line: r.line, path: '', message: r.error }); continue }
       const v = validateRow(kind, r.record, now)
       if ('errors' in v) errors.push(...v.errors.map((e: FieldError) => ({ jobId: job.id, line: r.line, path: e.path, message: e.message })))
-      else valid.push({ line: r.line, row: v.row, hash: sealer.lookupHash(String(v.row.national_id)) })
+      else valid.push({ line: r.line, row: v.row, hash: this.deps.sealer.lookupHash(String(v.row.national_id)) })
     }
-    const rejected = new Set(errors.map(e => e.line)).size
+    return { now, after, last: batch[batch.length - 1]!.line, received: batch.length, errors, valid, rejected: new Set(errors.map(e => e.line)).size }
+  }
+
+  /**
+   * One attempt at a batch, in one transaction. `lookup` is the members read before the
+   * transaction (the first attempt), or null to read them in it, after the previous
+   * batch has committed (a retry). `wrote` is told the members as written.
+   */
+  private async applyBatch (job: repo.JobRow, kind: Kind, p: Prepared, previous: InFlight | null, lookup: Promise<repo.MatchedMember[]> | null, wrote: (members: WrittenMembers) => void): Promise<void> {
+    const { now, valid, errors } = p
+    const spec = KINDS[kind]
     const source = `exchange-job:${job.id}`
+    // Before the transaction opens, so that the previous batch never waits for this one (for
+    // a connection, or for PGlite, which runs one transaction at a time): the previous
+    // batch's member writes, and the members as read then; a retry reads once it committed.
+    let read: repo.MatchedMember[] | null = null
+    if (lookup !== null) {
+      const written: WrittenMembers = previous === null ? new Map() : await previous.written
+      read = (await lookup).map(m => ({ ...(written.get(m.id) ?? m) }))
+    } else {
+      await previous?.committed
+    }
 
     await this.deps.db.transaction(async (tx) => {
-      const found = await repo.membersByHash(tx, job.regionCode, [...new Set(valid.map(v => v.hash))])
+      const found = read ?? await repo.membersByHash(tx, job.regionCode, [...new Set(valid.map(v => v.hash))])
       const byHash = new Map(found.map(m => [m.nationalIdHash, m]))
       const changed = new Map<string, repo.MatchedMember>()
       const matches: repo.MatchInsert[] = []
@@ -181,12 +260,15 @@ export class ImportRunner {
       // Optimistic: each member is written only if still at the version read (no row locks to take first).
       const updated = await repo.updateMembers(tx, columns, [...changed.values()].map(m => ({ id: m.id, version: m.version, ...Object.fromEntries(columns.map(c => [c, m[c]])) })), now)
       if (updated !== changed.size) throw new ChangedMeanwhile()
-      await recordAudit(tx, { sub: job.submittedBy, role: job.submitterRole }, now, audits)
+      wrote(new Map([...changed.values()].map(m => [m.id, { ...m, version: m.version + 1 }])))
       await repo.insertErrors(tx, errors)
       await repo.insertMatches(tx, matches)
       await repo.insertWorkItems(tx, items)
-      const counts = { received: batch.length, applied: matches.length, unmatched: valid.length - matches.length, rejected }
-      if (!await repo.commitProgress(tx, job, batch[batch.length - 1]!.line, counts, new Date(now.getTime() + LEASE_MS))) throw new LostLease()
+      // The audit chain and the resume point advance in file order, over committed batches only.
+      await previous?.committed
+      await recordAudit(tx, { sub: job.submittedBy, role: job.submitterRole }, now, audits)
+      const counts = { received: p.received, applied: matches.length, unmatched: valid.length - matches.length, rejected: p.rejected }
+      if (!await repo.commitProgress(tx, job, p.after, p.last, counts, new Date(now.getTime() + LEASE_MS))) throw new LostLease()
     })
   }
 
