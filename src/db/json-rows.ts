@@ -3,7 +3,8 @@ import { getTableColumns, sql, type Column, type InferSelectModel, type SQL, typ
 /**
  * Related rows read in the same statement as the records they belong to: a correlated
  * subquery that gives the rows of `table` matching `where`, in `orderBy` order, as one
- * JSON array holding one array per row (the table's columns in declaration order). A
+ * JSON array holding one array per row (the table's columns — or those whose keys are in
+ * `keys` — in declaration order). A
  * page of households with its members, measures and incomes is then one statement
  * instead of one per relation. `jsonRowsDecoder` turns the value back into rows exactly
  * as a select of the table gives them.
