@@ -1,9 +1,8 @@
 import Fastify from 'fastify'
 import fp from 'fastify-plugin'
-import pg from 'pg'
 import t from 'tap'
 import app from '../src/app.js'
-import { buildApp, MACHINE_PG_URL, pgProxy, testConfig, testServerOptions, token, withDatabase } from './helper.js'
+import { buildApp, machinePgDatabase, pgProxy, testConfig, testServerOptions, token } from './helper.js'
 
 t.test('/healthz answers while the process runs; /readyz while the database answers', async (t) => {
   const { app } = await buildApp(t)
@@ -14,15 +13,10 @@ t.test('/healthz answers while the process runs; /readyz while the database answ
 })
 
 t.test('the database stops under a running app: /readyz turns 503, errors are masked, and it recovers', async (t) => {
-  const name = `br_test_${process.pid}_ready`
-  const admin = new pg.Client({ connectionString: MACHINE_PG_URL })
-  await admin.connect()
-  await admin.query(`DROP DATABASE IF EXISTS ${name}`)
-  await admin.query(`CREATE DATABASE ${name}`)
-  t.teardown(async () => { await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`); await admin.end() })
+  const { url: direct } = await machinePgDatabase()
 
   const proxy = await pgProxy()
-  const url = new URL(withDatabase(MACHINE_PG_URL, name))
+  const url = new URL(direct)
   url.host = `127.0.0.1:${proxy.port}`
   const logs: string[] = []
   const config = testConfig({ DATABASE_URL: url.toString(), LOG_LEVEL: 'info' })
@@ -30,13 +24,6 @@ t.test('the database stops under a running app: /readyz turns 503, errors are ma
   await fastify.register(fp(app), { config })
   t.teardown(async () => { await fastify.close(); await proxy.stop().catch(() => {}) })
   const auth = { authorization: `Bearer ${await token({ sub: 'ops', role: 'ADMIN', region: '4112' })}` }
-
-  // The region table is empty here, so the token check itself needs the database: make it known first.
-  const { openDatabase } = await import('../src/db/index.js')
-  const direct = await openDatabase({ kind: 'postgres', url: withDatabase(MACHINE_PG_URL, name), poolMax: 1 }, { error () {} })
-  const { migrateAndSeed } = await import('../src/infra/migrate.js')
-  await migrateAndSeed(direct, { regionSeed: '4112' })
-  await direct.close()
 
   t.equal((await fastify.inject('/readyz')).statusCode, 200)
   t.equal((await fastify.inject({ url: '/api/v1/me', headers: auth })).statusCode, 200)

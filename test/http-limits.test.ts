@@ -10,9 +10,8 @@ import fp from 'fastify-plugin'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import app, { serverOptions } from '../src/app.js'
-import { isDatabaseBusy, openDatabase, withoutStatementTimeout } from '../src/db/index.js'
-import { migrateAndSeed } from '../src/infra/migrate.js'
-import { buildApp, MACHINE_PG_URL, testConfig, token, uniqueSub, withDatabase } from './helper.js'
+import { isDatabaseBusy, withoutStatementTimeout } from '../src/db/index.js'
+import { buildApp, machinePgDatabase, testConfig, token, uniqueSub } from './helper.js'
 
 const VILLAGE = '411224101201'
 
@@ -206,16 +205,7 @@ t.test('request timeout: a request still arriving after REQUEST_TIMEOUT_MS is cu
 })
 
 t.test('statement timeout (PostgreSQL): applied to every pooled connection; a cancelled statement is 503, not 500; long work by design lifts it', async (t) => {
-  const name = `br_test_${process.pid}_stmt`
-  const admin = new pg.Client({ connectionString: MACHINE_PG_URL })
-  await admin.connect()
-  await admin.query(`DROP DATABASE IF EXISTS ${name}`)
-  await admin.query(`CREATE DATABASE ${name}`)
-  t.teardown(async () => { await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`); await admin.end() })
-  const url = withDatabase(MACHINE_PG_URL, name)
-  const setup = await openDatabase({ kind: 'postgres', url, poolMax: 1 }, { error () {} })
-  await migrateAndSeed(setup, { regionSeed: '4112' })
-  await setup.close()
+  const { url } = await machinePgDatabase()
 
   const config = testConfig({ DATABASE_URL: url, DB_STATEMENT_TIMEOUT_MS: '500' })
   const fastify = Fastify(serverOptions(config))
