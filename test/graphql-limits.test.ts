@@ -1,7 +1,11 @@
+import { readFileSync } from 'node:fs'
 import { sql } from 'drizzle-orm'
+import fc from 'fast-check'
+import { buildSchema, parse } from 'graphql'
 import t from 'tap'
 import { queryRows } from '../src/db/index.js'
-import { GRAPHQL_LIMITS } from '../src/infra/graphql-limits.js'
+import { checkCost, GRAPHQL_LIMITS } from '../src/infra/graphql-limits.js'
+import { paths } from '../src/paths.js'
 import { householdInput } from './fixtures.js'
 import { buildApp, testConfig, token, uniqueSub } from './helper.js'
 
@@ -64,4 +68,25 @@ t.test('production: no introspection, no "did you mean" suggestions; development
   t.notMatch(pt.errors?.[0]?.message, /Did you mean/)
   t.match(pt.errors?.[0]?.message, /Cannot query field "househol"/)
   t.match((await d.gql(typo)).errors?.[0]?.message, /Did you mean "household"/)
+})
+
+t.test('the cost is remembered per document and the values of its page-size and directive variables: never a stale answer', (t) => {
+  const schema = buildSchema(readFileSync(paths.schema, 'utf8'))
+  const text = `query ($n: Int, $m: Int = 200, $deep: Boolean!) {
+    households(first: $n) { edges { node { id members { name } region { children @include(if: $deep) { children { children { children { code } } } } } } } }
+    more: households(first: $m) { edges { node { id } } }
+  }`
+  const document = parse(text)
+  const outcome = (check: () => number): number | string => { try { return check() } catch (err) { return (err as Error).message } }
+  let refused = 0
+  fc.assert(fc.property(
+    fc.array(fc.record({ n: fc.option(fc.integer({ min: 1, max: 200 })), m: fc.option(fc.integer({ min: 1, max: 200 })), deep: fc.boolean(), omitM: fc.boolean() }), { minLength: 1, maxLength: 20 }),
+    (calls) => calls.every(({ n, m, deep, omitM }) => {
+      const variables: Record<string, unknown> = omitM ? { n, deep } : { n, m, deep }
+      const expected = outcome(() => checkCost(schema, parse(text), variables))
+      if (typeof expected === 'string') refused++
+      return outcome(() => checkCost(schema, document, variables)) === expected
+    })), { numRuns: 60 })
+  t.ok(refused > 0, 'some of the calls are over the budget')
+  t.end()
 })

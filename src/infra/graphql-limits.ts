@@ -1,4 +1,4 @@
-import { GraphQLError, getNullableType, isListType, type DocumentNode, type GraphQLSchema, type ValidationRule } from 'graphql'
+import { GraphQLError, getNullableType, isListType, Kind, visit, type DocumentNode, type GraphQLSchema, type ValidationRule } from 'graphql'
 import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexity'
 import { MAX_PAGE } from '../shared/pagination.js'
 
@@ -53,9 +53,40 @@ const estimator: ComplexityEstimator = ({ field, args, childComplexity }) => {
   return childComplexity === 0 && page === null && !isList ? 0 : 1 + size * childComplexity
 }
 
+/**
+ * The variables a document's cost depends on: those given to `first` or `limit` (the
+ * estimator's page sizes) and to directives (`@skip`/`@include` leave fields out).
+ */
+function costVariables (document: DocumentNode): string[] {
+  const names = new Set<string>()
+  visit(document, {
+    Argument (node) {
+      if (node.value.kind === Kind.VARIABLE && (node.name.value === 'first' || node.name.value === 'limit')) names.add(node.value.name.value)
+    },
+    Directive (node) {
+      for (const arg of node.arguments ?? []) if (arg.value.kind === Kind.VARIABLE) names.add(arg.value.name.value)
+    }
+  })
+  return [...names].sort()
+}
+
+/** Costs computed per parsed document (Mercurius keeps one per query text), by the values of its cost variables. */
+const costs = new WeakMap<DocumentNode, { variables: string[], byValues: Map<string, number> }>()
+/** Distinct values of a document's cost variables remembered (a client paging with ever new sizes cannot grow the map past this). */
+const MAX_COSTS_PER_DOCUMENT = 64
+
 /** The cost of the operation to run; throws the limit's error when over the budget. */
 export function checkCost (schema: GraphQLSchema, document: DocumentNode, variables: Record<string, unknown> | undefined, operationName?: string): number {
-  const cost = getComplexity({ schema, query: document, variables: variables ?? {}, ...(operationName !== undefined ? { operationName } : {}), estimators: [estimator] })
+  let known = costs.get(document)
+  if (known === undefined) costs.set(document, known = { variables: costVariables(document), byValues: new Map() })
+  // A variable left out (its default applies) and one given as null are different keys.
+  const key = JSON.stringify([operationName ?? null, ...known.variables.map(name => variables !== undefined && name in variables ? [variables[name]] : [])])
+  let cost = known.byValues.get(key)
+  if (cost === undefined) {
+    cost = getComplexity({ schema, query: document, variables: variables ?? {}, ...(operationName !== undefined ? { operationName } : {}), estimators: [estimator] })
+    if (known.byValues.size >= MAX_COSTS_PER_DOCUMENT) known.byValues.clear()
+    known.byValues.set(key, cost)
+  }
   if (cost > GRAPHQL_LIMITS.cost) throw refusal(limitError('cost', `The query would cost ${cost}, more than the budget of ${GRAPHQL_LIMITS.cost}; ask for fewer items per page or fewer nested lists`))
   return cost
 }
