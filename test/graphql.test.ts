@@ -46,6 +46,25 @@ t.test('a malformed document, an unknown field or a bad variable is BAD_USER_INP
   t.same(await inline('mutation { createHousehold(input: { attribute: GENERAL, mainCause: ILLNESS, identificationYear: 2016, housingSafe: true, drinkingWaterSafe: true, members: [] }) { id } }'), ['input.regionCode'])
 })
 
+t.test('a variable of the wrong type is named down to the item and field, also once the document runs compiled', async (t) => {
+  const { as } = await buildApp(t)
+  const user = as({ sub: uniqueSub(), role: 'OPERATOR', region: '411224' })
+  const paths = async (doc: string, variables: Record<string, unknown>): Promise<string[]> => {
+    const res = await user.gql(doc, variables)
+    t.equal(res.status, 400)
+    return (res.errors ?? []).flatMap(e => e.extensions.code === 'BAD_USER_INPUT' ? e.extensions.fields?.map(f => f.path) ?? [] : ['not BAD_USER_INPUT']).sort()
+  }
+  const years = 'query ($years: [Int!]) { planTargets(regionCode: "411224", years: $years) { year } }'
+  const create = 'mutation ($input: HouseholdInput!) { createHousehold(input: $input) { id } }'
+  const badMember = { ...householdInput('411224101201'), members: [{ ...householdInput('411224101201').members[0], nationalId: 5 }] }
+  // The first run is interpreted by graphql-js, the later ones compiled by graphql-jit.
+  for (const run of [1, 2, 3]) {
+    t.equal((await user.gql(years, { years: [2019] })).errors, undefined, `run ${run}: valid`)
+    t.same(await paths(years, { years: [2019, {}] }), ['years.1'], `run ${run}: a list item`)
+    t.same(await paths(create, { input: badMember }), ['input.members.0.nationalId'], `run ${run}: a field of a list item`)
+  }
+})
+
 t.test('a batched array of operations is refused', async (t) => {
   const { app } = await buildApp(t)
   const res = await app.inject({

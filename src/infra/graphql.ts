@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs'
 import DataLoader from 'dataloader'
 import fp from 'fastify-plugin'
-import { buildSchema, isObjectType, NoSchemaIntrospectionCustomRule, type ExecutionResult, type GraphQLFieldResolver } from 'graphql'
+import { buildSchema, getOperationAST, isObjectType, NoSchemaIntrospectionCustomRule, type DocumentNode, type ExecutionResult, type GraphQLError, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql'
+import { getVariableValues } from 'graphql/execution/values.js'
 import { JSONResolver } from 'graphql-scalars'
 import mercurius, { type IResolvers, type MercuriusContext } from 'mercurius'
 import { graphqlModules } from '../modules/index.js'
@@ -22,7 +23,24 @@ declare module 'mercurius' {
     services: Services
     /** This request's batch of each nested field with a loader (see `loaderResolvers`). */
     batches: Map<string, DataLoader<LoaderQuery, unknown>>
+    /** The operation about to run (set before execution), for `variableErrors`. */
+    operation?: { schema: GraphQLSchema, document: DocumentNode, variables: Record<string, unknown> }
   }
+}
+
+/**
+ * A variable of the wrong type in a document run compiled (graphql-jit) is reported
+ * without the path inside it — `$input`, where graphql-js says
+ * `input.members[0].nationalId` — so the variables are coerced again by graphql-js for
+ * its errors. Only on that error path: a valid request is coerced once.
+ */
+function variableErrors (errors: readonly GraphQLError[], ctx: MercuriusContext): readonly GraphQLError[] {
+  const operation = ctx.operation
+  if (operation === undefined || !errors.some(e => e.message.startsWith('Variable "$'))) return errors
+  const request = (ctx.reply.request.body ?? ctx.reply.request.query) as { operationName?: unknown } | undefined
+  const name = typeof request?.operationName === 'string' ? request.operationName : undefined
+  const definitions = getOperationAST(operation.document, name)?.variableDefinitions ?? []
+  return getVariableValues(operation.schema, definitions, operation.variables, { maxErrors: 50 }).errors ?? errors
 }
 
 interface LoaderQuery { obj: unknown, params: Record<string, unknown> }
@@ -163,7 +181,7 @@ export default fp<{ graphiql: boolean, production: boolean }>(async (app, opts) 
         ctx.reply.log.warn({ err: retry[0]!.error.originalError }, retry[0]!.message)
         ctx.reply.header('retry-after', RETRY_AFTER_S)
       }
-      const errors = (execution.errors ?? []).flatMap(e => {
+      const errors = variableErrors(execution.errors ?? [], ctx).flatMap(e => {
         const r = retry.find(r => r.error === e)
         return r !== undefined
           ? [{ message: r.message, ...(e.path ? { path: e.path } : {}), extensions: { code: 'INTERNAL', reason: 'SERVICE_UNAVAILABLE' } }]
@@ -174,7 +192,8 @@ export default fp<{ graphiql: boolean, production: boolean }>(async (app, opts) 
     }
   })
   // The cost budget needs the variables (page sizes), so it is checked per request, before execution.
-  app.graphql.addHook('preExecution', async (schema, document, _context, variables) => {
+  app.graphql.addHook('preExecution', async (schema, document, context, variables) => {
+    context.operation = { schema, document, variables: variables ?? {} }
     checkCost(schema, document, variables)
   })
 }, { name: 'graphql', dependencies: ['auth'] })
