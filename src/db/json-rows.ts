@@ -10,7 +10,7 @@ import { getTableColumns, sql, type Column, type InferSelectModel, type SQL, typ
  * as a select of the table gives them.
  */
 export function jsonRows (table: Table, where: SQL | undefined, orderBy: SQL[], keys?: readonly string[]): SQL<unknown[][]> {
-  const columns = columnsOf(table, keys).map(([, column]) => column)
+  const columns = entriesOf(table, keys).map(([, column]) => column)
   return sql<unknown[][]>`(SELECT coalesce(json_agg(json_build_array(${sql.join(columns, sql`, `)}) ORDER BY ${sql.join(orderBy, sql`, `)}), '[]'::json) FROM ${table} WHERE ${where ?? sql`true`})`
 }
 
@@ -18,12 +18,17 @@ const ALL: readonly string[] = []
 const subsets = new WeakMap<Table, WeakMap<readonly string[], Array<[string, Column]>>>()
 
 /** The table's columns (TypeScript key and column) whose keys are among `keys` — all when absent — in declaration order. */
-function columnsOf (table: Table, keys?: readonly string[]): Array<[string, Column]> {
+function entriesOf (table: Table, keys?: readonly string[]): Array<[string, Column]> {
   let byKeys = subsets.get(table)
   if (byKeys === undefined) subsets.set(table, byKeys = new WeakMap())
   let columns = byKeys.get(keys ?? ALL)
   if (columns === undefined) byKeys.set(keys ?? ALL, columns = Object.entries(getTableColumns(table)).filter(([key]) => keys?.includes(key) ?? true))
   return columns
+}
+
+/** The table's columns whose keys are among `keys` (all when absent), for a select: a row then holds only those. */
+export function columnsOf (table: Table, keys?: readonly string[]): Record<string, Column> {
+  return Object.fromEntries(entriesOf(table, keys))
 }
 
 /**
@@ -33,7 +38,7 @@ function columnsOf (table: Table, keys?: readonly string[]): Array<[string, Colu
  */
 export function jsonRowsDecoder<T extends Table> (table: T): (value: unknown[][], keys?: readonly string[]) => Array<InferSelectModel<T>> {
   return (value, keys) => {
-    const columns = columnsOf(table, keys)
+    const columns = entriesOf(table, keys)
     return value.map((values) => {
       const row: Record<string, unknown> = {}
       for (let i = 0; i < columns.length; i++) {

@@ -37,26 +37,31 @@ function fieldsUnder (nodes: readonly FieldNode[], info: GraphQLResolveInfo): Fi
   return out
 }
 
+/** What a request asks of records: the names of their own fields (all when absent), and the nested fields read together with them. */
+export interface Selection { fields?: readonly string[], nested: Asked }
+
 /**
- * Which of `fields` the request asks of the objects at `path` below the current field
- * (e.g. `['edges', 'node']` of a connection, `[]` of the field's own object), with their
- * arguments as the resolvers will get them and the names of the fields asked of them
- * (sorted). A field asked twice with different arguments (two aliases) is left out: it
- * is then read by its own resolver.
+ * What the request asks of the objects at `path` below the current field (e.g.
+ * `['edges', 'node']` of a connection, `[]` of the field's own object): the names of
+ * their fields (sorted), and which of `nested` it asks, with their arguments as the
+ * resolvers will get them and the names of the fields asked of them. A nested field
+ * asked twice with different arguments (two aliases) is left out: it is then read by its
+ * own resolver.
  */
-export function askedIn (info: GraphQLResolveInfo, path: readonly string[], fields: readonly string[]): Asked {
+export function selectionIn (info: GraphQLResolveInfo, path: readonly string[], nested: readonly string[]): Selection {
   let nodes: readonly FieldNode[] = info.fieldNodes
   let type = getNamedType(info.returnType)
   for (const name of path) {
-    if (!isObjectType(type)) return {}
+    if (!isObjectType(type)) return { nested: {} }
     nodes = fieldsUnder(nodes, info).filter(n => n.name.value === name)
     type = getNamedType(type.getFields()[name]!.type)
   }
-  if (!isObjectType(type)) return {}
+  if (!isObjectType(type)) return { nested: {} }
+  const fields = fieldsUnder(nodes, info)
   const found = new Map<string, { args: Record<string, unknown>, nodes: FieldNode[] } | null>()
-  for (const node of fieldsUnder(nodes, info)) {
+  for (const node of fields) {
     const name = node.name.value
-    if (!fields.includes(name)) continue
+    if (!nested.includes(name)) continue
     const args = getArgumentValues(type.getFields()[name]!, node, info.variableValues)
     const before = found.get(name)
     if (before === undefined) found.set(name, { args, nodes: [node] })
@@ -65,7 +70,9 @@ export function askedIn (info: GraphQLResolveInfo, path: readonly string[], fiel
   }
   const asked: Asked = {}
   for (const [name, f] of found) {
-    if (f !== null) asked[name] = { args: f.args, fields: [...new Set(fieldsUnder(f.nodes, info).map(n => n.name.value))].sort() }
+    if (f !== null) asked[name] = { args: f.args, fields: namesOf(fieldsUnder(f.nodes, info)) }
   }
-  return asked
+  return { fields: namesOf(fields), nested: asked }
 }
+
+const namesOf = (nodes: readonly FieldNode[]): string[] => [...new Set(nodes.map(n => n.name.value))].sort()

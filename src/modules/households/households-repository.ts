@@ -1,4 +1,5 @@
-import { and, asc, count, eq, getTableColumns, gt, inArray, like, sql, type SQL } from 'drizzle-orm'
+import { and, asc, count, eq, gt, inArray, like, sql, type SQL } from 'drizzle-orm'
+import { columnsOf } from '../../db/json-rows.js'
 import type { Db, DbOrTx } from '../../db/index.js'
 import { exitReviews, householdStatusChanges, households, members } from '../../db/schema/index.js'
 import { escapeLike } from '../../shared/ids.js'
@@ -28,33 +29,51 @@ export interface HouseholdQuery {
 export type Related = Record<string, SQL<unknown[][]>>
 export type HouseholdRowWith<R extends Related> = HouseholdRow & { [K in keyof R]: unknown[][] }
 
-/** Prepared statements of `findById`, per database and shape of the related reads (their names are unique per process). */
-const byIdStatements = new WeakMap<Db, Map<string, { execute: (values: { id: string, area: string }) => Promise<unknown[]> }>>()
+/**
+ * What a household read selects: the household's columns (their keys; all when absent —
+ * a row then holds only those) and the related reads of the same statement, under the
+ * caller's area or the statement's `AREA` parameter. `shape` names the combination: reads
+ * of the same shape share one statement.
+ */
+export interface Read<R extends Related> {
+  shape: string
+  columns?: readonly string[]
+  related: (area: Principal | typeof AREA) => R
+}
+
+type Statement = { execute: (values: Record<string, unknown>) => Promise<unknown[]> }
+/** Statements built per database and shape (see `statement`). */
+const statements = new WeakMap<Db, Map<string, Statement>>()
 let statementCount = 0
-/** Shapes prepared per database; a request of yet another shape is built and run unprepared. */
-const MAX_PREPARED_SHAPES = 64
+/** Shapes kept per database; a read of yet another shape is built for its request alone. */
+const MAX_SHAPES = 64
 
 /**
- * One household by id in the caller's area, with the related reads `related` — built
- * and prepared once per database and `shape` (PostgreSQL parses and plans it once per
- * connection: a primary-key lookup, whatever the area).
+ * The statement of `key` on `db`, built by `build` (with `sql.placeholder`s for the
+ * values of a request) once and kept — or, once MAX_SHAPES are kept, built for this
+ * request alone. A `named` statement is prepared: PostgreSQL parses and plans it once per
+ * connection. An unnamed one is planned by PostgreSQL for each request's values.
  */
-export async function findById<R extends Related> (db: Db, p: Principal, id: string, shape: string, related: (area: Principal | typeof AREA) => R): Promise<HouseholdRowWith<R> | undefined> {
-  let statements = byIdStatements.get(db)
-  if (statements === undefined) byIdStatements.set(db, statements = new Map())
-  let statement = statements.get(shape)
-  if (statement === undefined && statements.size >= MAX_PREPARED_SHAPES) {
-    const [row] = await db.select({ ...getTableColumns(households), ...related(p) }).from(households)
-      .where(and(eq(households.id, id), inArea(households.regionCode, p)))
-    return row as HouseholdRowWith<R> | undefined
+function statement (db: Db, key: string, named: boolean, build: () => { prepare: (name: string) => Statement }): Statement {
+  let byKey = statements.get(db)
+  if (byKey === undefined) statements.set(db, byKey = new Map())
+  let found = byKey.get(key)
+  if (found === undefined) {
+    if (byKey.size >= MAX_SHAPES) return build().prepare('')
+    byKey.set(key, found = build().prepare(named ? `household_read_${++statementCount}` : ''))
   }
-  if (statement === undefined) {
-    statement = db.select({ ...getTableColumns(households), ...related(AREA) }).from(households)
+  return found
+}
+
+/**
+ * One household by id in the caller's area, with the read's columns and related reads:
+ * a named prepared statement per shape (a primary-key lookup, whatever the area).
+ */
+export async function findById<R extends Related> (db: Db, p: Principal, id: string, read: Read<R>): Promise<HouseholdRowWith<R> | undefined> {
+  const [row] = await statement(db, `id ${read.shape}`, true, () =>
+    db.select({ ...columnsOf(households, read.columns), ...read.related(AREA) }).from(households)
       .where(and(eq(households.id, sql.placeholder('id')), inArea(households.regionCode, AREA)))
-      .prepare(`household_by_id_${++statementCount}`)
-    statements.set(shape, statement)
-  }
-  const [row] = await statement.execute({ id, area: areaPattern(p) })
+  ).execute({ id, area: areaPattern(p) })
   return row as HouseholdRowWith<R> | undefined
 }
 
@@ -63,28 +82,49 @@ export async function findByIds (db: DbOrTx, p: Principal, ids: readonly string[
   return await db.select().from(households).where(and(inArray(households.id, [...ids]), inArea(households.regionCode, p)))
 }
 
-function where (p: Principal, q: HouseholdQuery): SQL | undefined {
+/** The values of a query's filters and the caller's area, by the name of their placeholder in `where`; only the filters given. */
+function filterValues (p: Principal, q: HouseholdQuery): Record<string, unknown> {
+  const values: Record<string, unknown> = { area: areaPattern(p), region: `${q.regionCode}%` }
+  for (const key of ['status', 'attribute', 'mainCause'] as const) if (q[key] != null) values[key] = q[key]
+  if (q.nameContains != null && q.nameContains !== '') values.nameContains = `%${escapeLike(q.nameContains)}%`
+  return values
+}
+
+/** The conditions of the filters in `values` (see filterValues), each value a placeholder; `afterId` the keyset position. */
+function where (values: Record<string, unknown>): SQL | undefined {
+  const given = (key: string): boolean => key in values
   return and(
-    inArea(households.regionCode, p),
-    like(households.regionCode, `${q.regionCode}%`),
-    q.status != null ? eq(households.status, q.status) : undefined,
-    q.attribute != null ? eq(households.attribute, q.attribute) : undefined,
-    q.mainCause != null ? eq(households.mainCause, q.mainCause) : undefined,
-    q.nameContains != null && q.nameContains !== ''
-      ? sql`EXISTS (SELECT 1 FROM ${members} m WHERE m.household_id = ${households.id} AND m.active AND m.name LIKE ${'%' + escapeLike(q.nameContains) + '%'})`
-      : undefined
+    inArea(households.regionCode, AREA),
+    like(households.regionCode, sql.placeholder('region')),
+    given('status') ? eq(households.status, sql.placeholder('status')) : undefined,
+    given('attribute') ? eq(households.attribute, sql.placeholder('attribute')) : undefined,
+    given('mainCause') ? eq(households.mainCause, sql.placeholder('mainCause')) : undefined,
+    given('nameContains')
+      ? sql`EXISTS (SELECT 1 FROM ${members} m WHERE m.household_id = ${households.id} AND m.active AND m.name LIKE ${sql.placeholder('nameContains')})`
+      : undefined,
+    given('afterId') ? gt(households.id, sql.placeholder('afterId')) : undefined
   )
 }
 
-/** A page ordered by id, after the keyset position `afterId`. */
-export async function list<R extends Related = Record<never, never>> (db: DbOrTx, p: Principal, q: HouseholdQuery, afterId: string | null, limit: number, related?: R): Promise<Array<HouseholdRowWith<R>>> {
-  return await db.select({ ...getTableColumns(households), ...related }).from(households)
-    .where(and(where(p, q), afterId !== null ? gt(households.id, afterId) : undefined))
-    .orderBy(asc(households.id)).limit(limit) as Array<HouseholdRowWith<R>>
+/**
+ * A page ordered by id, after the keyset position `afterId`: an unnamed statement per
+ * shape and set of filters given, planned by PostgreSQL for each request's values (a
+ * generic plan would walk the primary key for a village, where the plan for its values
+ * uses the `(region_code, id)` index).
+ */
+export async function list<R extends Related> (db: Db, p: Principal, q: HouseholdQuery, afterId: string | null, limit: number, read: Read<R>): Promise<Array<HouseholdRowWith<R>>> {
+  const values = { ...filterValues(p, q), ...(afterId !== null ? { afterId } : {}), limit }
+  return await statement(db, `list ${Object.keys(values).join()} ${read.shape}`, false, () =>
+    db.select({ ...columnsOf(households, read.columns), ...read.related(AREA) }).from(households)
+      .where(where(values)).orderBy(asc(households.id)).limit(sql.placeholder('limit'))
+  ).execute(values) as Array<HouseholdRowWith<R>>
 }
 
-export async function countMatching (db: DbOrTx, p: Principal, q: HouseholdQuery): Promise<number> {
-  const [row] = await db.select({ n: count() }).from(households).where(where(p, q))
+export async function countMatching (db: Db, p: Principal, q: HouseholdQuery): Promise<number> {
+  const values = filterValues(p, q)
+  const [row] = await statement(db, `count ${Object.keys(values).join()}`, false, () =>
+    db.select({ n: count() }).from(households).where(where(values))
+  ).execute(values) as Array<{ n: number }>
   return row?.n ?? 0
 }
 

@@ -1,5 +1,5 @@
 import type { IResolvers, MercuriusLoaders } from 'mercurius'
-import { askedIn } from '../../shared/prefetch.js'
+import { selectionIn } from '../../shared/prefetch.js'
 import type { HouseholdFilter, HouseholdInput, HouseholdPatch, HouseholdView } from './households-service.js'
 
 /** The nested fields of Household read in the household's own statement when asked (the others through loaders). */
@@ -7,9 +7,9 @@ const IN_STATEMENT = ['members', 'measures', 'incomes']
 
 export const resolvers: IResolvers = {
   Query: {
-    household: async (_root, args: { id: string }, ctx, info) => await ctx.services.households.get(args.id, askedIn(info, [], IN_STATEMENT)),
+    household: async (_root, args: { id: string }, ctx, info) => await ctx.services.households.get(args.id, selectionIn(info, [], IN_STATEMENT)),
     households: async (_root, args: { filter?: HouseholdFilter, first?: number, after?: string }, ctx, info) =>
-      await ctx.services.households.list(args.filter, args.first, args.after, askedIn(info, ['edges', 'node'], IN_STATEMENT))
+      await ctx.services.households.list(args.filter, args.first, args.after, selectionIn(info, ['edges', 'node'], IN_STATEMENT))
   },
   Mutation: {
     createHousehold: async (_root, args: { input: HouseholdInput }, ctx) => await ctx.services.households.create(args.input),

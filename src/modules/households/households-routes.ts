@@ -4,20 +4,20 @@ import type { IncomeView } from '../incomes/incomes-service.js'
 import type { MeasureView } from '../measures/measures-service.js'
 import type { MemberView } from '../members/members-service.js'
 import { REGION_CODE_PATTERN } from '../../shared/region-code.js'
-import { prefetched, type Asked } from '../../shared/prefetch.js'
+import { prefetched, type Selection } from '../../shared/prefetch.js'
 import { servicesOf } from '../services.js'
 import type { HouseholdView } from './households-service.js'
 
 /** A REST household document holds its active members, measures and incomes, read in the household's statement. */
-const DOCUMENT: Asked = { members: { args: { includeRemoved: false } }, measures: { args: {} }, incomes: { args: {} } }
+const DOCUMENT: Selection = { nested: { members: { args: { includeRemoved: false } }, measures: { args: {} }, incomes: { args: {} } } }
 
 function document (h: HouseholdView): unknown {
   const { createdAt: _c, updatedAt: _u, closedAt: _cl, ...household } = h
   return {
     ...household,
-    members: (prefetched(h, 'members', DOCUMENT.members!.args) as MemberView[]).map(({ createdAt: _mc, updatedAt: _mu, removedAt: _mr, householdId: _mh, regionCode: _mg, ...m }) => m),
-    measures: (prefetched(h, 'measures', DOCUMENT.measures!.args) as MeasureView[]).map(({ householdId: _mh, ...m }) => m),
-    incomes: prefetched(h, 'incomes', DOCUMENT.incomes!.args) as IncomeView[]
+    members: (prefetched(h, 'members', DOCUMENT.nested.members!.args) as MemberView[]).map(({ createdAt: _mc, updatedAt: _mu, removedAt: _mr, householdId: _mh, regionCode: _mg, ...m }) => m),
+    measures: (prefetched(h, 'measures', DOCUMENT.nested.measures!.args) as MeasureView[]).map(({ householdId: _mh, ...m }) => m),
+    incomes: prefetched(h, 'incomes', DOCUMENT.nested.incomes!.args) as IncomeView[]
   }
 }
 

@@ -4,7 +4,7 @@ import { badInput, conflict, forbidden, notFound, type FieldError } from '../../
 import { groupByHousehold, isUuid } from '../../shared/ids.js'
 import { maskBankAccount, maskPhone } from '../../shared/masking.js'
 import { hasDecimals } from '../../shared/numbers.js'
-import { attach, type Asked } from '../../shared/prefetch.js'
+import { attach, type Selection } from '../../shared/prefetch.js'
 import { connection, decodeCursor, pageSize, type Connection } from '../../shared/pagination.js'
 import { AREA, authorize, can, isMasked, regionFilter } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
@@ -71,17 +71,18 @@ export const CLOSE_REASONS = ['WRONGLY_IDENTIFIED', 'ALL_DECEASED', 'MOVED_AWAY'
 /** The household as a caller may see it: bank account opened (when read), and VIEWER output masked. */
 export function householdView (row: repo.HouseholdRow, p: Principal, sealer: Deps['sealer']): HouseholdView {
   const { bankAccountSealed, helperName, helperUnit, helperPhone, ...rest } = row
+  // A row read with only the columns asked lacks the others (undefined): their fields are not asked.
   const masked = isMasked(p)
-  const mask = (v: string | null, f: (s: string) => string): string | null => (v !== null && masked ? f(v) : v)
+  const mask = (v: string | null, f: (s: string) => string): string | null => (typeof v === 'string' && masked ? f(v) : v)
   let account: string | null | undefined
   return {
     ...rest,
     phone: mask(row.phone, maskPhone),
     get bankAccount () {
-      if (account === undefined) account = mask(bankAccountSealed === null ? null : sealer.open(bankAccountSealed), maskBankAccount)
+      if (account === undefined) account = mask(bankAccountSealed == null ? null : sealer.open(bankAccountSealed), maskBankAccount)
       return account
     },
-    helper: helperName === null && helperUnit === null && helperPhone === null ? null : { name: helperName, unit: helperUnit, phone: mask(helperPhone, maskPhone) }
+    helper: helperName == null && helperUnit == null && helperPhone == null ? null : { name: helperName, unit: helperUnit, phone: mask(helperPhone, maskPhone) }
   }
 }
 
@@ -90,9 +91,15 @@ export function householdView (row: repo.HouseholdRow, p: Principal, sealer: Dep
  * known): the fields named as columns, the column behind each other field (`renamed`),
  * and those its views and loaders always use. Names that are no column are ignored.
  */
-function columnsFor (fields: readonly string[] | undefined, always: string[], renamed: Record<string, string>): readonly string[] | undefined {
-  return fields === undefined ? undefined : [...new Set([...always, ...fields.map(f => renamed[f] ?? f)])]
+function columnsFor (fields: readonly string[] | undefined, always: string[], renamed: Record<string, string | readonly string[]>): readonly string[] | undefined {
+  return fields === undefined ? undefined : [...new Set([...always, ...fields.flatMap(f => renamed[f] ?? f)])]
 }
+
+/** The household columns behind its fields (the nested ones need its id). */
+const HOUSEHOLD_COLUMNS = { region: 'regionCode', bankAccount: 'bankAccountSealed', helper: ['helperName', 'helperUnit', 'helperPhone'] }
+
+/** A household read of all columns and nothing related. */
+const WHOLE: repo.Read<repo.Related> = { shape: 'whole', related: () => ({}) }
 
 /** What the audit trail keeps of a household: the bank account masked, never in the clear. */
 function householdAudit (row: repo.HouseholdRow, sealer: Deps['sealer']): Record<string, unknown> {
@@ -155,16 +162,16 @@ export class HouseholdsService {
   }
 
   /**
-   * The nested reads among `asked` that a household read brings along in its own
-   * statement — members, measures, incomes, under the same area rule and order as read
-   * alone — and the view of a row read with them, which carries their views (see
-   * shared/prefetch.ts).
+   * A household read of `selection`: the columns of the fields asked, and the nested
+   * reads it brings along in its own statement — members, measures, incomes, under the
+   * same area rule and order as read alone — with the view of a row so read, which
+   * carries their views (see shared/prefetch.ts).
    */
-  private related (asked: Asked = {}): { sql: (area: Principal | typeof AREA) => repo.Related, view: (row: repo.HouseholdRowWith<repo.Related>) => HouseholdView } {
+  private reading (selection: Selection): { read: repo.Read<repo.Related>, view: (row: repo.HouseholdRowWith<repo.Related>) => HouseholdView } {
     const p = this.principal
     const { sealer } = this.deps
     const reads: Array<{ field: string, args: Record<string, unknown>, sql: (area: Principal | typeof AREA) => repo.Related[string], view: (rows: unknown[][]) => unknown[] }> = []
-    for (const [field, { args, fields }] of Object.entries(asked)) {
+    for (const [field, { args, fields }] of Object.entries(selection.nested)) {
       if (field === 'members') {
         const keys = columnsFor(fields, ['id', 'householdId'], { nationalId: 'nationalIdSealed', household: 'householdId' })
         reads.push({ field, args, sql: area => members.ofHousehold(area, args.includeRemoved === true, keys), view: rows => members.fromJsonRows(rows, keys).map(r => memberView(r, p, sealer)) })
@@ -178,8 +185,9 @@ export class HouseholdsService {
         reads.push({ field, args, sql: area => incomes.ofHousehold(area, keys), view: rows => incomes.fromJsonRows(rows, keys).map(incomeView) })
       }
     }
+    const columns = columnsFor(selection.fields, ['id'], HOUSEHOLD_COLUMNS)
     return {
-      sql: (area) => Object.fromEntries(reads.map(r => [r.field, r.sql(area)])),
+      read: { shape: JSON.stringify([columns, selection.nested]), columns, related: (area) => Object.fromEntries(reads.map(r => [r.field, r.sql(area)])) },
       view: (row) => {
         const { members: _m, measures: _x, incomes: _i, ...household } = row
         const v = this.view(household as repo.HouseholdRow)
@@ -192,7 +200,7 @@ export class HouseholdsService {
   /** Raw rows of a keyset page (for services that evaluate households in batches). */
   async rows (q: repo.HouseholdQuery, afterId: string | null, limit: number): Promise<repo.HouseholdRow[]> {
     authorize(this.principal, 'record.read')
-    return await repo.list(this.deps.db, this.principal, q, afterId, limit)
+    return await repo.list(this.deps.db, this.principal, q, afterId, limit, WHOLE)
   }
 
   /** The household in area, locked for the rest of the transaction `tx`, or NOT_FOUND. */
@@ -204,18 +212,18 @@ export class HouseholdsService {
 
   /** The household in the caller's area, or NOT_FOUND (also for ids outside it). */
   async find (id: string): Promise<repo.HouseholdRow> {
-    return await this.read(id, '', () => ({}))
+    return await this.read(id, WHOLE)
   }
 
-  /** The household's view with the nested reads `asked`, in one statement. */
-  async get (id: string, asked: Asked = {}): Promise<HouseholdView> {
-    const related = this.related(asked)
-    return related.view(await this.read(id, JSON.stringify(asked), related.sql))
+  /** The household's view of `selection` (all its fields when not given), in one statement. */
+  async get (id: string, selection: Selection): Promise<HouseholdView> {
+    const reading = this.reading(selection)
+    return reading.view(await this.read(id, reading.read))
   }
 
-  private async read<R extends repo.Related> (id: string, shape: string, related: (area: Principal | typeof AREA) => R): Promise<repo.HouseholdRowWith<R>> {
+  private async read<R extends repo.Related> (id: string, read: repo.Read<R>): Promise<repo.HouseholdRowWith<R>> {
     authorize(this.principal, 'record.read')
-    const row = isUuid(id) ? await repo.findById(this.deps.db, this.principal, id, shape, related) : undefined
+    const row = isUuid(id) ? await repo.findById(this.deps.db, this.principal, id, read) : undefined
     if (row === undefined) throw notFound('Household')
     return row
   }
@@ -227,8 +235,8 @@ export class HouseholdsService {
     return ids.map(id => { const r = byId.get(id); return r === undefined ? null : this.view(r) })
   }
 
-  /** A page of households with the nested reads `asked`, in one statement (the total is counted only when asked). */
-  async list (filter: HouseholdFilter | null | undefined, first: number | null | undefined, after: string | null | undefined, asked?: Asked, paths = { region: 'filter.regionCode', first: 'first', after: 'after' }): Promise<Connection<HouseholdView>> {
+  /** A page of households of `selection`, in one statement (the total is counted only when asked). */
+  async list (filter: HouseholdFilter | null | undefined, first: number | null | undefined, after: string | null | undefined, selection: Selection, paths = { region: 'filter.regionCode', first: 'first', after: 'after' }): Promise<Connection<HouseholdView>> {
     authorize(this.principal, 'record.read')
     const size = pageSize(first, paths.first)
     const cursor = decodeCursor<[string]>(after, ['string'], paths.after)
@@ -236,9 +244,9 @@ export class HouseholdsService {
     const regionCode = regionFilter(this.principal, 'record.read', filter?.regionCode, paths.region)
     if (filter?.nameContains != null && filter.nameContains.length > 50) throw badInput([{ path: 'filter.nameContains', message: 'must be at most 50 characters' }])
     const q: repo.HouseholdQuery = { ...filter, regionCode }
-    const related = this.related(asked)
-    const rows = await repo.list(this.deps.db, this.principal, q, cursor?.[0] ?? null, size + 1, related.sql(this.principal))
-    return connection(rows.map(related.view), size, h => [h.id], async () => await repo.countMatching(this.deps.db, this.principal, q))
+    const reading = this.reading(selection)
+    const rows = await repo.list(this.deps.db, this.principal, q, cursor?.[0] ?? null, size + 1, reading.read)
+    return connection(rows.map(reading.view), size, h => [h.id], async () => await repo.countMatching(this.deps.db, this.principal, q))
   }
 
   /**
@@ -249,7 +257,7 @@ export class HouseholdsService {
    * stream is cut. Not a snapshot: a household changed while the export runs shows its
    * state when its batch is read.
    */
-  async export (regionCode: string | null | undefined, asked?: Asked, path = 'region'): Promise<{ households: number, batches: AsyncGenerator<HouseholdView[]> }> {
+  async export (regionCode: string | null | undefined, selection: Selection, path = 'region'): Promise<{ households: number, batches: AsyncGenerator<HouseholdView[]> }> {
     authorize(this.principal, 'record.read')
     const region = regionFilter(this.principal, 'record.read', regionCode, path)
     const { db } = this.deps
@@ -263,12 +271,12 @@ export class HouseholdsService {
       after: { region, households: total }
     })
     const principal = this.principal
-    const related = this.related(asked)
+    const reading = this.reading(selection)
     async function * batches (): AsyncGenerator<HouseholdView[]> {
       let after: string | null = null
       for (;;) {
-        const rows: Array<repo.HouseholdRowWith<repo.Related>> = await repo.list(db, principal, q, after, EXPORT_BATCH, related.sql(principal))
-        if (rows.length > 0) yield rows.map(related.view)
+        const rows: Array<repo.HouseholdRowWith<repo.Related>> = await repo.list(db, principal, q, after, EXPORT_BATCH, reading.read)
+        if (rows.length > 0) yield rows.map(reading.view)
         if (rows.length < EXPORT_BATCH) return
         after = rows.at(-1)!.id
       }
