@@ -56,7 +56,8 @@ t.test('a variable of the wrong type is named down to the item and field, also o
   }
   const years = 'query ($years: [Int!]) { planTargets(regionCode: "411224", years: $years) { year } }'
   const create = 'mutation ($input: HouseholdInput!) { createHousehold(input: $input) { id } }'
-  const badMember = { ...householdInput('411224101201'), members: [{ ...householdInput('411224101201').members[0], nationalId: 5 }] }
+  const input = householdInput('411224101201')
+  const badMember = { ...input, members: [{ ...(input.members as Array<Record<string, unknown>>)[0], nationalId: 5 }] }
   // The first run is interpreted by graphql-js, the later ones compiled by graphql-jit.
   for (const run of [1, 2, 3]) {
     t.equal((await user.gql(years, { years: [2019] })).errors, undefined, `run ${run}: valid`)

@@ -154,6 +154,46 @@ function householdChanges (input: HouseholdPatch, fields: FieldError[], sealer: 
   return changes
 }
 
+interface Reading {
+  read: repo.Read<repo.Related>
+  nested: Array<{ field: string, args: Record<string, unknown>, view: (rows: unknown[][], p: Principal, sealer: Deps['sealer']) => unknown[] }>
+}
+/** Readings by selection: a client asks the same few shapes again and again. */
+const readings = new Map<string, Reading>()
+const MAX_READINGS = 256
+
+/**
+ * The household read of `selection`: the columns of the fields asked, and the nested
+ * reads it brings along in its own statement — members, measures, incomes, under the
+ * same area rule and order as read alone (see shared/prefetch.ts) — with how to view
+ * their rows. Built once per selection.
+ */
+function readingOf (selection: Selection): Reading {
+  const shape = JSON.stringify(selection)
+  let reading = readings.get(shape)
+  if (reading !== undefined) return reading
+  const nested: Array<Reading['nested'][number] & { sql: (area: Principal | typeof AREA) => repo.Related[string] }> = []
+  for (const [field, { args, fields }] of Object.entries(selection.nested)) {
+    if (field === 'members') {
+      const keys = columnsFor(fields, ['id', 'householdId'], { nationalId: 'nationalIdSealed', household: 'householdId' })
+      nested.push({ field, args, sql: area => members.ofHousehold(area, args.includeRemoved === true, keys), view: (rows, p, sealer) => members.fromJsonRows(rows, keys).map(r => memberView(r, p, sealer)) })
+    }
+    if (field === 'measures') {
+      const keys = columnsFor(fields, ['id', 'householdId'], { household: 'householdId', member: 'memberId' })
+      nested.push({ field, args, sql: area => measures.ofHousehold(area, keys), view: rows => measures.fromJsonRows(rows, keys).map(measureView) })
+    }
+    if (field === 'incomes') {
+      const keys = columnsFor(fields, ['householdId', 'year'], {})
+      nested.push({ field, args, sql: area => incomes.ofHousehold(area, keys), view: rows => incomes.fromJsonRows(rows, keys).map(incomeView) })
+    }
+  }
+  const columns = columnsFor(selection.fields, ['id'], HOUSEHOLD_COLUMNS)
+  reading = { read: { shape, columns, related: (area) => Object.fromEntries(nested.map(r => [r.field, r.sql(area)])) }, nested }
+  if (readings.size >= MAX_READINGS) readings.clear()
+  readings.set(shape, reading)
+  return reading
+}
+
 export class HouseholdsService {
   constructor (private readonly deps: Deps, private readonly principal: Principal) {}
 
@@ -161,37 +201,17 @@ export class HouseholdsService {
     return householdView(row, this.principal, this.deps.sealer)
   }
 
-  /**
-   * A household read of `selection`: the columns of the fields asked, and the nested
-   * reads it brings along in its own statement — members, measures, incomes, under the
-   * same area rule and order as read alone — with the view of a row so read, which
-   * carries their views (see shared/prefetch.ts).
-   */
+  /** A household read of `selection` (see `readingOf`), and the view of a row so read, carrying the views of its nested reads. */
   private reading (selection: Selection): { read: repo.Read<repo.Related>, view: (row: repo.HouseholdRowWith<repo.Related>) => HouseholdView } {
+    const { read, nested } = readingOf(selection)
     const p = this.principal
     const { sealer } = this.deps
-    const reads: Array<{ field: string, args: Record<string, unknown>, sql: (area: Principal | typeof AREA) => repo.Related[string], view: (rows: unknown[][]) => unknown[] }> = []
-    for (const [field, { args, fields }] of Object.entries(selection.nested)) {
-      if (field === 'members') {
-        const keys = columnsFor(fields, ['id', 'householdId'], { nationalId: 'nationalIdSealed', household: 'householdId' })
-        reads.push({ field, args, sql: area => members.ofHousehold(area, args.includeRemoved === true, keys), view: rows => members.fromJsonRows(rows, keys).map(r => memberView(r, p, sealer)) })
-      }
-      if (field === 'measures') {
-        const keys = columnsFor(fields, ['id', 'householdId'], { household: 'householdId', member: 'memberId' })
-        reads.push({ field, args, sql: area => measures.ofHousehold(area, keys), view: rows => measures.fromJsonRows(rows, keys).map(measureView) })
-      }
-      if (field === 'incomes') {
-        const keys = columnsFor(fields, ['householdId', 'year'], {})
-        reads.push({ field, args, sql: area => incomes.ofHousehold(area, keys), view: rows => incomes.fromJsonRows(rows, keys).map(incomeView) })
-      }
-    }
-    const columns = columnsFor(selection.fields, ['id'], HOUSEHOLD_COLUMNS)
     return {
-      read: { shape: JSON.stringify([columns, selection.nested]), columns, related: (area) => Object.fromEntries(reads.map(r => [r.field, r.sql(area)])) },
+      read,
       view: (row) => {
         const { members: _m, measures: _x, incomes: _i, ...household } = row
         const v = this.view(household as repo.HouseholdRow)
-        for (const r of reads) attach(v, r.field, r.args, r.view(row[r.field]!))
+        for (const r of nested) attach(v, r.field, r.args, r.view(row[r.field]!, p, sealer))
         return v
       }
     }
