@@ -117,14 +117,23 @@ export async function startProcess (args: string[], port: number, env: Record<st
   throw new Error(`the server (${args.join(' ')}) did not become ready`)
 }
 
+let built = false
+/** Compiles the service to dist/ as the Dockerfile does (`npm run build`), once per benchmark process. */
+function build (): void {
+  if (!built) execFileSync('npm', ['run', '--silent', 'build'], { cwd: projectRoot, stdio: 'inherit' })
+  built = true
+}
+
 /**
- * The service in one Node process (`node --import tsx src/server.ts`) on 127.0.0.1:port.
+ * The service in one Node process, compiled as shipped (`node dist/src/server.js`, built
+ * first; run through tsx, every function would carry esbuild's `__name` wrapper) on 127.0.0.1:port.
  * `env` adds variables (e.g. IMPORT_BATCH_ROWS, or PGOPTIONS for PostgreSQL settings of
  * its connections); BENCH_NODE_ARGS adds options to its node, e.g. `--cpu-prof` to profile it.
  */
 export async function startServer (url: string, port: number, poolMax: number, env: Record<string, string> = {}): Promise<BenchServer> {
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(a => a !== '')
-  return await startProcess([...nodeArgs, '--import', 'tsx', 'src/server.ts'], port, {
+  build()
+  return await startProcess([...nodeArgs, 'dist/src/server.js'], port, {
     NODE_ENV: 'production',
     LOG_LEVEL: 'warn',
     HOST: '127.0.0.1',
