@@ -235,7 +235,7 @@ export class HouseholdsService {
     return await this.read(id, WHOLE)
   }
 
-  /** The household's view of `selection` (all its fields when not given), in one statement. */
+  /** The household's view of `selection` (all its columns when it names no fields), in one statement. */
   async get (id: string, selection: Selection): Promise<HouseholdView> {
     const reading = this.reading(selection)
     return reading.view(await this.read(id, reading.read))
