@@ -34,3 +34,14 @@ t.test('CORS_ORIGINS must list origins', async (t) => {
   t.throws(() => testConfig({ CORS_ORIGINS: 'fp.smx.gov.cn' }), /CORS_ORIGINS/)
   t.throws(() => testConfig({ CORS_ORIGINS: 'https://fp.smx.gov.cn/path' }), /CORS_ORIGINS/)
 })
+
+t.test('a large answer in Chinese keeps its type, its exact UTF-8 length and its text (sent as one buffer)', async (t) => {
+  const { app } = await buildApp(t)
+  const res = await app.inject({ method: 'POST', url: '/graphql', headers: { authorization: `Bearer ${await token(ADMIN)}` }, payload: { query: '{ a: labels(locale: "zh") { enum value label } b: labels(locale: "zh") { enum value label } c: labels(locale: "zh") { enum value label } }' } })
+  t.equal(res.statusCode, 200)
+  t.ok(res.body.length > 16_384, `large enough to be sent as a buffer (${res.body.length} characters)`)
+  t.match(res.headers['content-type'], /^application\/json; charset=utf-8$/)
+  t.equal(Number(res.headers['content-length']), res.rawPayload.length)
+  t.equal(res.rawPayload.toString('utf8'), JSON.stringify(res.json()), 'the same text, encoded as UTF-8')
+  t.ok(res.json().data.a.some((l: { label: string }) => /[\u4e00-\u9fff]/.test(l.label)), 'Chinese labels among them')
+})
