@@ -50,7 +50,7 @@ export function badNationalIds (valid: string): string[] {
   const digit = valid[17] === '0' ? '1' : '0'
   const swapped = valid.slice(0, 17) + (valid[17] === 'X' ? '0' : digit)
   return [swapped, valid.slice(0, 17), valid + '1', valid.slice(0, 16) + 'AB', '00' + valid.slice(2), valid.slice(0, 6) + '19990230' + valid.slice(14),
-    valid.slice(0, 6) + '20991231' + valid.slice(14), '', ' '.repeat(18), 'x'.repeat(18), '１'.repeat(18), valid.replace(/\d$/, 'Y'), '41122419750302001\u0000']
+    valid.slice(0, 6) + '20991231' + valid.slice(14), '', ' '.repeat(18), 'x'.repeat(18), '１'.repeat(18), valid.slice(0, 17) + 'Y', '41122419750302001\u0000']
 }
 
 /** JSON nested `depth` deep. */

@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import t, { type Test } from 'tap'
 import { ageOn, isValidNationalId, nationalIdCheckDigit, parseNationalId } from '../src/shared/national-id.js'
+import { badNationalIds } from './fuzz-support.js'
 
 // Fixed so that runs are reproducible; the boundary tests below use dates around it.
 const TODAY = new Date('2024-06-15T12:00:00Z')
@@ -201,4 +202,10 @@ t.test('ageOn', async (t) => {
     }
     return ageOn(birth, on) === age
   }), { numRuns: 1000 })
+})
+
+t.test('the fuzz tests\' bad IDs are invalid whatever valid ID they are made from, one ending in X included', async (t) => {
+  const allBad = (valid: string): boolean => badNationalIds(valid).every(bad => !isValidNationalId(bad, TODAY))
+  t.ok(allBad('11010519491231002X'))
+  fc.assert(fc.property(validId, ({ id }) => allBad(id)), { numRuns: 500 })
 })
