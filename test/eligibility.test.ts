@@ -16,7 +16,7 @@ async function create (client: Client, village: string, over: Record<string, unk
 
 t.test('eligibility: registered persons answer their household status and attribute, in the order asked, and nothing more', async (t) => {
   const statements: string[] = []
-  const database = await freshDatabase((q) => { statements.push(q) })
+  const database = await freshDatabase({ onQuery: (q) => { statements.push(q) } })
   const { as } = await buildApp(t, { database })
   const op = as({ sub: uniqueSub('op'), role: 'OPERATOR', region: VILLAGE })
   const general = await create(op, VILLAGE)
@@ -158,7 +158,7 @@ t.test('eligibility: every call writes one audit entry (who, how many asked, how
 
 t.test('eligibility: concurrent calls share audit commits (one entry each), and no answer goes out without its entry', async (t) => {
   const statements: string[] = []
-  const database = await freshDatabase((q) => { statements.push(q) })
+  const database = await freshDatabase({ onQuery: (q) => { statements.push(q) } })
   const { as } = await buildApp(t, { database })
   const hospital = as({ sub: uniqueSub('hospital'), role: 'EXCHANGE', region: '4112', dept: 'health' })
   const entries = async (): Promise<number> => Number((await queryRows<{ n: string }>(database.db, sql`SELECT count(*) AS n FROM audit_events WHERE action = 'eligibility.check'`))[0]!.n)

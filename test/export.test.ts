@@ -22,7 +22,7 @@ async function create (client: Client, village: string): Promise<{ id: string }>
 
 t.test('export: NDJSON of every household in area, in id order, in keyset batches, each line as GET /households/{id} answers it', async (t) => {
   const statements: string[] = []
-  const database = await freshDatabase((q) => { statements.push(q) })
+  const database = await freshDatabase({ onQuery: (q) => { statements.push(q) } })
   const { as, app } = await buildApp(t, { database })
   const sealer = new Sealer(Buffer.from(TEST_DATA_KEY, 'base64'))
   await generateDemoData(database.db, sealer, { households: HOUSEHOLDS, region: TOWNSHIP, seed: 7 })

@@ -80,8 +80,11 @@ export function testServerOptions (config: Config, sink?: (line: string) => void
 
 let shared: Promise<Database> | null = null
 
-/** Creates a fresh, migrated and seeded database for this test file. */
-export async function freshDatabase (onQuery?: (query: string) => void): Promise<Database> {
+/**
+ * Creates a fresh, migrated and seeded database for this test file. `poolMax`: the pool's
+ * connections on PostgreSQL (PGlite always runs one transaction at a time).
+ */
+export async function freshDatabase (opts: { onQuery?: (query: string) => void, poolMax?: number } = {}): Promise<Database> {
   const log = { error: (obj: unknown) => { console.error(obj) } }
   if (USING_PG) {
     const name = `br_test_${process.pid}_${randomBytes(3).toString('hex')}`
@@ -89,7 +92,7 @@ export async function freshDatabase (onQuery?: (query: string) => void): Promise
     await admin.connect()
     await admin.query(`CREATE DATABASE ${name} TEMPLATE ${PG_TEMPLATE}`)
     await admin.end()
-    const database = await openDatabase({ kind: 'postgres', url: withDatabase(PG_ADMIN_URL, name), poolMax: 5 }, log, onQuery)
+    const database = await openDatabase({ kind: 'postgres', url: withDatabase(PG_ADMIN_URL, name), poolMax: opts.poolMax ?? 5 }, log, opts.onQuery)
     t.teardown(async () => {
       await database.close()
       const a = new pg.Client({ connectionString: PG_ADMIN_URL })
@@ -101,7 +104,7 @@ export async function freshDatabase (onQuery?: (query: string) => void): Promise
   }
   const dir = mkdtempSync(join(tmpdir(), 'br-pglite-'))
   cpSync(PGLITE_TEMPLATE, dir, { recursive: true })
-  const database = await openDatabase({ kind: 'pglite', dataDir: dir }, log, onQuery)
+  const database = await openDatabase({ kind: 'pglite', dataDir: dir }, log, opts.onQuery)
   t.teardown(async () => {
     await database.close()
     rmSync(dir, { recursive: true, force: true })

@@ -268,7 +268,7 @@ t.test('VIEWER output is masked everywhere; VIEWER, REVIEWER, AUDITOR and EXCHAN
 t.test('nested fields are batched: a page of households costs the same few statements whatever its size', async (t) => {
   let statements = 0
   // The import worker's poll (a transaction over exchange_jobs) may fall inside a count: it is not the page's.
-  const database = await freshDatabase((q) => { if (!q.includes('exchange_jobs') && !/^(begin|commit|rollback)\b/i.test(q.trim())) statements++ })
+  const database = await freshDatabase({ onQuery: (q) => { if (!q.includes('exchange_jobs') && !/^(begin|commit|rollback)\b/i.test(q.trim())) statements++ } })
   const { as } = await buildApp(t, { database })
   const op = as({ sub: uniqueSub('op'), role: 'OPERATOR', region: '411224101' })
   for (let i = 0; i < 50; i++) {
@@ -292,7 +292,7 @@ t.test('nested fields are batched: a page of households costs the same few state
 
 t.test('any choice of household, member, measure and income fields reads only those columns and answers as the full read does', async (t) => {
   const statements: string[] = []
-  const database = await freshDatabase((q) => { statements.push(q) })
+  const database = await freshDatabase({ onQuery: (q) => { statements.push(q) } })
   const { as } = await buildApp(t, { database })
   await generateDemoData(database.db, new Sealer(Buffer.from(TEST_DATA_KEY, 'base64')), { households: 12, region: '411224101', seed: 5 })
   const op = as({ sub: uniqueSub('op'), role: 'OPERATOR', region: '411224101' })
@@ -333,7 +333,7 @@ t.test('any choice of household, member, measure and income fields reads only th
 
 t.test('members, measures and incomes come in the household\'s own statement and answer exactly as when read alone', async (t) => {
   const statements: string[] = []
-  const database = await freshDatabase((q) => { if (!q.includes('exchange_jobs') && !/^(begin|commit|rollback)\b/i.test(q.trim())) statements.push(q) })
+  const database = await freshDatabase({ onQuery: (q) => { if (!q.includes('exchange_jobs') && !/^(begin|commit|rollback)\b/i.test(q.trim())) statements.push(q) } })
   const { as } = await buildApp(t, { database })
   await generateDemoData(database.db, new Sealer(Buffer.from(TEST_DATA_KEY, 'base64')), { households: 40, region: '411224101', seed: 11 })
   const op = as({ sub: uniqueSub('op'), role: 'OPERATOR', region: '411224101' })
