@@ -7,20 +7,31 @@ export interface AskedField { args: Record<string, unknown>, fields?: readonly s
 export type Asked = Record<string, AskedField>
 
 const PREFETCHED = Symbol('prefetched')
-type Carrier = { [PREFETCHED]?: Map<string, unknown> }
-const keyOf = (field: string, args: Record<string, unknown>): string => field + JSON.stringify(args)
+type Carrier = { [PREFETCHED]?: Array<{ field: string, args: Record<string, unknown>, value: unknown }> }
+
+/** The same arguments (in any order): values compared as they are, or as JSON when they are lists or input objects. */
+function sameArgs (a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  const keys = Object.keys(a)
+  if (keys.length !== Object.keys(b).length) return false
+  for (const k of keys) {
+    const x = a[k]
+    const y = b[k]
+    if (x !== y && (typeof x !== 'object' || typeof y !== 'object' || JSON.stringify(x) !== JSON.stringify(y))) return false
+  }
+  return true
+}
 
 /** Keeps on `record` the value of its field `field` as read with `args`. */
 export function attach (record: object, field: string, args: Record<string, unknown>, value: unknown): void {
   const carrier = record as Carrier
-  carrier[PREFETCHED] ??= new Map()
-  carrier[PREFETCHED].set(keyOf(field, args), value)
+  carrier[PREFETCHED] ??= []
+  carrier[PREFETCHED].push({ field, args, value })
 }
 
 /** The value of the record's field read with these arguments, if it was read with the record; otherwise undefined. */
 export function prefetched (record: unknown, field: string, args: Record<string, unknown>): unknown {
-  const map = (record as Carrier | null)?.[PREFETCHED]
-  return map === undefined ? undefined : map.get(keyOf(field, args))
+  const kept = (record as Carrier | null)?.[PREFETCHED]
+  return kept?.find(k => k.field === field && sameArgs(k.args, args))?.value
 }
 
 /** The fields (of any alias, fragment or inline fragment) directly under `nodes`. */
@@ -65,7 +76,7 @@ export function selectionIn (info: GraphQLResolveInfo, path: readonly string[], 
     const args = getArgumentValues(type.getFields()[name]!, node, info.variableValues)
     const before = found.get(name)
     if (before === undefined) found.set(name, { args, nodes: [node] })
-    else if (before !== null && keyOf(name, before.args) === keyOf(name, args)) before.nodes.push(node)
+    else if (before !== null && sameArgs(before.args, args)) before.nodes.push(node)
     else found.set(name, null)
   }
   const asked: Asked = {}

@@ -68,22 +68,20 @@ export const EXPORT_BATCH = 500
 
 export const CLOSE_REASONS = ['WRONGLY_IDENTIFIED', 'ALL_DECEASED', 'MOVED_AWAY'] as const
 
-/** The household as a caller may see it: bank account opened (when read), and VIEWER output masked. */
+/**
+ * The household as a caller may see it: bank account opened (when read), and VIEWER
+ * output masked. Built by assignment, not a spreading literal (see `memberView`).
+ */
 export function householdView (row: repo.HouseholdRow, p: Principal, sealer: Deps['sealer']): HouseholdView {
   const { bankAccountSealed, helperName, helperUnit, helperPhone, ...rest } = row
   // A row read with only the columns asked lacks the others (undefined): their fields are not asked.
   const masked = isMasked(p)
   const mask = (v: string | null, f: (s: string) => string): string | null => (typeof v === 'string' && masked ? f(v) : v)
-  let account: string | null | undefined
-  return {
-    ...rest,
-    phone: mask(row.phone, maskPhone),
-    get bankAccount () {
-      if (account === undefined) account = mask(bankAccountSealed == null ? null : sealer.open(bankAccountSealed), maskBankAccount)
-      return account
-    },
-    helper: helperName == null && helperUnit == null && helperPhone == null ? null : { name: helperName, unit: helperUnit, phone: mask(helperPhone, maskPhone) }
-  }
+  const view = rest as HouseholdView
+  view.phone = mask(row.phone, maskPhone)
+  if (bankAccountSealed !== undefined) view.bankAccount = mask(bankAccountSealed === null ? null : sealer.open(bankAccountSealed), maskBankAccount)
+  view.helper = helperName == null && helperUnit == null && helperPhone == null ? null : { name: helperName, unit: helperUnit, phone: mask(helperPhone, maskPhone) }
+  return view
 }
 
 /**
