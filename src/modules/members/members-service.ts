@@ -46,9 +46,10 @@ export const REMOVAL_REASONS = ['DECEASED', 'MARRIED_OUT', 'MOVED', 'WRONGLY_REG
 /**
  * The member as a caller may see it: the national ID opened, and masked for VIEWER. A
  * row read without the sealed column (a page that does not ask for the ID) opens
- * nothing. The view is the row's own copy with the ID assigned: an object literal that
- * spreads the row beside an accessor is built several times slower, and in V8's slow
- * (dictionary) mode, which every field read of a page then pays.
+ * nothing. The view is the row's own copy with the ID assigned. An object literal that
+ * spreads the row is several times slower to build, and with an accessor beside it (a
+ * lazy ID) V8 makes most such objects slow-mode dictionaries, which every field read of
+ * a page then pays (docs/benchmarks.md, fourth round).
  */
 export function memberView (row: repo.MemberRow, p: Principal, sealer: Sealer): MemberView {
   const { nationalIdSealed, nationalIdHash: _hash, ...rest } = row
