@@ -61,6 +61,7 @@ export function memberView (row: repo.MemberRow, p: Principal, sealer: Sealer): 
   return view
 }
 
+/** What the audit trail keeps of a member: never the national ID in the clear. */
 export function memberAudit (row: repo.MemberRow, sealer: Sealer): Record<string, unknown> {
   const { nationalIdSealed, nationalIdHash: _hash, createdAt: _c, updatedAt: _u, ...rest } = row
   return { ...rest, nationalId: maskNationalId(sealer.open(nationalIdSealed)) }
