@@ -9,10 +9,12 @@ export type Asked = Record<string, AskedField>
 const PREFETCHED = Symbol('prefetched')
 type Carrier = { [PREFETCHED]?: Array<{ field: string, args: Record<string, unknown>, value: unknown }> }
 
-/** The same arguments (in any order): values compared as they are, or as JSON when they are lists or input objects. */
+const given = (args: Record<string, unknown>): string[] => Object.keys(args).filter(k => args[k] !== undefined)
+
+/** The same arguments (in any order; one left undefined is absent): values compared as they are, or as JSON when they are lists or input objects. */
 function sameArgs (a: Record<string, unknown>, b: Record<string, unknown>): boolean {
-  const keys = Object.keys(a)
-  if (keys.length !== Object.keys(b).length) return false
+  const keys = given(a)
+  if (keys.length !== given(b).length) return false
   for (const k of keys) {
     const x = a[k]
     const y = b[k]
