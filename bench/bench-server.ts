@@ -20,10 +20,13 @@ import { mintToken, type TokenClaims } from '../src/infra/tokens.js'
 import { nationalIdCheckDigit } from '../src/shared/national-id.js'
 import { Sealer } from '../src/shared/sealing.js'
 import { projectRoot } from '../src/paths.js'
+import { newSigningKeyPem } from '../src/shared/tree-heads.js'
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 // Fixed bench-only secrets, so that a database filled by an earlier run can be reused.
 const DATA_KEY = Buffer.alloc(32, 42)
+/** The benchmarks' audit signing key, made once per run. */
+export const AUDIT_SIGNING_KEY = newSigningKeyPem()
 const JWT_SECRET = 'bench-secret-for-the-benchmarks-only-not-a-real-one'
 const log = { error: (obj: unknown) => { console.error(obj) } }
 
@@ -145,6 +148,7 @@ export async function startServer (url: string, port: number, poolMax: number, e
     DEMO_DATA: 'false',
     JWT_SECRET,
     DATA_KEY: DATA_KEY.toString('hex'),
+    AUDIT_SIGNING_KEY,
     // The benchmarks send all their traffic with one token: rate limits far above it.
     RATE_LIMIT_PER_MINUTE: '1000000',
     RATE_LIMIT_EXCHANGE_PER_MINUTE: '1000000',

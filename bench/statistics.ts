@@ -20,6 +20,7 @@ import { openDatabase, queryRows } from '../src/db/index.js'
 import { migrateAndSeed } from '../src/infra/migrate.js'
 import { mintToken } from '../src/infra/tokens.js'
 import { Sealer } from '../src/shared/sealing.js'
+import { newSigningKeyPem } from '../src/shared/tree-heads.js'
 
 const { values } = parseArgs({
   options: {
@@ -45,7 +46,7 @@ await admin.end()
 
 const secret = 'bench-secret-for-the-beneficiary-registry-statistics'
 const dataKey = Buffer.alloc(32, 9).toString('base64')
-const config = loadConfig({ NODE_ENV: 'production', LOG_LEVEL: 'silent', DATABASE_URL: values.url, JWT_SECRET: secret, DATA_KEY: dataKey })
+const config = loadConfig({ NODE_ENV: 'production', LOG_LEVEL: 'silent', DATABASE_URL: values.url, JWT_SECRET: secret, DATA_KEY: dataKey, AUDIT_SIGNING_KEY: newSigningKeyPem() })
 const database = await openDatabase(config.database, { error: (o: unknown) => { console.error(o) } })
 await migrateAndSeed(database, config)
 const db = database.db

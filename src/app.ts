@@ -12,6 +12,8 @@ import httpErrors, { frameworkError } from './infra/http-errors.js'
 import limits from './infra/limits.js'
 import { loggerOptions } from './infra/logger.js'
 import openapi from './infra/openapi.js'
+import { auditKeys } from './modules/audit/audit-routes.js'
+import { AuditSequencer } from './modules/audit/audit-sequencer.js'
 import { ImportRunner } from './modules/imports/imports-runner.js'
 import { restRoutes } from './modules/index.js'
 import { createRegionDirectory } from './modules/regions/regions-service.js'
@@ -26,6 +28,12 @@ export interface AppOptions {
   /** An already open database (tests); otherwise the app opens one from config and closes it on close. */
   database?: Database
   clock?: Clock
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    auditSequencer: AuditSequencer
+  }
 }
 
 /** Fastify server options shared by server.ts and the tests. */
@@ -60,6 +68,11 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   fastify.decorate('wakeImports', () => { imports.wake() })
   fastify.addHook('onReady', async () => { imports.start() })
   fastify.addHook('preClose', async () => { await imports.stop() })
+  // The audit log's sequencer: runs in every process, works in the one holding its lock.
+  const sequencer = new AuditSequencer({ database, config, clock: fastify.deps.clock, log: fastify.log })
+  fastify.decorate('auditSequencer', sequencer)
+  fastify.addHook('onReady', async () => { sequencer.start() })
+  fastify.addHook('preClose', async () => { await sequencer.stop() })
 
   fastify.addHook('onSend', async (req, reply, payload) => {
     reply.header('x-request-id', req.id)
@@ -78,6 +91,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(cors, { origin: config.corsOrigins.length > 0 ? config.corsOrigins : false, exposedHeaders: ['x-request-id', 'location'] })
   await fastify.register(health)
   await fastify.register(openapi)
+  await fastify.register(auditKeys)
   await fastify.register(graphql, { graphiql: config.env === 'development', production: config.env === 'production' })
   await fastify.register(async (api) => {
     for (const routes of restRoutes) await api.register(routes)

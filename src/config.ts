@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { join, resolve } from 'node:path'
 import { getHeapStatistics } from 'node:v8'
+import { newSigningKeyPem, parsePublicKeys, parseSigningKey, type PublicJwk, type SigningKey } from './shared/tree-heads.js'
 
 /**
  * The service's configuration, parsed and validated once from the environment.
@@ -33,6 +34,16 @@ export interface Config {
   dataKey: Buffer
   /** True when the data key was generated into the data directory (embedded dev default). */
   generatedDataKey: boolean
+  audit: {
+    /** Ed25519 key signing the audit log's tree heads. */
+    signingKey: SigningKey
+    /** True when the key was generated into the data directory (embedded dev default). */
+    generatedSigningKey: boolean
+    /** Public keys served at /.well-known/audit-keys.json: the signing key's, then retired ones (heads they signed stay verifiable). */
+    publicKeys: PublicJwk[]
+    /** A new head is signed at least this often while entries arrive. */
+    headIntervalMs: number
+  }
   /** Load a small demo set into an empty registry on start (default: on for the embedded database only). */
   demoData: boolean
   /** Administrative code whose seed file (src/db/seed/regions-<code>.tsv) is loaded on first start. */
@@ -145,6 +156,28 @@ export function loadConfig (env: Env = process.env): Config {
     generatedDataKey = true
   }
 
+  let signingKey: SigningKey | null = null
+  let generatedSigningKey = false
+  const rawSigningKey = env.AUDIT_SIGNING_KEY
+  try {
+    if (rawSigningKey !== undefined && rawSigningKey !== '') {
+      signingKey = parseSigningKey(rawSigningKey)
+    } else if (databaseUrl) {
+      problems.push('AUDIT_SIGNING_KEY is required when DATABASE_URL is set (an Ed25519 private key as PKCS#8 PEM or JWK; generate one: openssl genpkey -algorithm ed25519)')
+    } else if (problems.length === 0) {
+      signingKey = parseSigningKey(devSecret(dataDir, 'audit-signing-key.pem', newSigningKeyPem))
+      generatedSigningKey = true
+    }
+  } catch (err) {
+    problems.push(`AUDIT_SIGNING_KEY must be an Ed25519 private key as PKCS#8 PEM or JWK (${(err as Error).message})`)
+  }
+  let retiredKeys: PublicJwk[] = []
+  try {
+    retiredKeys = parsePublicKeys(str('AUDIT_RETIRED_KEYS', '[]'))
+  } catch (err) {
+    problems.push(`AUDIT_RETIRED_KEYS must be a JWK set or array of Ed25519 public keys (${(err as Error).message})`)
+  }
+
   const corsOrigins = str('CORS_ORIGINS', '').split(',').map(o => o.trim()).filter(o => o !== '')
   for (const o of corsOrigins) {
     let ok = false
@@ -179,6 +212,12 @@ export function loadConfig (env: Env = process.env): Config {
     },
     dataKey,
     generatedDataKey,
+    audit: {
+      signingKey: signingKey!,
+      generatedSigningKey,
+      publicKeys: [...(signingKey ? [signingKey.publicJwk] : []), ...retiredKeys.filter(k => k.kid !== signingKey?.keyId)],
+      headIntervalMs: int('AUDIT_HEAD_INTERVAL_SECONDS', 60, 1, 60) * 1000
+    },
     demoData: rawDemo === 'true',
     regionSeed,
     exitNoticeDays: int('EXIT_NOTICE_DAYS', 7, 1, 60),

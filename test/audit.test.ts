@@ -1,8 +1,11 @@
 import { sql } from 'drizzle-orm'
 import t from 'tap'
-import { queryRows } from '../src/db/index.js'
+import { queryRows, type Database } from '../src/db/index.js'
+import { leafHash, verifyConsistency, verifyInclusion } from '../src/modules/audit/audit-merkle.js'
+import { verifyExport } from '../src/modules/audit/audit-offline.js'
 import { recordAudit } from '../src/modules/audit/audit-service.js'
-import { buildApp, freshDatabase, uniqueSub } from './helper.js'
+import { headProblem, parsePublicKeys, type TreeHead } from '../src/shared/tree-heads.js'
+import { buildApp, freshDatabase, uniqueSub, type Client, type TestApp } from './helper.js'
 
 /** The database's own message of a failed statement (drizzle wraps it as the cause). */
 async function failure (p: Promise<unknown>): Promise<string> {
@@ -10,68 +13,220 @@ async function failure (p: Promise<unknown>): Promise<string> {
   return 'no error'
 }
 
-const UPDATE = `mutation ($code: String!, $v: Int!, $input: RegionPatch!) { updateRegion(code: $code, expectedVersion: $v, input: $input) { version } }`
+const UPDATE = 'mutation ($code: String!, $v: Int!, $input: RegionPatch!) { updateRegion(code: $code, expectedVersion: $v, input: $input) { version } }'
 const LOG = `query ($filter: AuditFilter, $first: Int, $after: String) { auditLog(filter: $filter, first: $first, after: $after) {
-  totalCount pageInfo { hasNextPage endCursor } edges { cursor node { seq at actorSub actorRole action entity entityId source before after } } } }`
-const VERIFY = '{ verifyAuditChain { valid checked } }'
+  totalCount pageInfo { hasNextPage endCursor } edges { cursor node { seq at actorSub actorRole action entity entityId regionCode source before after } } } }`
+const VERIFY = '{ verifyAuditChain { valid checked pending treeSize rootHash firstInvalid problem } }'
+const HEAD = '{ auditTreeHead { treeSize rootHash timestamp keyId signature } }'
 
-t.test('each change writes one chained entry; auditLog pages newest first; the chain verifies', async (t) => {
-  const { as } = await buildApp(t, { database: await freshDatabase() })
-  const admin = as({ sub: uniqueSub('admin'), role: 'ADMIN', region: '4112' })
-  const villages = ['411224101206', '411224101207', '411224101208']
-  for (const code of villages) {
-    t.equal((await admin.gql(UPDATE, { code, v: 1, input: { ruralPopulation: 100 } })).errors, undefined)
+async function changeRegions (admin: Client, codes: string[], value = 100): Promise<void> {
+  for (const code of codes) {
+    const { region } = (await admin.gql('query ($c: String!) { region(code: $c) { version } }', { c: code })).data
+    const res = await admin.gql(UPDATE, { code, v: region.version, input: { ruralPopulation: value } })
+    if (res.errors !== undefined) throw new Error(JSON.stringify(res.errors))
   }
-  const auditor = as({ sub: uniqueSub('auditor'), role: 'AUDITOR', region: '411224' })
+}
+
+/** The app's log as its city-level export, parsed. */
+async function exported (client: Client, query = ''): Promise<Array<Record<string, any>>> {
+  const res = await client.get(`/api/v1/audit/log${query}`)
+  if (res.statusCode !== 200) throw new Error(res.body)
+  return res.body.split('\n').filter(l => l !== '').map(l => JSON.parse(l))
+}
+
+async function keysOf (app: TestApp): Promise<ReturnType<typeof parsePublicKeys>> {
+  const res = await app.app.inject({ method: 'GET', url: '/.well-known/audit-keys.json' })
+  return parsePublicKeys(res.body)
+}
+
+/** Alters a table with its append-only triggers off, as someone with the database's owner rights could. */
+async function tamper (database: Database, table: string, statement: string): Promise<void> {
+  await database.db.transaction(async (tx) => {
+    await tx.execute(sql.raw(`ALTER TABLE ${table} DISABLE TRIGGER USER`))
+    await tx.execute(sql.raw(statement))
+    await tx.execute(sql.raw(`ALTER TABLE ${table} ENABLE TRIGGER USER`))
+  })
+}
+
+t.test('each change writes one entry, sequenced after commit; auditLog pages newest first; the log verifies', async (t) => {
+  const app = await buildApp(t, { database: await freshDatabase() })
+  const admin = app.as({ sub: uniqueSub('admin'), role: 'ADMIN', region: '4112' })
+  await changeRegions(admin, ['411224101206', '411224101207', '411224101208'])
+  await app.sequenced()
+  const auditor = app.as({ sub: uniqueSub('auditor'), role: 'AUDITOR', region: '411224' })
   const page1 = await auditor.gql(LOG, { filter: { entity: 'Region' }, first: 2 })
   t.equal(page1.errors, undefined)
   const log1 = page1.data.auditLog
   t.equal(log1.totalCount, 3)
   t.equal(log1.pageInfo.hasNextPage, true)
   t.same(log1.edges.map((e: { node: { entityId: string } }) => e.node.entityId), ['411224101208', '411224101207'])
-  t.match(log1.edges[0].node, { seq: '3', actorRole: 'ADMIN', action: 'region.update', entity: 'Region', before: { ruralPopulation: null }, after: { ruralPopulation: 100 } })
+  t.match(log1.edges[0].node, { seq: '3', actorRole: 'ADMIN', action: 'region.update', entity: 'Region', regionCode: '411224101208', before: { ruralPopulation: null }, after: { ruralPopulation: 100 } })
   const page2 = await auditor.gql(LOG, { filter: { entity: 'Region' }, first: 2, after: log1.pageInfo.endCursor })
   t.same(page2.data.auditLog.edges.map((e: { node: { entityId: string } }) => e.node.entityId), ['411224101206'])
   t.equal(page2.data.auditLog.pageInfo.hasNextPage, false)
 
-  const byEntity = await auditor.gql(LOG, { filter: { entityId: '411224101207' } })
-  t.equal(byEntity.data.auditLog.totalCount, 1)
-  const byActor = await auditor.gql(LOG, { filter: { actorSub: 'nobody' } })
-  t.equal(byActor.data.auditLog.totalCount, 0)
+  t.equal((await auditor.gql(LOG, { filter: { entityId: '411224101207' } })).data.auditLog.totalCount, 1)
+  t.equal((await auditor.gql(LOG, { filter: { actorSub: 'nobody' } })).data.auditLog.totalCount, 0)
   const today = new Date().toISOString().slice(0, 10)
-  const byDate = await auditor.gql(LOG, { filter: { from: today, to: '2999-01-01' } })
-  t.equal(byDate.data.auditLog.totalCount, 3)
+  t.equal((await auditor.gql(LOG, { filter: { from: today, to: '2999-01-01' } })).data.auditLog.totalCount, 3)
   const badDate = await auditor.gql(LOG, { filter: { from: 'yesterday' } })
-  t.equal(badDate.errors?.[0]?.extensions.code, 'BAD_USER_INPUT')
   t.same(badDate.errors?.[0]?.extensions.fields?.map(f => f.path), ['filter.from'])
-  const badCursor = await auditor.gql(LOG, { after: 'bm90LWEtY3Vyc29y' })
-  t.same(badCursor.errors?.[0]?.extensions.fields?.map(f => f.path), ['after'])
-  const badFirst = await auditor.gql(LOG, { first: 500 })
-  t.same(badFirst.errors?.[0]?.extensions.fields?.map(f => f.path), ['first'])
+  t.same((await auditor.gql(LOG, { after: 'bm90LWEtY3Vyc29y' })).errors?.[0]?.extensions.fields?.map(f => f.path), ['after'])
+  t.same((await auditor.gql(LOG, { first: 500 })).errors?.[0]?.extensions.fields?.map(f => f.path), ['first'])
 
-  t.same((await auditor.gql(VERIFY)).data.verifyAuditChain, { valid: true, checked: 3 })
+  const check = (await auditor.gql(VERIFY)).data.verifyAuditChain
+  t.match(check, { valid: true, checked: 3, pending: 0, treeSize: 3, firstInvalid: null, problem: null })
+  const lines = await exported(admin)
+  t.equal(check.rootHash, (await verifyExport(lines.map(l => JSON.stringify(l)), (await admin.gql(HEAD)).data.auditTreeHead, await keysOf(app)) as { rootHash: string }).rootHash, 'the root the export makes')
 })
 
-t.test('auditLog and verifyAuditChain: ADMIN and AUDITOR only, entries of their area only', async (t) => {
-  const { as } = await buildApp(t, { database: await freshDatabase() })
-  const admin = as({ sub: uniqueSub('admin'), role: 'ADMIN', region: '4112' })
-  t.equal((await admin.gql(UPDATE, { code: '411224101215', v: 1, input: { ruralPopulation: 5 } })).errors, undefined)
-  t.equal((await admin.gql(UPDATE, { code: '411203', v: 1, input: { ruralPopulation: 5 } })).errors, undefined)
-
-  for (const role of ['VIEWER', 'OPERATOR', 'REVIEWER']) {
-    const res = await as({ sub: uniqueSub(), role, region: '4112' }).gql(LOG)
-    t.equal(res.errors?.[0]?.extensions.code, 'FORBIDDEN', `${role} may not read the audit log`)
-    const v = await as({ sub: uniqueSub(), role, region: '4112' }).gql(VERIFY)
-    t.equal(v.errors?.[0]?.extensions.code, 'FORBIDDEN', `${role} may not verify the chain`)
+t.test('writers take no shared lock: two open transactions append entries at once, and the later commit is sequenced first', { skip: false }, async (t) => {
+  const database = await freshDatabase()
+  const app = await buildApp(t, { database })
+  const actor = { sub: 'writer', role: 'ADMIN' }
+  const event = (id: string): Parameters<typeof recordAudit>[3] => ({ action: 'test.write', entity: 'Region', entityId: id, regionCode: '4112' })
+  if (database.kind === 'pglite') {
+    // One connection: transactions run one after another, each entry still sequenced once.
+    await database.db.transaction(async (tx) => { await recordAudit(tx, actor, new Date(), event('a')) })
+    await database.db.transaction(async (tx) => { await recordAudit(tx, actor, new Date(), event('b')) })
+  } else {
+    // A commits after B although it wrote first; the sequencer ran in between.
+    let releaseA!: () => void
+    const holdA = new Promise<void>(resolve => { releaseA = resolve })
+    let wroteA!: () => void
+    const aWrote = new Promise<void>(resolve => { wroteA = resolve })
+    const a = database.db.transaction(async (tx) => { await recordAudit(tx, actor, new Date(), event('a')); wroteA(); await holdA })
+    await aWrote
+    await database.db.transaction(async (tx) => { await recordAudit(tx, actor, new Date(), event('b')) })
+    await app.sequenced()
+    const early = await queryRows<{ entity_id: string }>(database.db, sql`SELECT e.entity_id FROM audit_log l JOIN audit_events e ON e.id = l.entry_id WHERE e.action = 'test.write'`)
+    t.same(early.map(r => r.entity_id), ['b'], 'B sequenced while A is still open')
+    releaseA()
+    await a
   }
-  const otherCounty = as({ sub: uniqueSub(), role: 'AUDITOR', region: '411282' })
+  await app.sequenced()
+  const rows = await queryRows<{ entity_id: string, seq: string }>(database.db, sql`SELECT e.entity_id, l.seq::text AS seq FROM audit_log l JOIN audit_events e ON e.id = l.entry_id WHERE e.action = 'test.write' ORDER BY l.seq`)
+  t.same(rows.map(r => r.entity_id), database.kind === 'pglite' ? ['a', 'b'] : ['b', 'a'], 'each once, in the order their commits became visible')
+  const [{ n, max }] = await queryRows<{ n: number, max: number }>(database.db, sql`SELECT count(*)::int AS n, max(seq)::int AS max FROM audit_log`) as [{ n: number, max: number }]
+  t.equal(n, max, 'positions 1..n with no gap')
+  t.equal((await app.as({ sub: uniqueSub(), role: 'AUDITOR', region: '4112' }).gql(VERIFY)).data.verifyAuditChain.valid, true)
+})
+
+t.test('auditLog, the tree head, proofs and verification: ADMIN and AUDITOR only; auditLog shows entries of their area only', async (t) => {
+  const app = await buildApp(t, { database: await freshDatabase() })
+  const admin = app.as({ sub: uniqueSub('admin'), role: 'ADMIN', region: '4112' })
+  await changeRegions(admin, ['411224101215', '411203'], 5)
+  await app.sequenced()
+  for (const role of ['VIEWER', 'OPERATOR', 'REVIEWER', 'EXCHANGE']) {
+    const client = app.as({ sub: uniqueSub(), role, region: '4112', ...(role === 'EXCHANGE' ? { dept: 'health' } : {}) })
+    for (const q of [LOG, VERIFY, HEAD, '{ auditInclusionProof(seq: 1) { seq } }', '{ auditConsistencyProof(first: 1, second: 2) }']) {
+      t.equal((await client.gql(q)).errors?.[0]?.extensions.code, 'FORBIDDEN', `${role}: ${q.slice(0, 30)} → FORBIDDEN`)
+    }
+    for (const url of ['/api/v1/audit/tree-head', '/api/v1/audit/proofs/inclusion?seq=1', '/api/v1/audit/proofs/consistency?first=1&second=2', '/api/v1/audit/log']) {
+      t.equal((await client.get(url)).statusCode, 403, `${role}: ${url} → 403`)
+    }
+  }
+  const otherCounty = app.as({ sub: uniqueSub(), role: 'AUDITOR', region: '411282' })
   t.equal((await otherCounty.gql(LOG)).data.auditLog.totalCount, 0, 'another county sees none of it')
-  const sameCounty = as({ sub: uniqueSub(), role: 'AUDITOR', region: '411224' })
-  const seen = (await sameCounty.gql(LOG)).data.auditLog
-  t.same(seen.edges.map((e: { node: { entityId: string } }) => e.node.entityId), ['411224101215'], 'only the entry in its area')
-  t.same((await sameCounty.gql(VERIFY)).data.verifyAuditChain, { valid: true, checked: 1 })
-  const city = as({ sub: uniqueSub(), role: 'ADMIN', region: '4112' })
-  t.equal((await city.gql(LOG)).data.auditLog.totalCount, 2)
+  const sameCounty = app.as({ sub: uniqueSub(), role: 'AUDITOR', region: '411224' })
+  t.same((await sameCounty.gql(LOG)).data.auditLog.edges.map((e: { node: { entityId: string } }) => e.node.entityId), ['411224101215'], 'only the entry in its area')
+  t.match((await sameCounty.gql(VERIFY)).data.verifyAuditChain, { valid: true, checked: 2 }, 'verification covers the whole log (it discloses no content)')
+  t.equal((await sameCounty.get('/api/v1/audit/log')).statusCode, 403, 'the export needs city level or above')
+  t.equal((await admin.gql(LOG)).data.auditLog.totalCount, 2)
+})
+
+t.test('the export: positions in order with their leaf hashes, entries outside the area as hashes only; from/to validated', async (t) => {
+  const app = await buildApp(t, { database: await freshDatabase() })
+  const admin = app.as({ sub: uniqueSub('admin'), role: 'ADMIN', region: '4112' })
+  await changeRegions(admin, ['411224101208', '411203'], 7)
+  // An entry of another city (as a provincial system sharing the log would write).
+  await app.database.db.transaction(async (tx) => { await recordAudit(tx, { sub: 'province', role: 'ADMIN' }, new Date(), { action: 'region.update', entity: 'Region', entityId: '411302', regionCode: '411302', after: { ruralPopulation: 7 } }) })
+  await app.sequenced()
+  const lines = await exported(admin)
+  t.same(lines.map(l => l.seq), [1, 2, 3])
+  t.same(Object.keys(lines[0]!).sort(), ['action', 'actorRole', 'actorSub', 'after', 'at', 'before', 'entity', 'entityId', 'leafHash', 'regionCode', 'seq', 'source'])
+  t.same(lines[2], { seq: 3, leafHash: lines[2]!.leafHash }, 'the other city\'s entry: its position and hash only')
+  for (const l of lines.slice(0, 2)) {
+    const { leafHash: leaf, ...entry } = l
+    t.equal(leafHash(entry).toString('hex'), leaf, `position ${l.seq}: leaf = SHA-256(0x00 ‖ JCS(entry))`)
+  }
+  t.same((await exported(admin, '?from=2&to=2')).map(l => l.seq), [2])
+  t.same((await exported(admin, '?from=2&to=99')).map(l => l.seq), [2, 3], 'to beyond the log stops at its end')
+  const bad = await admin.get('/api/v1/audit/log?from=3&to=2')
+  t.equal(bad.statusCode, 400)
+  t.same(bad.json().errors.map((e: { path: string }) => e.path), ['querystring.to'])
+  t.equal((await admin.get('/api/v1/audit/log?from=0')).statusCode, 400)
+  t.equal((await admin.get('/api/v1/audit/log?from=x')).statusCode, 400)
+})
+
+t.test('signed tree heads: Ed25519 over the canonical head, keys served without a token, a new head when the latest falls behind', async (t) => {
+  const app = await buildApp(t, { database: await freshDatabase() })
+  const admin = app.as({ sub: uniqueSub('admin'), role: 'ADMIN', region: '4112' })
+  const keys = await app.app.inject({ method: 'GET', url: '/.well-known/audit-keys.json' })
+  t.equal(keys.statusCode, 200, 'no token needed')
+  t.match(keys.headers['content-type'], /application\/jwk-set\+json/)
+  const jwks = keys.json()
+  t.match(jwks.keys[0], { kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', use: 'sig' })
+  t.notOk('d' in jwks.keys[0], 'the private part is not served')
+
+  const empty: TreeHead = (await admin.gql(HEAD)).data.auditTreeHead
+  t.match(empty, { treeSize: 0, rootHash: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' }, 'the empty tree: SHA-256 of nothing')
+  await changeRegions(admin, ['411224101201', '411224101202'])
+  await app.sequenced()
+  const head: TreeHead = (await admin.gql(HEAD)).data.auditTreeHead
+  t.equal(head.treeSize, 2, 'signed anew: the latest head did not cover every entry')
+  t.equal(headProblem(head, parsePublicKeys(keys.body)), null, 'the signature verifies with the served key')
+  t.same((await admin.get('/api/v1/audit/tree-head')).json(), head, 'REST gives the same head')
+  t.not(headProblem({ ...head, treeSize: 1 }, parsePublicKeys(keys.body)), null, 'a changed head fails')
+  const [{ n }] = await queryRows<{ n: number }>(app.database.db, sql`SELECT count(*)::int AS n FROM audit_tree_heads`) as [{ n: number }]
+  t.ok(n >= 2, 'heads are kept')
+  t.match(await failure(app.database.db.execute(sql`DELETE FROM audit_tree_heads`)), /append-only/)
+})
+
+t.test('inclusion and consistency proofs verify by RFC 9162 against the signed roots; bad positions are BAD_USER_INPUT naming the field', async (t) => {
+  const app = await buildApp(t, { database: await freshDatabase() })
+  const admin = app.as({ sub: uniqueSub('admin'), role: 'ADMIN', region: '4112' })
+  await changeRegions(admin, ['411224101200', '411224101201', '411224101202'])
+  await app.sequenced()
+  const first: TreeHead = (await admin.gql(HEAD)).data.auditTreeHead
+  await changeRegions(admin, ['411224101204', '411224101205', '411224101206', '411224101207'])
+  await app.sequenced()
+  const second: TreeHead = (await admin.gql(HEAD)).data.auditTreeHead
+  t.same([first.treeSize, second.treeSize], [3, 7])
+  const root = Buffer.from(second.rootHash, 'hex')
+  for (let seq = 1; seq <= 7; seq++) {
+    const p = (await admin.gql('query ($s: Int!) { auditInclusionProof(seq: $s) { seq treeSize leafHash path } }', { s: seq })).data.auditInclusionProof
+    t.equal(p.treeSize, 7, 'against the latest head by default')
+    t.ok(verifyInclusion(seq - 1, 7, Buffer.from(p.leafHash, 'hex'), p.path.map((h: string) => Buffer.from(h, 'hex')), root), `position ${seq} is in the tree`)
+  }
+  const old = (await admin.get('/api/v1/audit/proofs/inclusion?seq=2&treeSize=3')).json()
+  t.ok(verifyInclusion(1, 3, Buffer.from(old.leafHash, 'hex'), old.path.map((h: string) => Buffer.from(h, 'hex')), Buffer.from(first.rootHash, 'hex')), 'and in the older tree')
+  const proof = (await admin.gql('{ auditConsistencyProof(first: 3, second: 7) }')).data.auditConsistencyProof.map((h: string) => Buffer.from(h, 'hex'))
+  t.ok(verifyConsistency(3, 7, proof, Buffer.from(first.rootHash, 'hex'), root), 'the older tree is a prefix of the newer')
+  t.notOk(verifyConsistency(3, 7, proof, Buffer.from(first.rootHash.replace(/^./, c => c === '0' ? '1' : '0'), 'hex'), root), 'not for another root')
+  const rest = (await admin.get('/api/v1/audit/proofs/consistency?first=3&second=7')).json()
+  t.same(rest, { first: 3, second: 7, proof: proof.map((b: Buffer) => b.toString('hex')) })
+
+  const fields = async (q: string): Promise<unknown> => (await admin.gql(q)).errors?.[0]?.extensions.fields?.map(f => f.path)
+  t.same(await fields('{ auditInclusionProof(seq: 0) { seq } }'), ['seq'])
+  t.same(await fields('{ auditInclusionProof(seq: 5, treeSize: 3) { seq } }'), ['seq'])
+  t.same(await fields('{ auditInclusionProof(seq: 1, treeSize: 99) { seq } }'), ['treeSize'])
+  t.same(await fields('{ auditConsistencyProof(first: 4, second: 3) }'), ['first'])
+  t.same(await fields('{ auditConsistencyProof(first: 1, second: 99) }'), ['second'])
+  const badRest = await admin.get('/api/v1/audit/proofs/inclusion?seq=1&treeSize=99')
+  t.equal(badRest.statusCode, 400)
+  t.same(badRest.json().errors.map((e: { path: string }) => e.path), ['querystring.treeSize'])
+  t.equal((await admin.get('/api/v1/audit/proofs/inclusion')).statusCode, 400, 'seq is required')
+})
+
+t.test('verifyAuditChain costs the whole query budget: aliases cannot multiply it', async (t) => {
+  const app = await buildApp(t)
+  const admin = app.as({ sub: uniqueSub('admin'), role: 'ADMIN', region: '4112' })
+  t.equal((await admin.gql('{ verifyAuditChain { valid } }')).errors, undefined, 'one is allowed')
+  const two = await admin.gql('{ a: verifyAuditChain { valid } b: verifyAuditChain { valid } }')
+  t.match(two.errors?.[0], { extensions: { code: 'BAD_USER_INPUT', limit: 'cost' } })
+  const many = await admin.gql(`{ ${Array.from({ length: 30 }, (_, i) => `v${i}: verifyAuditChain { valid }`).join(' ')} }`)
+  t.match(many.errors?.[0], { extensions: { code: 'BAD_USER_INPUT', limit: 'cost' } })
 })
 
 t.test('an entry rolls back with its change', async (t) => {
@@ -80,54 +235,54 @@ t.test('an entry rolls back with its change', async (t) => {
     await recordAudit(tx, { sub: 'x', role: 'ADMIN' }, new Date(), { action: 'test.fail', entity: 'Region', entityId: '4112', regionCode: '4112' })
     throw new Error('the change failed')
   }), /the change failed/)
-  const rows = await queryRows(database.db, sql`SELECT seq FROM audit_events WHERE action = 'test.fail'`)
-  t.equal(rows.length, 0)
+  t.equal((await queryRows(database.db, sql`SELECT id FROM audit_events WHERE action = 'test.fail'`)).length, 0)
 })
 
-t.test('the table refuses UPDATE and DELETE; tampering directly in SQL makes verification fail', async (t) => {
+t.test('the tables refuse UPDATE, DELETE and TRUNCATE; an alteration behind the triggers\' back is found', async (t) => {
   const database = await freshDatabase()
-  const { as } = await buildApp(t, { database })
-  const admin = as({ sub: uniqueSub('admin'), role: 'ADMIN', region: '4112' })
-  for (const code of ['411224101210', '411224101211', '411224101212']) {
-    t.equal((await admin.gql(UPDATE, { code, v: 1, input: { ruralPopulation: 300 } })).errors, undefined)
+  const app = await buildApp(t, { database })
+  const admin = app.as({ sub: uniqueSub('admin'), role: 'ADMIN', region: '4112' })
+  await changeRegions(admin, ['411224101210', '411224101211', '411224101212'], 300)
+  await app.sequenced()
+  const head: TreeHead = (await admin.gql(HEAD)).data.auditTreeHead
+  t.match((await admin.gql(VERIFY)).data.verifyAuditChain, { valid: true, checked: 3 })
+  for (const table of ['audit_events', 'audit_log', 'audit_tree_nodes', 'audit_tree_heads']) {
+    const column = { audit_events: 'action', audit_log: 'region_code', audit_tree_nodes: 'level', audit_tree_heads: 'key_id' }[table]!
+    t.match(await failure(database.db.execute(sql.raw(`UPDATE ${table} SET ${column} = ${column}`))), /append-only/, `${table}: UPDATE refused`)
+    t.match(await failure(database.db.execute(sql.raw(`DELETE FROM ${table}`))), /append-only/, `${table}: DELETE refused`)
+    t.match(await failure(database.db.execute(sql.raw(`TRUNCATE ${table}`))), /append-only/, `${table}: TRUNCATE refused`)
   }
-  t.same((await admin.gql(VERIFY)).data.verifyAuditChain, { valid: true, checked: 3 })
-  t.match(await failure(database.db.execute(sql`UPDATE audit_events SET after = '{"ruralPopulation": 3}' WHERE seq = 2`)), /append-only/)
-  t.match(await failure(database.db.execute(sql`DELETE FROM audit_events WHERE seq = 2`)), /append-only/)
-  t.match(await failure(database.db.execute(sql`TRUNCATE audit_events`)), /append-only/)
+  const second = sql`(SELECT entry_id FROM audit_log WHERE seq = 2)`
+  const [entry] = await queryRows<{ id: string }>(database.db, sql`SELECT ${second}::text AS id`)
 
-  // Someone with the power to switch the trigger off alters an entry.
-  await database.db.transaction(async (tx) => {
-    await tx.execute(sql`ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update_delete`)
-    await tx.execute(sql`UPDATE audit_events SET after = '{"ruralPopulation": 3}' WHERE seq = 2`)
-    await tx.execute(sql`ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_update_delete`)
-  })
-  t.same((await admin.gql(VERIFY)).data.verifyAuditChain, { valid: false, checked: 2 }, 'the altered entry is found')
+  await tamper(database, 'audit_events', `UPDATE audit_events SET after = '{"ruralPopulation": 3}' WHERE id = ${entry!.id}`)
+  t.match((await admin.gql(VERIFY)).data.verifyAuditChain, { valid: false, checked: 1, firstInvalid: 2, problem: /altered/ }, 'an altered entry is found at its position')
+  await tamper(database, 'audit_events', `UPDATE audit_events SET after = '{"ruralPopulation": 300}' WHERE id = ${entry!.id}`)
+  t.match((await admin.gql(VERIFY)).data.verifyAuditChain, { valid: true }, 'put back, it verifies again')
 
-  // Recomputing that entry's hash does not help: the next entry's link breaks.
-  const [row] = await queryRows<Record<string, unknown>>(database.db, sql`SELECT * FROM audit_events WHERE seq = 2`)
-  const { entryHash } = await import('../src/modules/audit/audit-chain.js')
-  const forged = entryHash({
-    seq: 2n, at: new Date(row!.at as string), actorSub: row!.actor_sub as string, actorRole: row!.actor_role as string,
-    action: row!.action as string, entity: row!.entity as string, entityId: row!.entity_id as string,
-    regionCode: row!.region_code as string, source: null, before: row!.before, after: row!.after, prevHash: row!.prev_hash as string
-  })
-  await database.db.transaction(async (tx) => {
-    await tx.execute(sql`ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update_delete`)
-    await tx.execute(sql`UPDATE audit_events SET hash = ${forged} WHERE seq = 2`)
-    await tx.execute(sql`ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_update_delete`)
-  })
-  t.same((await admin.gql(VERIFY)).data.verifyAuditChain, { valid: false, checked: 3 }, 'the broken link is found')
+  // The leaf recomputed and stored with the alteration: the tree's nodes and the signed head still hold the old root.
+  await tamper(database, 'audit_events', `UPDATE audit_events SET after = '{"ruralPopulation": 4}' WHERE id = ${entry!.id}`)
+  const [row] = await exported(admin, '?from=2&to=2')
+  const { leafHash: _old, ...altered } = row!
+  await tamper(database, 'audit_log', `UPDATE audit_log SET leaf_hash = decode('${leafHash(altered).toString('hex')}', 'hex') WHERE seq = 2`)
+  t.match((await admin.gql(VERIFY)).data.verifyAuditChain, { valid: false, problem: /the head of size \d names another root/ }, 'the signed heads no longer match')
+  const forgedLog = (await exported(admin)).map(l => JSON.stringify(l))
+  t.match(await verifyExport(forgedLog, head, await keysOf(app)), { ok: false, position: null, reason: /signed root/ }, 'the head kept elsewhere catches it offline')
 
-  // A deleted entry breaks the link of the one after it.
-  const other = await freshDatabase()
-  const second = await buildApp(t, { database: other })
-  const admin2 = second.as({ sub: uniqueSub('admin'), role: 'ADMIN', region: '4112' })
-  for (const code of ['411224101213', '411224101214']) await admin2.gql(UPDATE, { code, v: 1, input: { ruralPopulation: 1 } })
-  await other.db.transaction(async (tx) => {
-    await tx.execute(sql`ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update_delete`)
-    await tx.execute(sql`DELETE FROM audit_events WHERE seq = 1`)
-    await tx.execute(sql`ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_update_delete`)
-  })
-  t.same((await admin2.gql(VERIFY)).data.verifyAuditChain, { valid: false, checked: 1 })
+  // A removed entry leaves its position empty.
+  await tamper(database, 'audit_events', `DELETE FROM audit_events WHERE id = ${entry!.id}`)
+  t.match((await admin.gql(VERIFY)).data.verifyAuditChain, { valid: false, checked: 1, firstInvalid: 2, problem: /missing/ })
+})
+
+t.test('a forged head is found by verification and offline', async (t) => {
+  const database = await freshDatabase()
+  const app = await buildApp(t, { database })
+  const admin = app.as({ sub: uniqueSub('admin'), role: 'ADMIN', region: '4112' })
+  await changeRegions(admin, ['411224101218'])
+  await app.sequenced()
+  const head: TreeHead = (await admin.gql(HEAD)).data.auditTreeHead
+  await tamper(database, 'audit_tree_heads', `UPDATE audit_tree_heads SET signature = '${Buffer.alloc(64, 1).toString('base64url')}' WHERE tree_size = 1`)
+  t.match((await admin.gql(VERIFY)).data.verifyAuditChain, { valid: false, problem: /head of size 1: the signature does not match/ })
+  const lines = (await exported(admin)).map(l => JSON.stringify(l))
+  t.match(await verifyExport(lines, { ...head, rootHash: '0'.repeat(64) }, await keysOf(app)), { ok: false, position: null, reason: /tree head: the signature/ })
 })

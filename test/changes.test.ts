@@ -1,7 +1,7 @@
 import t from 'tap'
 import { recordAudit } from '../src/modules/audit/audit-service.js'
 import { householdInput, memberInput, nationalId } from './fixtures.js'
-import { buildApp, uniqueSub, type Client } from './helper.js'
+import { buildApp, uniqueSub, type Client, type TestApp } from './helper.js'
 
 const VILLAGE = '411224101201'
 const SIBLING = '411224101202'
@@ -15,14 +15,18 @@ async function gql (client: Client, query: string, variables?: Record<string, un
   return res.data
 }
 
+/** The app whose audit entries `feed` waits for: readers see sequenced changes only. */
+let current: TestApp
 async function feed (client: Client, query = ''): Promise<{ items: Change[], next: string | null }> {
+  await current.sequenced()
   const res = await client.get(`/api/v1/changes${query}`)
   if (res.statusCode !== 200) throw new Error(res.body)
   return res.json()
 }
 
 t.test('changes: every change of records in area, oldest first, resumable with after; reads and other areas left out', async (t) => {
-  const { as } = await buildApp(t)
+  current = await buildApp(t)
+  const { as } = current
   const op = as({ sub: uniqueSub('op'), role: 'OPERATOR', region: VILLAGE })
   const reader = as({ sub: uniqueSub('reader'), role: 'OPERATOR', region: VILLAGE })
   const start = (await feed(reader)).items.at(-1)?.seq ?? '0'
@@ -86,7 +90,8 @@ t.test('changes: every change of records in area, oldest first, resumable with a
 })
 
 t.test('changes: default and maximum page, roles, bad input', async (t) => {
-  const { as, database } = await buildApp(t)
+  current = await buildApp(t)
+  const { as, database } = current
   const village = '411224101204'
   await database.db.transaction(async (tx) => {
     await recordAudit(tx, { sub: 'seed', role: 'ADMIN' }, new Date(), Array.from({ length: 150 }, (_, i) => ({

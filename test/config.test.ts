@@ -4,9 +4,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { ConfigError, loadConfig } from '../src/config.js'
+import { newSigningKeyPem, parseSigningKey } from '../src/shared/tree-heads.js'
+import { TEST_AUDIT_KEY } from './helper.js'
 
 const SECRET = 'a-secret-that-is-at-least-32-bytes-long!'
 const KEY = 'ab'.repeat(32)
+const PG = 'postgres://u@127.0.0.1:5432/x'
 
 t.test('defaults: embedded database in ./data, port 3000 on 127.0.0.1, contract issuer/audience', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'br-config-'))
@@ -36,22 +39,46 @@ t.test('the embedded default generates a secret once, in the data directory, rea
   t.equal(a.dataKey.length, 32)
   t.equal(statSync(join(dir, 'data-key')).mode & 0o777, 0o600)
   t.same(b.dataKey, a.dataKey, 'the same data key on the next start')
+  t.ok(a.audit.generatedSigningKey)
+  t.equal(statSync(join(dir, 'audit-signing-key.pem')).mode & 0o777, 0o600)
+  t.equal(b.audit.signingKey.keyId, a.audit.signingKey.keyId, 'the same audit signing key on the next start')
+})
+
+t.test('AUDIT_SIGNING_KEY: an Ed25519 key as PEM or JWK, required with DATABASE_URL; retired public keys are served after it', async (t) => {
+  const base = { DATABASE_URL: PG, JWT_SECRET: SECRET, DATA_KEY: KEY }
+  const pem = newSigningKeyPem()
+  const fromPem = loadConfig({ ...base, AUDIT_SIGNING_KEY: pem }).audit
+  t.equal(fromPem.signingKey.keyId, parseSigningKey(pem).keyId)
+  t.match(fromPem.signingKey.keyId, /^[A-Za-z0-9_-]{43}$/, 'the key id is the key\'s RFC 7638 thumbprint')
+  const fromJwk = loadConfig({ ...base, AUDIT_SIGNING_KEY: TEST_AUDIT_KEY }).audit
+  t.same(fromJwk.publicKeys.map(k => k.kid), [fromJwk.signingKey.keyId])
+  t.notOk('d' in fromJwk.publicKeys[0]!, 'no private part is served')
+  t.equal(fromJwk.headIntervalMs, 60_000)
+  t.throws(() => loadConfig(base), /AUDIT_SIGNING_KEY is required when DATABASE_URL is set/)
+  t.throws(() => loadConfig({ ...base, AUDIT_SIGNING_KEY: 'not a key' }), /AUDIT_SIGNING_KEY must be an Ed25519 private key/)
+  const rsa = '{"kty":"oct","k":"c2VjcmV0"}'
+  t.throws(() => loadConfig({ ...base, AUDIT_SIGNING_KEY: rsa }), /AUDIT_SIGNING_KEY must be an Ed25519 private key/)
+  const retired = parseSigningKey(newSigningKeyPem()).publicJwk
+  const rotated = loadConfig({ ...base, AUDIT_SIGNING_KEY: pem, AUDIT_RETIRED_KEYS: JSON.stringify({ keys: [retired] }) }).audit
+  t.same(rotated.publicKeys.map(k => k.kid), [fromPem.signingKey.keyId, retired.kid], 'the signing key first, then the retired ones')
+  t.throws(() => loadConfig({ ...base, AUDIT_SIGNING_KEY: pem, AUDIT_RETIRED_KEYS: '{"keys": 3}' }), /AUDIT_RETIRED_KEYS must be/)
+  t.throws(() => loadConfig({ ...base, AUDIT_SIGNING_KEY: pem, AUDIT_HEAD_INTERVAL_SECONDS: '61' }), /AUDIT_HEAD_INTERVAL_SECONDS must be an integer between 1 and 60/)
 })
 
 t.test('DATA_KEY is 32 bytes as hex or base64', async (t) => {
-  t.same(loadConfig({ JWT_SECRET: SECRET, DATA_KEY: KEY }).dataKey, Buffer.from(KEY, 'hex'))
+  t.same(loadConfig({ JWT_SECRET: SECRET, AUDIT_SIGNING_KEY: TEST_AUDIT_KEY, DATA_KEY: KEY }).dataKey, Buffer.from(KEY, 'hex'))
   const b64 = Buffer.alloc(32, 9).toString('base64')
-  t.same(loadConfig({ JWT_SECRET: SECRET, DATA_KEY: b64 }).dataKey, Buffer.alloc(32, 9))
-  t.throws(() => loadConfig({ JWT_SECRET: SECRET, DATA_KEY: 'c2hvcnQ=' }), /DATA_KEY must be 32 bytes/)
+  t.same(loadConfig({ JWT_SECRET: SECRET, AUDIT_SIGNING_KEY: TEST_AUDIT_KEY, DATA_KEY: b64 }).dataKey, Buffer.alloc(32, 9))
+  t.throws(() => loadConfig({ JWT_SECRET: SECRET, AUDIT_SIGNING_KEY: TEST_AUDIT_KEY, DATA_KEY: 'c2hvcnQ=' }), /DATA_KEY must be 32 bytes/)
 })
 
 t.test('DATABASE_URL switches to PostgreSQL and then needs a secret or a JWKS URL', async (t) => {
-  const c = loadConfig({ DATABASE_URL: 'postgres://u@127.0.0.1:5432/x', JWT_SECRET: SECRET, DATA_KEY: KEY, DATABASE_POOL_MAX: '7' })
+  const c = loadConfig({ DATABASE_URL: 'postgres://u@127.0.0.1:5432/x', JWT_SECRET: SECRET, DATA_KEY: KEY, AUDIT_SIGNING_KEY: TEST_AUDIT_KEY, DATABASE_POOL_MAX: '7' })
   t.same(c.database, { kind: 'postgres', url: 'postgres://u@127.0.0.1:5432/x', poolMax: 7, statementTimeoutMs: 30_000 })
   t.equal(c.demoData, false, 'no demo data in a real database unless asked')
   t.throws(() => loadConfig({ DATABASE_URL: 'postgres://u@127.0.0.1:5432/x', DATA_KEY: KEY }), /JWT_SECRET or JWT_JWKS_URL is required/)
   t.throws(() => loadConfig({ DATABASE_URL: 'postgres://u@127.0.0.1:5432/x', JWT_SECRET: SECRET }), /DATA_KEY is required/)
-  const j = loadConfig({ DATABASE_URL: 'postgres://u@127.0.0.1/x', JWT_JWKS_URL: 'https://idp.example/jwks.json', DATA_KEY: KEY })
+  const j = loadConfig({ DATABASE_URL: 'postgres://u@127.0.0.1/x', JWT_JWKS_URL: 'https://idp.example/jwks.json', DATA_KEY: KEY, AUDIT_SIGNING_KEY: TEST_AUDIT_KEY })
   t.equal(j.auth.secret, null)
   t.equal(j.auth.jwksUrl?.toString(), 'https://idp.example/jwks.json')
 })
@@ -67,8 +94,8 @@ t.test('every bad value is named, all at once', async (t) => {
       t.match(text, name, `names ${name}`)
     }
   }
-  t.throws(() => loadConfig({ JWT_SECRET: SECRET, JWT_JWKS_URL: 'https://idp.example/jwks.json' }), /either JWT_SECRET or JWT_JWKS_URL/)
-  t.throws(() => loadConfig({ JWT_SECRET: SECRET, PORT: '70000' }), /PORT must be an integer between 0 and 65535/)
+  t.throws(() => loadConfig({ JWT_SECRET: SECRET, AUDIT_SIGNING_KEY: TEST_AUDIT_KEY, JWT_JWKS_URL: 'https://idp.example/jwks.json' }), /either JWT_SECRET or JWT_JWKS_URL/)
+  t.throws(() => loadConfig({ JWT_SECRET: SECRET, AUDIT_SIGNING_KEY: TEST_AUDIT_KEY, PORT: '70000' }), /PORT must be an integer between 0 and 65535/)
 })
 
 t.test('a bad value stops start-up with a message naming it', async (t) => {
@@ -82,7 +109,7 @@ t.test('a bad value stops start-up with a message naming it', async (t) => {
 })
 
 t.test('HTTP limits: defaults on outside the test suite, each settable, 0 turns a limit off', async (t) => {
-  const base = { JWT_SECRET: SECRET, DATA_KEY: KEY, NODE_ENV: 'production' }
+  const base = { JWT_SECRET: SECRET, AUDIT_SIGNING_KEY: TEST_AUDIT_KEY, DATA_KEY: KEY, NODE_ENV: 'production' }
   const c = loadConfig(base)
   t.equal(c.bodyLimitBytes, 1024 * 1024)
   t.equal(c.requestTimeoutMs, 300_000)
@@ -119,14 +146,14 @@ t.test('bad HTTP limit values are named', async (t) => {
     RATE_LIMIT_EXCHANGE_PER_MINUTE: 'lots', RATE_LIMIT_IP_PER_MINUTE: '-5', LOAD_SHED_EVENT_LOOP_DELAY_MS: '99999', LOAD_SHED_HEAP_MB: 'x', LOAD_SHED_RSS_MB: '', TRUST_PROXY: 'yes'
   }
   try {
-    loadConfig({ JWT_SECRET: SECRET, DATA_KEY: KEY, DATABASE_URL: 'postgres://u@127.0.0.1/x', ...bad })
+    loadConfig({ JWT_SECRET: SECRET, AUDIT_SIGNING_KEY: TEST_AUDIT_KEY, DATA_KEY: KEY, DATABASE_URL: 'postgres://u@127.0.0.1/x', ...bad })
     t.fail('should throw')
   } catch (err) {
     t.type(err, ConfigError)
     const text = (err as ConfigError).problems.join('\n')
     for (const name of Object.keys(bad).filter(n => n !== 'LOAD_SHED_RSS_MB')) t.match(text, `${name} must be`, `names ${name}`)
   }
-  t.throws(() => loadConfig({ JWT_SECRET: SECRET, BODY_LIMIT_KB: '8' }), /BODY_LIMIT_KB must be an integer between 16 and 102400/)
-  t.throws(() => loadConfig({ JWT_SECRET: SECRET, TRUST_PROXY: '10.0.0.0/33' }), /TRUST_PROXY must be/)
-  t.throws(() => loadConfig({ JWT_SECRET: SECRET, TRUST_PROXY: '10.0.0.1,proxy.local' }), /TRUST_PROXY must be/)
+  t.throws(() => loadConfig({ JWT_SECRET: SECRET, AUDIT_SIGNING_KEY: TEST_AUDIT_KEY, BODY_LIMIT_KB: '8' }), /BODY_LIMIT_KB must be an integer between 16 and 102400/)
+  t.throws(() => loadConfig({ JWT_SECRET: SECRET, AUDIT_SIGNING_KEY: TEST_AUDIT_KEY, TRUST_PROXY: '10.0.0.0/33' }), /TRUST_PROXY must be/)
+  t.throws(() => loadConfig({ JWT_SECRET: SECRET, AUDIT_SIGNING_KEY: TEST_AUDIT_KEY, TRUST_PROXY: '10.0.0.1,proxy.local' }), /TRUST_PROXY must be/)
 })

@@ -54,7 +54,7 @@ async function counts (database: Database): Promise<unknown> {
 
 t.test('the whole flow: propose → verify (notice) → approve after the notice → EXITED, each role and level refused where contract §3 says', async (t) => {
   const clock = testClock()
-  const { as, database } = await buildApp(t, { clock: clock.fn })
+  const { as, database, sequenced } = await buildApp(t, { clock: clock.fn })
   const op = as({ sub: uniqueSub('op'), role: 'OPERATOR', region: VILLAGE })
   const viewer = as({ sub: uniqueSub('viewer'), role: 'VIEWER', region: COUNTY })
   const auditor = as({ sub: uniqueSub('auditor'), role: 'AUDITOR', region: COUNTY })
@@ -123,6 +123,7 @@ t.test('the whole flow: propose → verify (notice) → approve after the notice
   t.equal(code(await otherCountyReviewer.gql('query ($id: ID!) { exitReview(id: $id) { id } }', { id: r })), 'NOT_FOUND')
 
   // Every step is in the audit trail with who, when and why.
+  await sequenced()
   const log = await ok(admin, 'query ($f: AuditFilter) { auditLog(filter: $f, first: 20) { edges { node { action actorSub actorRole after } } } }', { f: { entity: 'ExitReview', entityId: r } })
   t.same(log.auditLog.edges.map((e: any) => [e.node.action, e.node.actorRole]).reverse(), [['exit.propose', 'OPERATOR'], ['exit.verify', 'REVIEWER'], ['exit.approve', 'REVIEWER']])
   const hlog = await ok(admin, 'query ($f: AuditFilter) { auditLog(filter: $f, first: 20) { edges { node { action before after } } } }', { f: { entity: 'Household', entityId: h } })
@@ -334,7 +335,7 @@ t.test('返贫监测: exited households whose latest data fail a criterion are l
 
 t.test('village and county exits: only below 2% poverty incidence, at the levels the contract sets; poverty lines are data', async (t) => {
   const clock = testClock()
-  const { as } = await buildApp(t, { clock: clock.fn, database: await freshDatabase() })
+  const { as, sequenced } = await buildApp(t, { clock: clock.fn, database: await freshDatabase() })
   const village = '411224101210' // 骆家池村
   const op = as({ sub: uniqueSub('op'), role: 'OPERATOR', region: village })
   const admin = as({ sub: uniqueSub('admin'), role: 'ADMIN', region: '4112' })
@@ -362,6 +363,7 @@ t.test('village and county exits: only below 2% poverty incidence, at the levels
   t.match((await ok(cr, EXIT_VILLAGE, { c: village, y: 2019 })).exitVillage, { code: village, exitYear: 2019 })
   t.equal(code(await cr.gql(EXIT_VILLAGE, { c: village, y: 2019 })), 'CONFLICT', 'already exited')
   t.equal(code(await cr.gql(EXIT_VILLAGE, { c: '411224101211', y: 2019 })), 'CONFLICT', 'a village not registered as poor')
+  await sequenced()
   const log = await ok(admin, 'query ($f: AuditFilter) { auditLog(filter: $f, first: 5) { edges { node { action after } } } }', { f: { entity: 'Region', entityId: village } })
   t.match(log.auditLog.edges[0].node, { action: 'region.exit', after: { exitYear: 2019, poorPersons: 6, ruralPopulation: 301 } })
 

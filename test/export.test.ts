@@ -54,7 +54,7 @@ t.test('export: NDJSON of every household in area, in id order, in keyset batche
   t.match(docs[0].members[0].nationalId, /^\d{17}[\dX]$/, 'in the clear for a reviewer')
 
   // The export is audited as a read: who, which region, how many; no personal data.
-  const [audit] = await queryRows<Record<string, unknown>>(database.db, sql`SELECT * FROM audit_events WHERE action = 'household.export' ORDER BY seq DESC LIMIT 1`)
+  const [audit] = await queryRows<Record<string, unknown>>(database.db, sql`SELECT * FROM audit_events WHERE action = 'household.export' ORDER BY id DESC LIMIT 1`)
   t.match(audit, { actor_sub: sub, actor_role: 'REVIEWER', entity: 'Export', region_code: TOWNSHIP, after: { region: TOWNSHIP, households: HOUSEHOLDS } })
   t.notMatch(JSON.stringify(audit), /\d{17}[\dX]/, 'no national ID in the audit entry')
 

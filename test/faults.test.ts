@@ -7,8 +7,8 @@
  * REST, INTERNAL on GraphQL), no hang, and the next request works with no manual step.
  *
  * To catch a statement in flight, a second connection holds a lock the app's
- * statement needs (the audit chain's advisory lock, or a table lock), the test
- * terminates the backend waiting on it, then lets the lock go.
+ * statement needs (a table lock: on audit_events, every change's last insert), the
+ * test terminates the backend waiting on it, then lets the lock go.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { AddressInfo } from 'node:net'
@@ -23,7 +23,6 @@ import { buildApp, machinePgDatabase, pgProxy, testConfig, uniqueSub, type Clien
 
 const VILLAGE = '411224101201'
 const COUNTY = '411224'
-const CHAIN_LOCK = 4112_0002 // src/modules/audit/audit-repository.ts
 const CREATE = 'mutation ($i: HouseholdInput!) { createHousehold(input: $i) { id members { id } } }'
 /** Lost connections are expected here; the app logs what it sees through its own logger. */
 const log = { error: () => {} }
@@ -59,6 +58,20 @@ async function terminateWaiting (ctl: pg.Client & { pid: number }): Promise<void
   throw new Error('no statement of the app came to wait on the lock')
 }
 
+/**
+ * Makes every audit append wait (reads of the table go on: the sequencer keeps working),
+ * from a connection of its own (statistics views hold still within a transaction, so the
+ * controller that watches them must not be in one); `release` lets the appends go.
+ */
+async function holdAuditAppends (t: Test): Promise<{ release: () => Promise<void> }> {
+  const holder = new pg.Client({ connectionString: DB_URL })
+  await holder.connect()
+  t.teardown(async () => { await holder.end() })
+  await holder.query('BEGIN')
+  await holder.query('LOCK TABLE audit_events IN EXCLUSIVE MODE')
+  return { release: async () => { await holder.query('ROLLBACK') } }
+}
+
 async function counts (ctl: pg.Client): Promise<{ households: number, members: number, audits: number }> {
   const { rows } = await ctl.query(`SELECT (SELECT count(*)::int FROM households) AS households,
     (SELECT count(*)::int FROM members) AS members, (SELECT count(*)::int FROM audit_events) AS audits`)
@@ -73,11 +86,11 @@ t.test('a connection terminated in the middle of a mutation: nothing written, a 
   const ctl = await controller(t)
   const before = await counts(ctl)
 
-  // The household and its members are inserted, then the transaction waits for the audit chain.
-  await ctl.query('SELECT pg_advisory_lock($1)', [CHAIN_LOCK])
+  // The household and its members are inserted, then the transaction waits to append its audit entry.
+  const hold = await holdAuditAppends(t)
   const pending = op.gql(CREATE, { i: householdInput(VILLAGE) })
   await terminateWaiting(ctl)
-  await ctl.query('SELECT pg_advisory_unlock($1)', [CHAIN_LOCK])
+  await hold.release()
   const res = await pending
   t.equal(res.status, 503, 'retry later: nothing was written')
   t.match(res.errors?.[0], { message: 'The database is unavailable; retry later', extensions: { code: 'INTERNAL', reason: 'SERVICE_UNAVAILABLE' } })
@@ -164,11 +177,11 @@ async function importUnderWay (t: Test, members: number) {
 
 t.test('a connection terminated in the middle of an import batch: the job resumes and applies every row exactly once', async (t) => {
   const { ctl, progress, resumesExactlyOnce } = await importUnderWay(t, 12)
-  // Hold the audit chain so that the next batch waits in its transaction, and cut it there.
-  await ctl.query('SELECT pg_advisory_lock($1)', [CHAIN_LOCK])
+  // Hold audit appends so that the next batch waits in its transaction, and cut it there.
+  const hold = await holdAuditAppends(t)
   await terminateWaiting(ctl)
   const cut = await progress()
-  await ctl.query('SELECT pg_advisory_unlock($1)', [CHAIN_LOCK])
+  await hold.release()
   t.equal(cut.status, 'running')
   t.ok(cut.resume_line > 0 && cut.resume_line < 700, `cut mid-way (after line ${cut.resume_line})`)
   await resumesExactlyOnce()
@@ -177,21 +190,21 @@ t.test('a connection terminated in the middle of an import batch: the job resume
 t.test('the earlier of two import batches in flight is cut: the later one does not commit, and the resume point stays before both', async (t) => {
   // 30 members: two consecutive batches of 7 rows never share one (no row lock between them).
   const { database, ctl, jobId, progress, resumesExactlyOnce } = await importUnderWay(t, 30)
-  // Hold the audit chain: the next batch waits for it in its transaction; the one after it
+  // Hold audit appends: the next batch waits to append in its transaction; the one after it
   // writes its members and then waits, idle in its transaction, for the first to commit.
-  await ctl.query('SELECT pg_advisory_lock($1)', [CHAIN_LOCK])
+  const hold = await holdAuditAppends(t)
   let waiting: number | undefined
   for (let i = 0; i < 400 && waiting === undefined; i++) {
     const { rows } = await ctl.query<{ pid: number, state: string, wait_event: string | null }>(
       'SELECT pid, state, wait_event FROM pg_stat_activity WHERE datname = $1 AND pid <> $2', [DB, ctl.pid])
-    const onLock = rows.find(a => a.wait_event === 'advisory')
+    const onLock = rows.find(a => a.wait_event === 'relation')
     if (onLock !== undefined && rows.some(a => a.state === 'idle in transaction')) waiting = onLock.pid
     else await sleep(10)
   }
-  t.ok(waiting !== undefined, 'one batch waits for the chain while the next is open behind it')
+  t.ok(waiting !== undefined, 'one batch waits to append its audit entries while the next is open behind it')
   const cut = (await progress()).resume_line
   await ctl.query('SELECT pg_terminate_backend($1)', [waiting])
-  await ctl.query('SELECT pg_advisory_unlock($1)', [CHAIN_LOCK])
+  await hold.release()
   await sleep(300)
   t.equal((await progress()).resume_line, cut, `the resume point stays at line ${cut}: the later batch did not commit`)
   const [committed] = await queryRows<{ matches: number, beyond: number }>(database.db, sql`SELECT count(*)::int AS matches, count(*) FILTER (WHERE line > ${cut})::int AS beyond FROM exchange_job_matches WHERE job_id = ${jobId}`)

@@ -16,7 +16,7 @@ const QUERIES = gqlSchema.getQueryType()!.getFields()
 const VILLAGE = '411224101201'
 
 t.test('GraphQL queries: valid arguments answer, bad ones never INTERNAL, and no read stores anything', async (t) => {
-  const { as, database } = await buildApp(t)
+  const { as, database, sequenced } = await buildApp(t)
   const op = as({ sub: uniqueSub('op'), role: 'OPERATOR', region: VILLAGE })
   const admin = as({ sub: uniqueSub('admin'), role: 'ADMIN', region: '4112' })
   const created = await op.gql('mutation ($i: HouseholdInput!) { createHousehold(input: $i) { id members { nationalId } } }',
@@ -25,6 +25,7 @@ t.test('GraphQL queries: valid arguments answer, bad ones never INTERNAL, and no
   await op.gql(`mutation { recordIncome(householdId: "${h.id}", input: { year: 2019, wage: 12000, business: 3000, property: 0, transfer: 1500, expenses: 1500 }) { year } }`)
   const review = (await op.gql(`mutation { proposeExit(householdId: "${h.id}", year: 2019) { id } }`)).data.proposeExit.id as string
   const page = (await admin.gql('{ households(first: 1) { pageInfo { endCursor } } }')).data.households.pageInfo.endCursor as string
+  await sequenced()
 
   /** Valid arguments of each query that takes any. */
   const valid: Record<string, Vars> = {
@@ -40,6 +41,8 @@ t.test('GraphQL queries: valid arguments answer, bad ones never INTERNAL, and no
     exitWarnings: { regionCode: '411224', first: 5 },
     workItems: { filter: { regionCode: '411224', status: 'OPEN', finding: 'UNINSURED' }, first: 5 },
     auditLog: { filter: { entity: 'Household', entityId: h.id, actorSub: 'someone', from: '2019-01-01', to: '2099-12-31' }, first: 5 },
+    auditInclusionProof: { seq: 1, treeSize: 2 },
+    auditConsistencyProof: { first: 1, second: 2 },
     statistics: { regionCode: '411224', year: 2019 },
     statisticsTrend: { regionCode: '411224', years: [2018, 2019] },
     planTargets: { regionCode: '4112', years: [2019] }

@@ -25,6 +25,8 @@ import { paths, projectRoot } from '../src/paths.js'
 
 export const TEST_SECRET = 'test-secret-for-the-beneficiary-registry-suite'
 export const TEST_DATA_KEY = Buffer.alloc(32, 7).toString('base64')
+/** The suite's audit signing key (Ed25519, as a private JWK). */
+export const TEST_AUDIT_KEY = '{"kty":"OKP","crv":"Ed25519","d":"y5gomxsjG401FbLFNckeLi0d_UzAMkDCR02u0qVLy9s","x":"4yPM0Mg1hVEi8jzseWYK9wmfi1yIjaipdp8Ey4dSsas"}'
 export const PG_ADMIN_URL = process.env.TEST_DATABASE_URL ?? ''
 export const USING_PG = PG_ADMIN_URL !== ''
 /**
@@ -54,7 +56,7 @@ export function withDatabase (base: string, name: string): string {
 }
 
 export function testConfig (env: Record<string, string> = {}): Config {
-  return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', JWT_SECRET: TEST_SECRET, DATA_KEY: TEST_DATA_KEY, DATA_DIR: join(tmpdir(), 'br-unused'), ...env })
+  return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', JWT_SECRET: TEST_SECRET, DATA_KEY: TEST_DATA_KEY, AUDIT_SIGNING_KEY: TEST_AUDIT_KEY, DATA_DIR: join(tmpdir(), 'br-unused'), ...env })
 }
 
 /**
@@ -149,6 +151,8 @@ export interface TestApp {
   database: Database
   /** Requests with a token for the given claims. */
   as: (claims: TokenClaims) => Client
+  /** Waits until every audit entry committed so far has its position in the log (readers see only those). */
+  sequenced: () => Promise<void>
 }
 
 export interface Client {
@@ -197,7 +201,7 @@ export async function buildApp (test: { teardown: (fn: () => unknown) => void },
       }
     }
   }
-  return { app: fastify, database, as }
+  return { app: fastify, database, as, sequenced: async () => { await fastify.auditSequencer.settled() } }
 }
 
 /** A unique subject for a test's user. */

@@ -77,7 +77,7 @@ t.test('an operator registers, reads, pages through, updates and closes househol
   const again = await op.gql(UPDATE, { id: second.id, v: 2, i: { phone: '13600000000' } })
   t.equal(again.errors?.[0]?.extensions.code, 'CONFLICT', 'a closed household is read-only')
 
-  const audit = await queryRows<{ action: string }>(database.db, sql`SELECT action FROM audit_events ORDER BY seq`)
+  const audit = await queryRows<{ action: string }>(database.db, sql`SELECT action FROM audit_events ORDER BY id`)
   t.same(audit.map(a => a.action), ['household.create', 'household.create', 'household.create', 'household.update', 'household.close'])
 })
 

@@ -57,7 +57,7 @@ async function member (client: Client, id: string): Promise<any> {
 }
 
 async function auditsOf (database: Database, jobId: string): Promise<Array<{ entity_id: string, action: string, after: unknown }>> {
-  return await queryRows(database.db, sql`SELECT entity_id, action, after FROM audit_events WHERE source = ${'exchange-job:' + jobId} ORDER BY seq`)
+  return await queryRows(database.db, sql`SELECT entity_id, action, after FROM audit_events WHERE source = ${'exchange-job:' + jobId} ORDER BY id`)
 }
 
 t.test('civil_affairs.dibao (NDJSON): valid, invalid and unmatched rows, the quarterly comparison as work items, idempotent retries', async (t) => {

@@ -40,7 +40,7 @@ t.test('the examples in openapi.yaml conform to their schemas, and the exchange 
 })
 
 t.test('every REST response conforms to openapi.yaml: status, media type and body', async (t) => {
-  const { as, app } = await buildApp(t)
+  const { as, app, sequenced } = await buildApp(t)
   const VILLAGE = '411224101201'
   const op = as({ sub: uniqueSub('op'), role: 'OPERATOR', region: VILLAGE })
   const created = await op.gql('mutation ($i: HouseholdInput!) { createHousehold(input: $i) { id members { nationalId } } }', { i: householdInput(VILLAGE) })
@@ -142,7 +142,23 @@ t.test('every REST response conforms to openapi.yaml: status, media type and bod
     ['get', '/api/v1/statistics/{regionCode}/breakdown.csv', async () => await viewer.get('/api/v1/statistics/4112x/breakdown.csv?year=2019')],
     ['get', '/api/v1/statistics/{regionCode}/breakdown.csv', async () => await anonymous('/api/v1/statistics/411224/breakdown.csv?year=2019')],
     ['get', '/api/v1/statistics/{regionCode}/breakdown.csv', async () => await viewer.get('/api/v1/statistics/411221/breakdown.csv?year=2019')],
-    ['get', '/api/v1/statistics/{regionCode}/breakdown.csv', async () => await viewer.get('/api/v1/statistics/411224999999/breakdown.csv?year=2019')]
+    ['get', '/api/v1/statistics/{regionCode}/breakdown.csv', async () => await viewer.get('/api/v1/statistics/411224999999/breakdown.csv?year=2019')],
+    ['get', '/.well-known/audit-keys.json', async () => await app.inject({ method: 'GET', url: '/.well-known/audit-keys.json' })],
+    ['get', '/api/v1/audit/tree-head', async () => { await sequenced(); return await admin.get('/api/v1/audit/tree-head') }],
+    ['get', '/api/v1/audit/tree-head', async () => await viewer.get('/api/v1/audit/tree-head')],
+    ['get', '/api/v1/audit/tree-head', async () => await anonymous('/api/v1/audit/tree-head')],
+    ['get', '/api/v1/audit/proofs/inclusion', async () => await admin.get('/api/v1/audit/proofs/inclusion?seq=2')],
+    ['get', '/api/v1/audit/proofs/inclusion', async () => await admin.get('/api/v1/audit/proofs/inclusion?seq=0')],
+    ['get', '/api/v1/audit/proofs/inclusion', async () => await viewer.get('/api/v1/audit/proofs/inclusion?seq=1')],
+    ['get', '/api/v1/audit/proofs/inclusion', async () => await anonymous('/api/v1/audit/proofs/inclusion?seq=1')],
+    ['get', '/api/v1/audit/proofs/consistency', async () => await admin.get('/api/v1/audit/proofs/consistency?first=1&second=3')],
+    ['get', '/api/v1/audit/proofs/consistency', async () => await admin.get('/api/v1/audit/proofs/consistency?first=3&second=1')],
+    ['get', '/api/v1/audit/proofs/consistency', async () => await viewer.get('/api/v1/audit/proofs/consistency?first=1&second=3')],
+    ['get', '/api/v1/audit/proofs/consistency', async () => await anonymous('/api/v1/audit/proofs/consistency?first=1&second=3')],
+    ['get', '/api/v1/audit/log', async () => await admin.get('/api/v1/audit/log')],
+    ['get', '/api/v1/audit/log', async () => await admin.get('/api/v1/audit/log?from=0')],
+    ['get', '/api/v1/audit/log', async () => await viewer.get('/api/v1/audit/log')],
+    ['get', '/api/v1/audit/log', async () => await anonymous('/api/v1/audit/log')]
   ]
 
   // Import jobs: one that applies a row and rejects one, and one whose file cannot be read.

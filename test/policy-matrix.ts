@@ -41,6 +41,8 @@ const NEED = {
   exitCounty: { roles: ['REVIEWER', 'ADMIN'], maxCodeLength: 4 },
   readStatistics: { roles: READERS },
   readAudit: { roles: ['ADMIN', 'AUDITOR'] },
+  /** Contract §9: the log's export, at city level or above. */
+  exportAudit: { roles: ['ADMIN', 'AUDITOR'], maxCodeLength: 4 },
   editReference: { roles: ['ADMIN'], maxCodeLength: 4 },
   eligibility: { roles: ['ADMIN', 'EXCHANGE'], depts: ['health', 'civil_affairs'] }
 } satisfies Record<string, Need>
@@ -219,7 +221,8 @@ async function buildFixture (m: Matrix, tree: Tree): Promise<Fixture> {
     const { region } = await ok(admin, 'query ($c: String!) { region(code: $c) { version } }', { c: code })
     await ok(admin, 'mutation ($c: String!, $v: Int!) { updateRegion(code: $c, expectedVersion: $v, input: { isPoor: false, isDeepPoverty: false }) { code } }', { c: code, v: region.version })
   }
-  const [{ seq }] = await queryRows<{ seq: string }>(m.app.database.db, sql`SELECT coalesce(max(seq), 0)::text AS seq FROM audit_events`) as [{ seq: string }]
+  await m.app.sequenced()
+  const [{ seq }] = await queryRows<{ seq: string }>(m.app.database.db, sql`SELECT coalesce(max(seq), 0)::text AS seq FROM audit_log`) as [{ seq: string }]
   const head = uniqueName()
   const h = await household(m, v, head)
   await ok(admin, 'mutation ($h: ID!, $i: IncomeInput!) { recordIncome(householdId: $h, input: $i) { year } }', { h: h.id, i: INCOME_2019 })
@@ -261,6 +264,8 @@ export async function setupMatrix (t: { teardown: (fn: () => unknown) => void },
   const app = await buildApp(t, { clock: clock.fn })
   const m: Matrix = { app, clock, admin: app.as({ sub: uniqueSub('admin'), role: 'ADMIN', region: '4112' }), fixtures: [] }
   for (const tree of fc.sample(treeArb, { seed, numRuns: trees })) m.fixtures.push(await buildFixture(m, tree))
+  // Readers of the audit log and the change feed see sequenced entries only.
+  await app.sequenced()
   return m
 }
 
@@ -279,7 +284,7 @@ async function snapshot (m: Matrix): Promise<string> {
     (SELECT count(*) || ':' || coalesce(sum(amount), 0) FROM poverty_lines) AS poverty_lines,
     (SELECT count(*) || ':' || coalesce(sum(version), 0) FROM plan_targets) AS plan_targets,
     (SELECT count(*) FROM exchange_jobs) || ':' || (SELECT count(*) FROM exchange_job_chunks) AS jobs,
-    (SELECT count(*) || ':' || coalesce(max(seq), 0) FROM audit_events) AS audit`)
+    (SELECT count(*) || ':' || coalesce(max(id), 0) FROM audit_events) AS audit`)
   return JSON.stringify(rows[0])
 }
 
@@ -537,6 +542,38 @@ export const READ_OPS: Op[] = [
     async run ({ client }) {
       const res = await client.gql('{ verifyAuditChain { valid checked } }')
       return { code: gqlCode(res) === 'OK' && res.data.verifyAuditChain.valid !== true ? 'chain invalid' : gqlCode(res) }
+    }
+  },
+  {
+    name: 'gql auditTreeHead, auditInclusionProof, auditConsistencyProof',
+    need: always(NEED.readAudit), scope: noArea,
+    async run ({ client }) {
+      const codes = [
+        gqlCode(await client.gql('{ auditTreeHead { treeSize rootHash signature } }')),
+        gqlCode(await client.gql('{ auditInclusionProof(seq: 1) { leafHash path } }')),
+        gqlCode(await client.gql('{ auditConsistencyProof(first: 1, second: 2) }'))
+      ]
+      return { code: codes.every(c => c === codes[0]) ? codes[0]! : codes.join(', ') }
+    }
+  },
+  {
+    name: 'REST GET /audit/tree-head, /audit/proofs/inclusion, /audit/proofs/consistency',
+    need: always(NEED.readAudit), scope: noArea,
+    async run ({ client }) {
+      const codes = await Promise.all(['/api/v1/audit/tree-head', '/api/v1/audit/proofs/inclusion?seq=1', '/api/v1/audit/proofs/consistency?first=1&second=2']
+        .map(async url => httpCode(await client.get(url))))
+      return { code: codes.every(c => c === codes[0]) ? codes[0]! : codes.join(', ') }
+    }
+  },
+  {
+    name: 'REST GET /audit/log (entries out of area as hashes only)',
+    need: always(NEED.exportAudit), scope: f => ({ region: f.tree.village, area: 'list' }), records: f => [f.tree.village],
+    async run ({ f, client }) {
+      const res = await client.get('/api/v1/audit/log')
+      if (httpCode(res) !== 'OK') return { code: httpCode(res) }
+      const lines = res.body.split('\n').filter(l => l !== '').map(l => JSON.parse(l))
+      if (lines.some((l: any, i: number) => l.seq !== i + 1 || typeof l.leafHash !== 'string')) return { code: 'positions or hashes missing' }
+      return { code: 'OK', present: [lines.some((l: any) => l.entityId === f.h.id)] }
     }
   },
   {

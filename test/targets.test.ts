@@ -62,7 +62,7 @@ t.test('an ADMIN at city level sets targets for a region in area: created, updat
   const county = (await client(as, 'VIEWER', '411224').gql(PROGRESS, { c: '411224', y: 2019 })).data.statistics
   t.same(county.breakdown.find((b: any) => b.region.code === '411224105').targets.map((p: any) => p.indicator), ['INDUSTRY_COVERAGE_RATE', 'INDUSTRY_STACKING_DEGREE', 'EMPLOYMENT_RATE'], 'child rows carry their own targets')
 
-  const audit = await queryRows<any>(database.db, sql`SELECT action, entity, entity_id, region_code, before, after FROM audit_events WHERE entity = 'PlanTarget' ORDER BY seq`)
+  const audit = await queryRows<any>(database.db, sql`SELECT action, entity, entity_id, region_code, before, after FROM audit_events WHERE entity = 'PlanTarget' ORDER BY id`)
   t.same(audit.map(a => [a.action, a.entity_id, a.region_code]), [['target.create', '411224105/2019', '411224105'], ['target.update', '411224105/2019', '411224105']])
   t.match(audit[1], { before: { personsToExit: 10, version: 1 }, after: { personsToExit: null, employmentRate: 0.95, version: 2 } })
 })

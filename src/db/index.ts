@@ -23,6 +23,18 @@ export interface Database {
   kind: 'postgres' | 'pglite'
   /** Applies the committed migrations (serialised across processes on PostgreSQL). */
   migrate: () => Promise<void>
+  /**
+   * A connection of its own, outside the pool, for work that holds a session (a
+   * leader's advisory lock): `ended` settles when the connection is lost. PGlite has one
+   * connection, so its session is the database itself and never ends.
+   */
+  session: () => Promise<Session>
+  close: () => Promise<void>
+}
+
+export interface Session {
+  db: Db
+  ended: Promise<void>
   close: () => Promise<void>
 }
 
@@ -92,6 +104,15 @@ export async function openDatabase (cfg: Config['database'], log: Logger, onQuer
           await client.end()
         }
       },
+      async session () {
+        const client = new pg.Client({ connectionString: cfg.url })
+        const ended = new Promise<void>((resolve) => {
+          client.once('end', resolve)
+          client.on('error', (err) => { log.error({ err }, 'database session failed'); resolve() })
+        })
+        await client.connect()
+        return { db: drizzlePg({ client, schema }) as unknown as Db, ended, close: async () => { await client.end().catch(() => {}) } }
+      },
       close: async () => { await pool.end() }
     }
   }
@@ -101,6 +122,8 @@ export async function openDatabase (cfg: Config['database'], log: Logger, onQuer
     db,
     kind: 'pglite',
     migrate: async () => { await migratePglite(drizzlePglite({ client }), { migrationsFolder: paths.migrations }) },
+    // The same connection, without the statement logger: a session's own work is not the requests'.
+    session: async () => ({ db: drizzlePglite({ client, schema }) as unknown as Db, ended: new Promise<void>(() => {}), close: async () => {} }),
     close: async () => { await client.close() }
   }
 }

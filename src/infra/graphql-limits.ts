@@ -42,11 +42,23 @@ export const maxAliasesRule: ValidationRule = (context) => {
 }
 
 /**
+ * Fields whose work grows with the data rather than with what they return, at their
+ * fixed cost: re-checking the whole audit log takes the whole budget (one per request,
+ * so aliases cannot multiply it); a `totalCount` counts every matching record.
+ */
+export const FIELD_COSTS: Readonly<Record<string, number>> = {
+  verifyAuditChain: GRAPHQL_LIMITS.cost,
+  totalCount: 100
+}
+
+/**
  * A field costs 1 plus its selections; a list multiplies them by its size: `first` (or
  * `limit`) where the field takes one, else GRAPHQL_LIMITS.assumedListSize. A connection's
- * `edges` repeat the page its field already counted.
+ * `edges` repeat the page its field already counted. FIELD_COSTS overrides both.
  */
 const estimator: ComplexityEstimator = ({ field, args, childComplexity }) => {
+  const fixed = FIELD_COSTS[field.name]
+  if (fixed !== undefined) return fixed
   const page = typeof args.first === 'number' ? args.first : typeof args.limit === 'number' ? args.limit : null
   const isList = isListType(getNullableType(field.type))
   const size = page !== null ? Math.min(Math.max(page, 0), MAX_PAGE) : isList && field.name !== 'edges' ? GRAPHQL_LIMITS.assumedListSize : 1

@@ -35,6 +35,8 @@ export const POLICY = {
   'exit.county': { roles: ['REVIEWER', 'ADMIN'], minLevel: 'CITY' },
   'statistics.read': { roles: ['VIEWER', 'OPERATOR', 'REVIEWER', 'ADMIN', 'AUDITOR'] },
   'audit.read': { roles: ['ADMIN', 'AUDITOR'] },
+  /** The whole log as NDJSON (entries outside the area as their hashes only). */
+  'audit.export': { roles: ['ADMIN', 'AUDITOR'], minLevel: 'CITY' },
   /** Edit regions, targets, poverty lines. */
   'reference.edit': { roles: ['ADMIN'], minLevel: 'CITY' },
   'exchange.submit': { roles: ['ADMIN', 'EXCHANGE'], depts: ['civil_affairs', 'health', 'education', 'disability', 'hr', 'public_security'] },
@@ -53,6 +55,8 @@ export const OPERATIONS: Record<string, Action | 'public'> = {
   'GET /healthz': 'public',
   'GET /readyz': 'public',
   'GET /openapi.yaml': 'public',
+  // The audit log's public keys: anyone may check a signed tree head.
+  'GET /.well-known/audit-keys.json': 'public',
   // CORS preflight (browsers send it without credentials); answered only for CORS_ORIGINS.
   'OPTIONS *': 'public',
   // GraphiQL's static page and assets (development only; queries still need a token).
@@ -103,6 +107,9 @@ export const OPERATIONS: Record<string, Action | 'public'> = {
   'Mutation.setPlanTarget': 'reference.edit',
   'Query.auditLog': 'audit.read',
   'Query.verifyAuditChain': 'audit.read',
+  'Query.auditTreeHead': 'audit.read',
+  'Query.auditInclusionProof': 'audit.read',
+  'Query.auditConsistencyProof': 'audit.read',
   // REST.
   'GET /api/v1/me': 'self.read',
   'GET /api/v1/regions/:code': 'reference.read',
@@ -120,6 +127,10 @@ export const OPERATIONS: Record<string, Action | 'public'> = {
   'GET /api/v1/statistics/:regionCode/breakdown.csv': 'statistics.read',
   'GET /api/v1/households/export': 'record.read',
   'GET /api/v1/changes': 'record.read',
+  'GET /api/v1/audit/tree-head': 'audit.read',
+  'GET /api/v1/audit/proofs/inclusion': 'audit.read',
+  'GET /api/v1/audit/proofs/consistency': 'audit.read',
+  'GET /api/v1/audit/log': 'audit.export',
   'POST /api/v1/eligibility': 'eligibility.check'
 }
 

@@ -1,13 +1,25 @@
-import { bigint, index, jsonb, pgTable, text, timestamp } from 'drizzle-orm/pg-core'
+import { sql } from 'drizzle-orm'
+import { bigint, bigserial, customType, index, jsonb, pgTable, smallint, text, timestamp, uniqueIndex, primaryKey } from 'drizzle-orm/pg-core'
 import { regionCode } from './types.js'
 
+/** A 64-bit transaction id (`pg_current_xact_id()`), carried as its decimal text. */
+const xid8 = customType<{ data: string, driverData: string }>({ dataType: () => 'xid8' })
+/** A snapshot (`pg_current_snapshot()`) in its text form `xmin:xmax:xip,…`. */
+const pgSnapshot = customType<{ data: string, driverData: string }>({ dataType: () => 'pg_snapshot' })
+/** A SHA-256 hash. */
+const hash = customType<{ data: Buffer, driverData: Buffer }>({ dataType: () => 'bytea' })
+
 /**
- * Append-only, hash-chained audit trail (contract §9). A trigger (migration
- * 0001) refuses UPDATE, DELETE and TRUNCATE. `hash` = sha256 over the entry's
- * canonical content and `prev_hash`, so any alteration breaks the chain.
+ * Audit entries as their changes commit them (contract §9). Appending takes no shared
+ * lock: `id` comes from a sequence (which never waits for another transaction) and
+ * `txid` is the writer's transaction id, by which the sequencer finds the entries
+ * that became visible since its last look. Append-only: a trigger refuses UPDATE,
+ * DELETE and TRUNCATE (migration 0001). `prev_hash`/`hash` are the hash chain of the
+ * entries written before the Merkle log (migration 0009), null on later ones.
  */
 export const auditEvents = pgTable('audit_events', {
-  seq: bigint('seq', { mode: 'bigint' }).primaryKey(),
+  id: bigserial('id', { mode: 'bigint' }).primaryKey(),
+  txid: xid8('txid').notNull().default(sql`pg_current_xact_id()`),
   at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull(),
   actorSub: text('actor_sub').notNull(),
   actorRole: text('actor_role').notNull(),
@@ -20,9 +32,54 @@ export const auditEvents = pgTable('audit_events', {
   source: text('source'),
   before: jsonb('before'),
   after: jsonb('after'),
-  prevHash: text('prev_hash').notNull(),
-  hash: text('hash').notNull()
+  prevHash: text('prev_hash'),
+  hash: text('hash')
 }, (t) => [
-  index('audit_events_region_seq_idx').on(t.regionCode, t.seq),
-  index('audit_events_entity_idx').on(t.entity, t.entityId, t.seq)
+  index('audit_events_txid_idx').on(t.txid),
+  index('audit_events_entity_idx').on(t.entity, t.entityId, t.id)
 ])
+
+/**
+ * The verifiable log: entry `entry_id` at position `seq` (1, 2, 3 … with no gaps), in
+ * the order the sequencer saw the entries commit, with its RFC 9162 leaf hash. The
+ * region is copied from the entry so that area reads page the log by one index.
+ */
+export const auditLog = pgTable('audit_log', {
+  seq: bigint('seq', { mode: 'bigint' }).primaryKey(),
+  entryId: bigint('entry_id', { mode: 'bigint' }).notNull(),
+  regionCode: regionCode('region_code').notNull(),
+  leafHash: hash('leaf_hash').notNull()
+}, (t) => [
+  uniqueIndex('audit_log_entry_idx').on(t.entryId),
+  index('audit_log_region_seq_idx').on(t.regionCode, t.seq)
+])
+
+/**
+ * Every complete subtree of the Merkle tree above the leaves: node (`level`, `idx`)
+ * is the hash of leaves [idx·2^level, (idx+1)·2^level). A proof reads O(log n) of them.
+ */
+export const auditTreeNodes = pgTable('audit_tree_nodes', {
+  level: smallint('level').notNull(),
+  idx: bigint('idx', { mode: 'bigint' }).notNull(),
+  hash: hash('hash').notNull()
+}, (t) => [primaryKey({ columns: [t.level, t.idx] })])
+
+/** Signed tree heads, kept for ever (append-only). */
+export const auditTreeHeads = pgTable('audit_tree_heads', {
+  treeSize: bigint('tree_size', { mode: 'bigint' }).primaryKey(),
+  rootHash: hash('root_hash').notNull(),
+  signedAt: timestamp('signed_at', { withTimezone: true, mode: 'date' }).notNull(),
+  keyId: text('key_id').notNull(),
+  signature: text('signature').notNull()
+})
+
+/**
+ * The sequencer's state, one row: the tree's size and the snapshot of its last complete
+ * look (entries of transactions invisible in it are the ones still to sequence).
+ */
+export const auditSequencer = pgTable('audit_sequencer', {
+  id: smallint('id').primaryKey(),
+  treeSize: bigint('tree_size', { mode: 'bigint' }).notNull(),
+  snapshot: pgSnapshot('snapshot').notNull(),
+  updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull()
+})

@@ -1,23 +1,131 @@
-import { and, asc, count, desc, eq, getTableColumns, gt, gte, lt, lte, notInArray, sql, type SQL } from 'drizzle-orm'
-import { insertMany, type DbOrTx } from '../../db/index.js'
+import { sql, type SQL } from 'drizzle-orm'
+import { insertMany, queryRows, type DbOrTx } from '../../db/index.js'
 import { auditEvents } from '../../db/schema/index.js'
-import { inArea } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 
-export type AuditRow = typeof auditEvents.$inferSelect
+export type AuditInsert = typeof auditEvents.$inferInsert
 
-/** Every audit append takes this transaction-scoped lock, so the chain has one head. */
-const CHAIN_LOCK = 4112_0002
-
-export async function lockChainHead (tx: DbOrTx): Promise<{ seq: bigint, hash: string } | null> {
-  await tx.execute(sql`SELECT pg_advisory_xact_lock(${CHAIN_LOCK})`)
-  const [head] = await tx.select({ seq: auditEvents.seq, hash: auditEvents.hash })
-    .from(auditEvents).orderBy(desc(auditEvents.seq)).limit(1)
-  return head ?? null
+/** One statement for any number of entries, and no lock: see the schema. */
+export async function insertEntries (tx: DbOrTx, rows: AuditInsert[]): Promise<void> {
+  await insertMany(tx, auditEvents, rows)
 }
 
-export async function insertEntries (tx: DbOrTx, rows: AuditRow[]): Promise<void> {
-  await insertMany(tx, auditEvents, rows)
+/** An entry as read for the log: ids and positions as decimal text, on either driver. */
+export interface EntryRow {
+  id: string
+  at: Date
+  actorSub: string
+  actorRole: string
+  action: string
+  entity: string
+  entityId: string
+  regionCode: string
+  source: string | null
+  before: unknown
+  after: unknown
+}
+
+export interface LoggedRow extends EntryRow { seq: string, leafHash: string }
+
+const ENTRY_SELECT = `e.id::text AS "id", e.at AS "at", e.actor_sub AS "actorSub", e.actor_role AS "actorRole", e.action AS "action",
+  e.entity AS "entity", e.entity_id AS "entityId", e.region_code AS "regionCode", e.source AS "source", e.before AS "before", e.after AS "after"`
+const ENTRY_COLUMNS = sql.raw(ENTRY_SELECT)
+const LOGGED_COLUMNS = sql.raw(`l.seq::text AS "seq", encode(l.leaf_hash, 'hex') AS "leafHash", ${ENTRY_SELECT}`)
+
+// ---- the sequencer ----------------------------------------------------------------
+
+export interface SequencerState { treeSize: string, snapshot: string, current: string }
+
+/**
+ * The sequencer's row, locked, with the snapshot this (repeatable read) transaction
+ * sees. A second sequencer at the same moment waits here, then fails to serialise.
+ */
+export async function lockSequencer (tx: DbOrTx): Promise<SequencerState> {
+  const [row] = await queryRows<SequencerState>(tx, sql`SELECT tree_size::text AS "treeSize", snapshot::text AS "snapshot", pg_current_snapshot()::text AS "current"
+    FROM audit_sequencer WHERE id = 1 FOR UPDATE`)
+  return row!
+}
+
+/**
+ * Entries committed but not yet in the log: those of transactions invisible to the
+ * sequencer's last complete look (in progress then, or begun after it) that this
+ * snapshot sees. Both halves are index ranges on `txid`, so a long transaction
+ * elsewhere does not widen the scan. Oldest transaction first, each in insert order.
+ */
+function unsequenced (snapshot: SQL): SQL {
+  return sql`(e.txid >= pg_snapshot_xmax(${snapshot}) OR e.txid IN (SELECT pg_snapshot_xip(${snapshot})))
+    AND NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.entry_id = e.id)`
+}
+
+export async function unsequencedEntries (tx: DbOrTx, snapshot: string, limit: number): Promise<EntryRow[]> {
+  return await queryRows<EntryRow>(tx, sql`SELECT ${ENTRY_COLUMNS} FROM audit_events e WHERE ${unsequenced(sql`${snapshot}::pg_snapshot`)} ORDER BY e.txid, e.id LIMIT ${limit}`)
+}
+
+/** Committed entries still waiting for their position. */
+export async function pendingCount (db: DbOrTx): Promise<number> {
+  const [row] = await queryRows<{ n: number }>(db, sql`SELECT count(*)::int AS n FROM audit_events e, audit_sequencer s WHERE s.id = 1 AND ${unsequenced(sql`s.snapshot`)}`)
+  return row?.n ?? 0
+}
+
+export async function appendLog (tx: DbOrTx, rows: Array<{ seq: number, entryId: string, regionCode: string, leafHash: string }>): Promise<void> {
+  await tx.execute(sql`INSERT INTO audit_log (seq, entry_id, region_code, leaf_hash)
+    SELECT (v->>'seq')::bigint, (v->>'entryId')::bigint, v->>'regionCode', decode(v->>'leafHash', 'hex') FROM jsonb_array_elements(${JSON.stringify(rows)}::jsonb) v`)
+}
+
+export async function insertNodes (tx: DbOrTx, nodes: Array<{ level: number, index: number, hash: string }>): Promise<void> {
+  if (nodes.length === 0) return
+  await tx.execute(sql`INSERT INTO audit_tree_nodes (level, idx, hash)
+    SELECT (v->>'level')::smallint, (v->>'index')::bigint, decode(v->>'hash', 'hex') FROM jsonb_array_elements(${JSON.stringify(nodes)}::jsonb) v`)
+}
+
+export async function saveSequencer (tx: DbOrTx, treeSize: number, snapshot: string, at: Date): Promise<void> {
+  await tx.execute(sql`UPDATE audit_sequencer SET tree_size = ${treeSize}, snapshot = ${snapshot}::pg_snapshot, updated_at = ${at} WHERE id = 1`)
+}
+
+export async function treeSize (db: DbOrTx): Promise<number> {
+  const [row] = await queryRows<{ n: string }>(db, sql`SELECT tree_size::text AS n FROM audit_sequencer WHERE id = 1`)
+  return Number(row!.n)
+}
+
+/** Stored hashes of complete subtrees (level 0: the leaves), keyed `level:index`, as hex. */
+export async function readNodes (db: DbOrTx, keys: ReadonlyArray<{ level: number, index: number }>): Promise<Map<string, string>> {
+  if (keys.length === 0) return new Map()
+  const json = JSON.stringify(keys.map(k => ({ level: k.level, idx: k.index })))
+  const rows = await queryRows<{ key: string, hash: string | null }>(db, sql`
+    SELECT k.level || ':' || k.idx AS key, encode(coalesce(n.hash, l.leaf_hash), 'hex') AS hash
+    FROM jsonb_to_recordset(${json}::jsonb) AS k(level int, idx bigint)
+    LEFT JOIN audit_tree_nodes n ON k.level > 0 AND n.level = k.level AND n.idx = k.idx
+    LEFT JOIN audit_log l ON k.level = 0 AND l.seq = k.idx + 1`)
+  return new Map(rows.flatMap(r => r.hash === null ? [] : [[r.key, r.hash] as const]))
+}
+
+// ---- tree heads ---------------------------------------------------------------------
+
+export interface HeadRow { treeSize: string, rootHash: string, signedAt: Date, keyId: string, signature: string }
+
+const HEAD_COLUMNS = sql.raw(`tree_size::text AS "treeSize", encode(root_hash, 'hex') AS "rootHash", signed_at AS "signedAt", key_id AS "keyId", signature AS "signature"`)
+
+export async function latestHead (db: DbOrTx): Promise<HeadRow | null> {
+  const [row] = await queryRows<HeadRow>(db, sql`SELECT ${HEAD_COLUMNS} FROM audit_tree_heads ORDER BY tree_size DESC LIMIT 1`)
+  return row ?? null
+}
+
+/** Stores a head unless one of that size is stored already (another process signed it first). */
+export async function insertHead (db: DbOrTx, head: { treeSize: number, rootHash: string, signedAt: Date, keyId: string, signature: string }): Promise<void> {
+  await db.execute(sql`INSERT INTO audit_tree_heads (tree_size, root_hash, signed_at, key_id, signature)
+    VALUES (${head.treeSize}, decode(${head.rootHash}, 'hex'), ${head.signedAt}, ${head.keyId}, ${head.signature}) ON CONFLICT (tree_size) DO NOTHING`)
+}
+
+export async function headsBetween (db: DbOrTx, afterSize: number, upToSize: number, limit: number): Promise<HeadRow[]> {
+  return await queryRows<HeadRow>(db, sql`SELECT ${HEAD_COLUMNS} FROM audit_tree_heads WHERE tree_size > ${afterSize} AND tree_size <= ${upToSize} ORDER BY tree_size LIMIT ${limit}`)
+}
+
+// ---- reading the log ----------------------------------------------------------------
+
+/** Positions from..to (inclusive) in order, each with its entry. */
+export async function logRange (db: DbOrTx, from: number, to: number): Promise<LoggedRow[]> {
+  return await queryRows<LoggedRow>(db, sql`SELECT ${LOGGED_COLUMNS} FROM audit_log l JOIN audit_events e ON e.id = l.entry_id
+    WHERE l.seq BETWEEN ${from} AND ${to} ORDER BY l.seq`)
 }
 
 export interface AuditQuery {
@@ -28,50 +136,37 @@ export interface AuditQuery {
   to?: Date | null
 }
 
-function where (p: Principal, q: AuditQuery): SQL | undefined {
-  return and(
-    inArea(auditEvents.regionCode, p),
-    q.entity != null ? eq(auditEvents.entity, q.entity) : undefined,
-    q.entityId != null ? eq(auditEvents.entityId, q.entityId) : undefined,
-    q.actorSub != null ? eq(auditEvents.actorSub, q.actorSub) : undefined,
-    q.from != null ? gte(auditEvents.at, q.from) : undefined,
-    q.to != null ? lte(auditEvents.at, q.to) : undefined
-  )
+function areaOf (p: Principal): SQL {
+  return sql`l.region_code LIKE ${p.regionCode + '%'}`
 }
 
-/** Entries in the principal's area, newest first, after the keyset position `beforeSeq`. */
-export async function listInArea (db: DbOrTx, p: Principal, q: AuditQuery, beforeSeq: bigint | null, limit: number): Promise<AuditRow[]> {
-  return await db.select().from(auditEvents)
-    .where(and(where(p, q), beforeSeq !== null ? lt(auditEvents.seq, beforeSeq) : undefined))
-    .orderBy(desc(auditEvents.seq)).limit(limit)
+function where (p: Principal, q: AuditQuery): SQL {
+  const parts = [areaOf(p)]
+  if (q.entity != null) parts.push(sql`e.entity = ${q.entity}`)
+  if (q.entityId != null) parts.push(sql`e.entity_id = ${q.entityId}`)
+  if (q.actorSub != null) parts.push(sql`e.actor_sub = ${q.actorSub}`)
+  if (q.from != null) parts.push(sql`e.at >= ${q.from}`)
+  if (q.to != null) parts.push(sql`e.at <= ${q.to}`)
+  return sql.join(parts, sql` AND `)
+}
+
+/** Sequenced entries in the principal's area, newest first, before position `beforeSeq`. */
+export async function listInArea (db: DbOrTx, p: Principal, q: AuditQuery, beforeSeq: bigint | null, limit: number): Promise<LoggedRow[]> {
+  return await queryRows<LoggedRow>(db, sql`SELECT ${LOGGED_COLUMNS} FROM audit_log l JOIN audit_events e ON e.id = l.entry_id
+    WHERE ${where(p, q)} ${beforeSeq !== null ? sql`AND l.seq < ${beforeSeq.toString()}` : sql``} ORDER BY l.seq DESC LIMIT ${limit}`)
 }
 
 export async function countInArea (db: DbOrTx, p: Principal, q: AuditQuery): Promise<number> {
-  const [row] = await db.select({ n: count() }).from(auditEvents).where(where(p, q))
+  const [row] = await queryRows<{ n: number }>(db, sql`SELECT count(*)::int AS n FROM audit_log l JOIN audit_events e ON e.id = l.entry_id WHERE ${where(p, q)}`)
   return row?.n ?? 0
 }
 
-/** In-area entries with the stored hash of the entry before each (null when that entry is missing). */
-export async function chainSlice (db: DbOrTx, p: Principal, afterSeq: bigint, limit: number): Promise<Array<AuditRow & { previousHash: string | null }>> {
-  return await db.select({
-    ...getTableColumns(auditEvents),
-    previousHash: sql<string | null>`(SELECT p.hash FROM audit_events p WHERE p.seq = audit_events.seq - 1)`.as('previous_hash')
-  }).from(auditEvents)
-    .where(and(inArea(auditEvents.regionCode, p), gt(auditEvents.seq, afterSeq)))
-    .orderBy(asc(auditEvents.seq)).limit(limit)
-}
-
-/** In-area entries after `afterSeq`, oldest first, leaving out the actions listed (reads). */
-export async function changesInArea (db: DbOrTx, p: Principal, afterSeq: bigint, limit: number, excludeActions: readonly string[]): Promise<Array<Pick<AuditRow, 'seq' | 'at' | 'entity' | 'entityId' | 'action'> & { hasBefore: boolean }>> {
-  return await db.select({
-    seq: auditEvents.seq,
-    at: auditEvents.at,
-    entity: auditEvents.entity,
-    entityId: auditEvents.entityId,
-    action: auditEvents.action,
-    hasBefore: sql<boolean>`(${auditEvents.before} IS NOT NULL AND ${auditEvents.before} <> 'null'::jsonb)`
-  })
-    .from(auditEvents)
-    .where(and(inArea(auditEvents.regionCode, p), gt(auditEvents.seq, afterSeq), excludeActions.length > 0 ? notInArray(auditEvents.action, [...excludeActions]) : undefined))
-    .orderBy(asc(auditEvents.seq)).limit(limit)
+/** Sequenced in-area entries after position `afterSeq`, oldest first, leaving out the actions listed (reads). */
+export async function changesInArea (db: DbOrTx, p: Principal, afterSeq: bigint, limit: number, excludeActions: readonly string[]): Promise<Array<{ seq: string, at: Date, entity: string, entityId: string, action: string, hasBefore: boolean }>> {
+  return await queryRows(db, sql`SELECT l.seq::text AS "seq", e.at AS "at", e.entity AS "entity", e.entity_id AS "entityId", e.action AS "action",
+      (e.before IS NOT NULL AND e.before <> 'null'::jsonb) AS "hasBefore"
+    FROM audit_log l JOIN audit_events e ON e.id = l.entry_id
+    WHERE ${areaOf(p)} AND l.seq > ${afterSeq.toString()}
+      ${excludeActions.length > 0 ? sql`AND e.action NOT IN (${sql.join(excludeActions.map(a => sql`${a}`), sql`, `)})` : sql``}
+    ORDER BY l.seq LIMIT ${limit}`)
 }

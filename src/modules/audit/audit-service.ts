@@ -5,8 +5,11 @@ import { badInput, type FieldError } from '../../shared/errors.js'
 import { connection, decodeCursor, pageSize, type Connection } from '../../shared/pagination.js'
 import { authorize } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
-import { entryHash, GENESIS_HASH, toJsonValue } from './audit-chain.js'
+import { headProblem, type TreeHead } from '../../shared/tree-heads.js'
+import { entryLeafHash, exportedEntry } from './audit-entry.js'
+import { CompactRange, consistencyProof, inclusionPath, nodesNeeded, type NodeReader } from './audit-merkle.js'
 import * as repo from './audit-repository.js'
+import { headOf, rootAt, signCurrentHead } from './audit-sequencer.js'
 
 /** One change to record. `regionCode` is the region of the record changed. */
 export interface AuditEvent {
@@ -23,39 +26,28 @@ export interface AuditEvent {
 export interface Actor { sub: string, role: string }
 
 /**
- * Appends entries to the hash chain inside the caller's open transaction, so that
- * they commit or roll back with the change they record (contract §9).
+ * Writes entries inside the caller's open transaction, so that they commit or roll back
+ * with the change they record (contract §9). One insert for any number of entries and no
+ * lock: the sequencer gives them their positions in the log once they have committed.
  */
 export async function recordAudit (tx: DbOrTx, actor: Actor, at: Date, events: AuditEvent | AuditEvent[]): Promise<void> {
   await appendEntries(tx, [events].flat().map(event => ({ actor, at, event })))
 }
 
-/** Appends entries, each with its own actor and time, in order: one lock, one head read, one insert. */
 async function appendEntries (tx: DbOrTx, entries: ReadonlyArray<{ actor: Actor, at: Date, event: AuditEvent }>): Promise<void> {
   if (entries.length === 0) return
-  const head = await repo.lockChainHead(tx)
-  let seq = head?.seq ?? 0n
-  let prevHash = head?.hash ?? GENESIS_HASH
-  const rows: repo.AuditRow[] = entries.map(({ actor, at, event: e }) => {
-    seq += 1n
-    const content = {
-      seq,
-      at,
-      actorSub: actor.sub,
-      actorRole: actor.role,
-      action: e.action,
-      entity: e.entity,
-      entityId: e.entityId,
-      regionCode: e.regionCode,
-      source: e.source ?? null,
-      before: toJsonValue(e.before),
-      after: toJsonValue(e.after),
-      prevHash
-    }
-    prevHash = entryHash(content)
-    return { ...content, hash: prevHash }
-  })
-  await repo.insertEntries(tx, rows)
+  await repo.insertEntries(tx, entries.map(({ actor, at, event: e }) => ({
+    at,
+    actorSub: actor.sub,
+    actorRole: actor.role,
+    action: e.action,
+    entity: e.entity,
+    entityId: e.entityId,
+    regionCode: e.regionCode,
+    source: e.source ?? null,
+    before: e.before ?? null,
+    after: e.after ?? null
+  })))
 }
 
 /**
@@ -71,8 +63,8 @@ interface PendingRead { actor: Actor, at: Date, event: AuditEvent, done: (err?: 
 /**
  * Group commit for read entries. Reads change nothing, so their entries are not tied to
  * any other write: each call's entry is queued, and entries that arrive while a commit
- * is in flight are written together by the next one — one chain lock, one insert and
- * one WAL flush for all of them instead of one each. A call still returns only once its
+ * is in flight are written together by the next one — one insert and one WAL flush for
+ * all of them instead of one each. A call still returns only once its
  * entry is committed, so nothing is disclosed before it is on record; when the
  * database is idle the entry is written at once, without waiting for company.
  */
@@ -170,28 +162,44 @@ export interface AuditEntryView {
   action: string
   entity: string
   entityId: string
+  regionCode: string
   source: string | null
   before: unknown
   after: unknown
 }
 
-const view = (r: repo.AuditRow): AuditEntryView => ({
-  seq: r.seq.toString(),
-  at: r.at.toISOString(),
-  actorSub: r.actorSub,
-  actorRole: r.actorRole,
-  action: r.action,
-  entity: r.entity,
-  entityId: r.entityId,
-  source: r.source,
-  before: r.before,
-  after: r.after
-})
+const view = (r: repo.LoggedRow): AuditEntryView => ({ ...exportedEntry(Number(r.seq), r), seq: r.seq })
+
+export interface InclusionProofView { seq: number, treeSize: number, leafHash: string, path: string[] }
+
+export interface ChainCheck {
+  valid: boolean
+  /** Entries whose leaf was recomputed and found as stored (all of them when valid). */
+  checked: number
+  /** Committed entries not yet sequenced. */
+  pending: number
+  treeSize: number
+  /** The root recomputed from the entries. */
+  rootHash: string
+  /** The first position found altered, missing or out of place (null when valid, or when only the tree or a head disagrees). */
+  firstInvalid: number | null
+  /** Why the log is not valid (null when it is). */
+  problem: string | null
+}
+
+/** Entries read per statement by the verification and the export. */
+const SLICE = 2_000
+/** One verification at a time per database in this process: concurrent callers share its answer. */
+const verifying = new WeakMap<object, Promise<ChainCheck>>()
+
+/** Paths of the input fields, as GraphQL names them or as REST does (`querystring.seq`). */
+type Paths = Record<'seq' | 'treeSize' | 'first' | 'second' | 'from' | 'to', string>
+const GRAPHQL_PATHS: Paths = { seq: 'seq', treeSize: 'treeSize', first: 'first', second: 'second', from: 'from', to: 'to' }
 
 export class AuditService {
   constructor (private readonly deps: Deps, private readonly principal: Principal) {}
 
-  /** Audit entries of records in the caller's area, newest first. */
+  /** Sequenced entries of records in the caller's area, newest first. */
   async log (filter: AuditFilterInput | null | undefined, first: number | null | undefined, after: string | null | undefined): Promise<Connection<AuditEntryView>> {
     authorize(this.principal, 'audit.read')
     const size = pageSize(first)
@@ -211,11 +219,12 @@ export class AuditService {
 
   /**
    * The change feed (REST `GET /changes`): changes of records in the caller's area,
-   * oldest first, after the sequence number `after` (the last `seq` the reader has
-   * seen; from the beginning when omitted). `next` is the `after` of the next page when
-   * more changes follow now, else null: the reader has caught up and polls again later
-   * with the last `seq` it saw. Derived from the audit trail, which records every change
-   * in the change's own transaction, so a committed change is never missing from it.
+   * oldest first, after the position `after` (the last `seq` the reader has seen; from
+   * the beginning when omitted). `next` is the `after` of the next page when more
+   * changes follow now, else null: the reader has caught up and polls again later with
+   * the last `seq` it saw. Derived from the audit log, whose positions only grow and
+   * never leave a gap, so a committed change appears (once sequenced, within about a
+   * second) after every position a reader has already seen.
    */
   async changes (after: string | null | undefined, limit: number | null | undefined, paths = { after: 'after', limit: 'limit' }): Promise<{ items: Change[], next: string | null }> {
     authorize(this.principal, 'record.read')
@@ -226,27 +235,141 @@ export class AuditService {
     if (fields.length > 0) throw badInput(fields)
     const from = after == null || after === '' ? 0n : BigInt(after)
     const rows = await repo.changesInArea(this.deps.db, this.principal, from, size + 1, READ_ACTIONS)
-    const items = rows.slice(0, size).map((r): Change => ({ seq: r.seq.toString(), at: r.at.toISOString(), entity: r.entity, id: r.entityId, op: changeOp(r.action, r.hasBefore) }))
+    const items = rows.slice(0, size).map((r): Change => ({ seq: r.seq, at: new Date(r.at).toISOString(), entity: r.entity, id: r.entityId, op: changeOp(r.action, r.hasBefore) }))
     return { items, next: rows.length > size ? items.at(-1)!.seq : null }
   }
 
   /**
-   * Recomputes the hash of every entry in the caller's area and checks that it
-   * links to the stored hash of the entry before it.
+   * The latest signed tree head, first signing one for the tree as it is when the latest
+   * does not cover every sequenced entry (contract §9).
    */
-  async verifyChain (): Promise<{ valid: boolean, checked: number }> {
+  async treeHead (): Promise<TreeHead> {
     authorize(this.principal, 'audit.read')
-    let checked = 0
-    let after = 0n
-    for (;;) {
-      const rows = await repo.chainSlice(this.deps.db, this.principal, after, 2_000)
-      for (const r of rows) {
-        const expectedPrev = r.seq === 1n ? GENESIS_HASH : r.previousHash
-        if (r.prevHash !== expectedPrev || entryHash(r) !== r.hash) return { valid: false, checked: checked + 1 }
-        checked++
-      }
-      if (rows.length < 2_000) return { valid: true, checked }
-      after = rows.at(-1)!.seq
+    return await signCurrentHead(this.deps.db, this.deps.config, this.deps.clock())
+  }
+
+  /** The audit path of the entry at `seq` in the tree of `treeSize` entries (by default the latest head's). */
+  async inclusionProof (seq: number, treeSize: number | null | undefined, paths: Paths = GRAPHQL_PATHS): Promise<InclusionProofView> {
+    authorize(this.principal, 'audit.read')
+    const size = treeSize ?? (await this.treeHead()).treeSize
+    const current = await repo.treeSize(this.deps.db)
+    const fields: FieldError[] = []
+    if (!Number.isSafeInteger(size) || size < 1 || size > current) fields.push({ path: paths.treeSize, message: `must be a tree size between 1 and ${current}, the entries sequenced so far` })
+    if (!Number.isSafeInteger(seq) || seq < 1 || seq > size) fields.push({ path: paths.seq, message: 'must be a position in the tree: between 1 and its size' })
+    if (fields.length > 0) throw badInput(fields)
+    const proof = await this.proof(inclusionPath(seq - 1, size), [{ level: 0, index: seq - 1 }])
+    return { seq, treeSize: size, leafHash: proof.extra[0]!, path: proof.hashes }
+  }
+
+  /** RFC 9162 consistency proof between the trees of `first` and `second` entries. */
+  async consistencyProof (first: number, second: number, paths: Paths = GRAPHQL_PATHS): Promise<string[]> {
+    authorize(this.principal, 'audit.read')
+    const current = await repo.treeSize(this.deps.db)
+    const fields: FieldError[] = []
+    if (!Number.isSafeInteger(second) || second < 1 || second > current) fields.push({ path: paths.second, message: `must be a tree size between 1 and ${current}, the entries sequenced so far` })
+    if (!Number.isSafeInteger(first) || first < 1 || first > second) fields.push({ path: paths.first, message: 'must be a tree size between 1 and second' })
+    if (fields.length > 0) throw badInput(fields)
+    return (await this.proof(consistencyProof(first, second), [])).hashes
+  }
+
+  /** Runs a proof over the stored nodes it needs, read in one statement (O(log n) rows), with `extra` nodes read beside them. */
+  private async proof (make: (get: NodeReader) => Buffer[], extra: Array<{ level: number, index: number }>): Promise<{ hashes: string[], extra: string[] }> {
+    const stored = await repo.readNodes(this.deps.db, [...nodesNeeded(make), ...extra])
+    const get = (level: number, index: number): string => {
+      const hex = stored.get(`${level}:${index}`)
+      if (hex === undefined) throw new Error(`audit tree node ${level}:${index} is missing`)
+      return hex
     }
+    return { hashes: make((level, index) => Buffer.from(get(level, index), 'hex')).map(h => h.toString('hex')), extra: extra.map(k => get(k.level, k.index)) }
+  }
+
+  /**
+   * The log's positions from..to (inclusive; to defaults to the last sequenced) as NDJSON
+   * lines, each entry with its `leafHash`; an entry outside the caller's area is only
+   * `{ seq, leafHash }`, so the root can be recomputed without disclosing it.
+   */
+  async exportLog (from: number | null | undefined, to: number | null | undefined, paths: Paths = GRAPHQL_PATHS): Promise<AsyncIterable<string>> {
+    authorize(this.principal, 'audit.export')
+    const current = await repo.treeSize(this.deps.db)
+    const start = from ?? 1
+    const end = Math.min(to ?? current, current)
+    const fields: FieldError[] = []
+    if (!Number.isSafeInteger(start) || start < 1) fields.push({ path: paths.from, message: 'must be a position: 1 or more' })
+    if (to != null && (!Number.isSafeInteger(to) || to < start)) fields.push({ path: paths.to, message: 'must be a position no smaller than from' })
+    if (fields.length > 0) throw badInput(fields)
+    const { db } = this.deps
+    const area = this.principal.regionCode
+    return (async function * () {
+      for (let a = start; a <= end; a += SLICE) {
+        let lines = ''
+        for (const r of await repo.logRange(db, a, Math.min(end, a + SLICE - 1))) {
+          const seq = Number(r.seq)
+          lines += JSON.stringify(r.regionCode.startsWith(area) ? { ...exportedEntry(seq, r), leafHash: r.leafHash } : { seq, leafHash: r.leafHash }) + '\n'
+        }
+        yield lines
+      }
+    })()
+  }
+
+  /**
+   * Recomputes the leaf of every sequenced entry from its content and the root over all
+   * of them, and compares: each leaf with the stored one, the root with the stored
+   * tree's, and every signed head with the root at its size (and its signature with the
+   * public keys). One run at a time per process; concurrent callers share it.
+   */
+  async verifyChain (): Promise<ChainCheck> {
+    authorize(this.principal, 'audit.read')
+    const key = this.deps.db as object
+    let run = verifying.get(key)
+    if (run === undefined) {
+      run = this.verifyAll().finally(() => { verifying.delete(key) })
+      verifying.set(key, run)
+    }
+    return await run
+  }
+
+  private async verifyAll (): Promise<ChainCheck> {
+    const { db, config } = this.deps
+    const size = await repo.treeSize(db)
+    const range = new CompactRange()
+    let heads: repo.HeadRow[] = []
+    let headsAfter = -1
+    const nextHeads = async (): Promise<void> => {
+      heads = await repo.headsBetween(db, headsAfter, size, SLICE)
+      headsAfter = heads.length > 0 ? Number(heads.at(-1)!.treeSize) : size
+    }
+    const result = (valid: boolean, problem: string | null, firstInvalid: number | null = null): ChainCheck =>
+      ({ valid, checked: range.size, pending: 0, treeSize: size, rootHash: range.root().toString('hex'), firstInvalid, problem })
+    /** The heads of the tree's current size: each must be signed and name its root. */
+    const checkHeads = async (): Promise<string | null> => {
+      for (;;) {
+        if (heads.length === 0 && headsAfter < size) await nextHeads()
+        const head = heads[0]
+        if (head === undefined || Number(head.treeSize) > range.size) return null
+        heads.shift()
+        const problem = headProblem(headOf(head), config.audit.publicKeys)
+        if (problem !== null) return `the head of size ${head.treeSize}: ${problem}`
+        if (head.rootHash !== range.root().toString('hex')) return `the head of size ${head.treeSize} names another root than its entries make`
+      }
+    }
+    let problem = await checkHeads()
+    if (problem !== null) return { ...result(false, problem), pending: await repo.pendingCount(db) }
+    for (let a = 1; a <= size; a += SLICE) {
+      const rows = await repo.logRange(db, a, Math.min(size, a + SLICE - 1))
+      for (const r of rows) {
+        const seq = range.size + 1
+        if (Number(r.seq) !== seq) return { ...result(false, `the entry at position ${seq} is missing`, seq), pending: await repo.pendingCount(db) }
+        const leaf = entryLeafHash(seq, r)
+        if (leaf !== r.leafHash) return { ...result(false, `the entry at position ${seq} was altered: its content no longer makes its leaf`, seq), pending: await repo.pendingCount(db) }
+        range.append(Buffer.from(leaf, 'hex'))
+        problem = await checkHeads()
+        if (problem !== null) return { ...result(false, problem), pending: await repo.pendingCount(db) }
+      }
+      if (rows.length === 0) break
+    }
+    if (range.size !== size) return { ...result(false, `the entry at position ${range.size + 1} is missing`, range.size + 1), pending: await repo.pendingCount(db) }
+    const stored = (await rootAt(db, size)).toString('hex')
+    const ok = stored === range.root().toString('hex')
+    return { ...result(ok, ok ? null : 'the stored tree\'s root differs from the root the entries make'), pending: await repo.pendingCount(db) }
   }
 }

@@ -61,8 +61,8 @@ async function * unreadable (records: AsyncGenerator<ParsedRecord>): AsyncGenera
  * interrupted anywhere resumes after its last committed batch with no row applied twice.
  *
  * Two batches are in flight at a time (see `startBatch`): while batch N commits, batch
- * N+1 is parsed, validated, looked up and written on a second connection, but it takes
- * the audit chain and moves the resume point only once N has committed, and only from
+ * N+1 is parsed, validated, looked up and written on a second connection, but it appends
+ * its audit entries and moves the resume point only once N has committed, and only from
  * N's last line — so the resume point never passes a batch that did not commit.
  * At the end the kind's reconciliation becomes work items and the job's report.
  */
@@ -169,8 +169,8 @@ export class ImportRunner {
    * null). Validation and the members' lookup start at once, outside any transaction;
    * the batch's transaction opens once the previous batch has written its members (so
    * that two batches never wait for each other's rows), writes its own, and waits for the
-   * previous batch's commit before it appends to the audit chain and records its
-   * progress. The lookup may have run before the previous batch committed, so the
+   * previous batch's commit before it appends its audit entries (one insert) and records
+   * its progress. The lookup may have run before the previous batch committed, so the
    * members that batch wrote are taken as it wrote them (a member changed by anyone else
    * meanwhile fails the version check, and the batch is tried again from a fresh read).
    */
@@ -264,7 +264,7 @@ export class ImportRunner {
       await repo.insertErrors(tx, errors)
       await repo.insertMatches(tx, matches)
       await repo.insertWorkItems(tx, items)
-      // The audit chain and the resume point advance in file order, over committed batches only.
+      // Audit entries and the resume point advance in file order, over committed batches only.
       await previous?.committed
       await recordAudit(tx, { sub: job.submittedBy, role: job.submitterRole }, now, audits)
       const counts = { received: p.received, applied: matches.length, unmatched: valid.length - matches.length, rejected: p.rejected }

@@ -1,0 +1,235 @@
+/**
+ * The audit sequencer across processes, on the machine's PostgreSQL whichever variant of
+ * the suite runs: two service processes started at once (one sequences), the sequencing
+ * process killed with SIGKILL in the middle of a large backlog while clerks keep writing,
+ * its database session terminated, and the entries chained before the Merkle log (the
+ * migration keeps their order). Each time: every committed entry gets exactly one
+ * position, positions run 1..n with no gap, a transaction's entries keep their order, and
+ * the log verifies.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { createServer, type AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { sql } from 'drizzle-orm'
+import pg from 'pg'
+import t, { type Test } from 'tap'
+import { openDatabase, queryRows } from '../src/db/index.js'
+import { migrateAndSeed } from '../src/infra/migrate.js'
+import { paths, projectRoot } from '../src/paths.js'
+import { buildApp, machinePgDatabase, TEST_AUDIT_KEY, TEST_DATA_KEY, TEST_SECRET, token, uniqueSub } from './helper.js'
+
+const LEADER_LOCK = 4112_0003 // src/modules/audit/audit-sequencer.ts
+
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise<void>(resolve => server.close(() => resolve()))
+  return port
+}
+
+interface Service { child: ChildProcess, port: number, log: string[], leading: () => boolean, exited: Promise<void> }
+
+/** A service process of its own (as `npm start` runs it) on the database. */
+async function service (t: Test, url: string): Promise<Service> {
+  const port = await freePort()
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: projectRoot,
+    env: {
+      PATH: process.env.PATH, NODE_ENV: 'production', LOG_LEVEL: 'info', HOST: '127.0.0.1', PORT: String(port), DATABASE_URL: url,
+      JWT_SECRET: TEST_SECRET, DATA_KEY: TEST_DATA_KEY, AUDIT_SIGNING_KEY: TEST_AUDIT_KEY, DEMO_DATA: 'false', RATE_LIMIT_PER_MINUTE: '0'
+    },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const log: string[] = []
+  let buffered = ''
+  child.stdout!.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString()
+    const lines = buffered.split('\n')
+    buffered = lines.pop()!
+    log.push(...lines)
+  })
+  child.stderr!.on('data', (chunk: Buffer) => { log.push(chunk.toString()) })
+  const exited = new Promise<void>(resolve => child.once('exit', () => resolve()))
+  t.teardown(async () => { if (child.exitCode === null && child.signalCode === null) { child.kill('SIGKILL'); await exited } })
+  const leading = (): boolean => {
+    const last = log.filter(l => /audit sequencer: (this process sequences|no longer leading)/.test(l)).at(-1)
+    return last !== undefined && /this process sequences/.test(last)
+  }
+  for (let i = 0; i < 600; i++) {
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then(r => r.status === 200, () => false)
+    if (ready) return { child, port, log, leading, exited }
+    if (child.exitCode !== null) break
+    await sleep(100)
+  }
+  throw new Error(`the service did not start: ${log.join('\n')}`)
+}
+
+/** Inserts `n` entries in one transaction, as an import batch does. */
+async function backlog (client: pg.Client, n: number, tag: string): Promise<void> {
+  await client.query(`INSERT INTO audit_events (at, actor_sub, actor_role, action, entity, entity_id, region_code, after)
+    SELECT now(), 'load', 'ADMIN', 'test.load', 'Region', $1 || '-' || g, '4112', jsonb_build_object('g', g) FROM generate_series(1, $2::int) g`, [tag, n])
+}
+
+/** Clerks writing one entry per transaction until stopped; resolves with how many committed. */
+function clerks (url: string, tag: string): { stop: () => Promise<number> } {
+  const pool = new pg.Pool({ connectionString: url, max: 4 })
+  pool.on('error', () => {})
+  let running = true
+  let committed = 0
+  const workers = Array.from({ length: 4 }, async (_, w) => {
+    for (let i = 0; running; i++) {
+      await pool.query(`INSERT INTO audit_events (at, actor_sub, actor_role, action, entity, entity_id, region_code) VALUES (now(), 'clerk', 'OPERATOR', 'test.clerk', 'Member', $1, '411224101201')`, [`${tag}-${w}-${i}`])
+        .then(() => { committed++ }, () => {})
+      await sleep(5)
+    }
+  })
+  return { stop: async () => { running = false; await Promise.all(workers); await pool.end(); return committed } }
+}
+
+async function pending (client: pg.Client): Promise<number> {
+  const { rows } = await client.query(`SELECT count(*)::int AS n FROM audit_events e WHERE NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.entry_id = e.id)`)
+  return rows[0].n
+}
+
+async function allSequenced (client: pg.Client, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (await pending(client) > 0) {
+    if (Date.now() > deadline) throw new Error(`${await pending(client)} entries still pending`)
+    await sleep(100)
+  }
+}
+
+/** Every entry once, positions 1..n, each transaction's entries in insert order. */
+async function wellFormed (t: Test, client: pg.Client): Promise<void> {
+  const { rows: [c] } = await client.query(`SELECT (SELECT count(*)::int FROM audit_events) AS entries, count(*)::int AS positions,
+    count(DISTINCT entry_id)::int AS distinct_entries, coalesce(min(seq), 1)::int AS first, coalesce(max(seq), 0)::int AS last FROM audit_log`)
+  t.equal(c.positions, c.entries, `every entry has a position (${c.entries})`)
+  t.equal(c.distinct_entries, c.positions, 'no entry has two')
+  t.same([c.first, c.last], [1, c.positions], 'positions 1..n with no gap')
+  const { rows: [o] } = await client.query(`SELECT count(*)::int AS n FROM (
+      SELECT e.txid, l.seq, lag(l.seq) OVER (PARTITION BY e.txid ORDER BY e.id) AS previous FROM audit_log l JOIN audit_events e ON e.id = l.entry_id) x
+    WHERE previous > seq`)
+  t.equal(o.n, 0, 'within each transaction, positions follow insert order')
+}
+
+async function verifies (t: Test, s: Service): Promise<void> {
+  const auth = `Bearer ${await token({ sub: uniqueSub('auditor'), role: 'AUDITOR', region: '4112' })}`
+  const res = await fetch(`http://127.0.0.1:${s.port}/graphql`, { method: 'POST', headers: { authorization: auth, 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ verifyAuditChain { valid checked pending treeSize problem } }' }) })
+  const body = await res.json() as { data: { verifyAuditChain: { valid: boolean, checked: number, pending: number, treeSize: number, problem: string | null } } }
+  t.match(body.data.verifyAuditChain, { valid: true, pending: 0, problem: null }, `the log verifies (${body.data.verifyAuditChain.treeSize} entries)`)
+}
+
+t.test('two processes started at once: one sequences; SIGKILL of it mid-backlog while clerks write: the other takes over, nothing lost, doubled or moved', async (t) => {
+  const { url } = await machinePgDatabase()
+  const ctl = new pg.Client({ connectionString: url })
+  await ctl.connect()
+  t.teardown(async () => { await ctl.end() })
+  await backlog(ctl, 40_000, 'before')
+  const [a, b] = await Promise.all([service(t, url), service(t, url)])
+  for (let i = 0; i < 100 && !a.leading() && !b.leading(); i++) await sleep(50)
+  t.equal([a, b].filter(s => s.leading()).length, 1, 'exactly one process sequences')
+  const [leader, follower] = a.leading() ? [a, b] : [b, a]
+  const writing = clerks(url, 'during')
+  await backlog(ctl, 40_000, 'more')
+  // Mid-backlog: some entries sequenced, many still pending.
+  for (let i = 0; i < 600; i++) {
+    const { rows: [{ n }] } = await ctl.query('SELECT count(*)::int AS n FROM audit_log')
+    if (n > 0) break
+    await sleep(10)
+  }
+  t.ok(await pending(ctl) > 5_000, 'killed with a backlog still pending')
+  leader.child.kill('SIGKILL')
+  await leader.exited
+  const killedAt = Date.now()
+  for (let i = 0; i < 200 && !follower.leading(); i++) await sleep(50)
+  t.ok(follower.leading(), `the other process took over (${Date.now() - killedAt} ms after the kill)`)
+  t.ok(Date.now() - killedAt < 5_000, 'within seconds')
+  await sleep(500)
+  const clerkWrites = await writing.stop()
+  t.ok(clerkWrites > 0, `clerks wrote ${clerkWrites} entries meanwhile`)
+  await allSequenced(ctl)
+  await wellFormed(t, ctl)
+  const { rows: [c] } = await ctl.query("SELECT count(*)::int AS n FROM audit_events WHERE action = 'test.clerk'")
+  t.equal(c.n, clerkWrites, 'every clerk write that committed is an entry')
+  await verifies(t, follower)
+})
+
+t.test('the sequencing session terminated: it takes the lead again and goes on, nothing lost or doubled', async (t) => {
+  const { url } = await machinePgDatabase()
+  const database = await openDatabase({ kind: 'postgres', url, poolMax: 4 }, { error: () => {} })
+  t.teardown(async () => { await database.close() })
+  const app = await buildApp(t, { database })
+  const ctl = new pg.Client({ connectionString: url })
+  await ctl.connect()
+  t.teardown(async () => { await ctl.end() })
+  const holder = async (): Promise<number | undefined> => (await ctl.query<{ pid: number }>(
+    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND granted", [LEADER_LOCK])).rows[0]?.pid
+  for (let i = 0; i < 100 && await holder() === undefined; i++) await sleep(50)
+  await backlog(ctl, 30_000, 'first')
+  const writing = clerks(url, 'around')
+  for (let round = 0; round < 3; round++) {
+    let pid: number | undefined
+    for (let i = 0; i < 100 && (pid = await holder()) === undefined; i++) await sleep(50)
+    t.ok(pid !== undefined, `round ${round}: a session holds the lead`)
+    await ctl.query('SELECT pg_terminate_backend($1)', [pid])
+    await sleep(300)
+    await backlog(ctl, 2_000, `round-${round}`)
+  }
+  const clerkWrites = await writing.stop()
+  await app.sequenced()
+  await wellFormed(t, ctl)
+  const { rows: [c] } = await ctl.query("SELECT count(*)::int AS n FROM audit_events WHERE action = 'test.clerk'")
+  t.equal(c.n, clerkWrites)
+  const check = await app.as({ sub: uniqueSub(), role: 'AUDITOR', region: '4112' }).gql('{ verifyAuditChain { valid pending } }')
+  t.same(check.data.verifyAuditChain, { valid: true, pending: 0 })
+})
+
+t.test('entries chained before the Merkle log are sequenced first, in their old order', async (t) => {
+  const { url } = await machinePgDatabase() // migrated: start again from an empty database, up to 0008
+  const admin = new pg.Client({ connectionString: url })
+  await admin.connect()
+  const name = `${new URL(url).pathname.slice(1)}_legacy`
+  await admin.query(`CREATE DATABASE ${name}`)
+  await admin.end()
+  const legacyUrl = Object.assign(new URL(url), { pathname: `/${name}` }).toString()
+  t.teardown(async () => {
+    const a = new pg.Client({ connectionString: url })
+    await a.connect()
+    await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+    await a.end()
+  })
+  // The migrations as they were before 0009.
+  const before = mkdtempSync(join(tmpdir(), 'br-migrations-'))
+  cpSync(paths.migrations, before, { recursive: true })
+  const journal = JSON.parse(readFileSync(join(before, 'meta', '_journal.json'), 'utf8')) as { entries: Array<{ tag: string }> }
+  journal.entries = journal.entries.filter(e => e.tag < '0009')
+  writeFileSync(join(before, 'meta', '_journal.json'), JSON.stringify(journal))
+  const { drizzle } = await import('drizzle-orm/node-postgres')
+  const { migrate } = await import('drizzle-orm/node-postgres/migrator')
+  const client = new pg.Client({ connectionString: legacyUrl })
+  await client.connect()
+  t.teardown(async () => { await client.end() })
+  await migrate(drizzle({ client }), { migrationsFolder: before })
+  // A chain of 5 entries as the old code wrote them (seq, prev_hash, hash).
+  for (let seq = 1; seq <= 5; seq++) {
+    await client.query(`INSERT INTO audit_events (seq, at, actor_sub, actor_role, action, entity, entity_id, region_code, after, prev_hash, hash)
+      VALUES ($1::int, now() - interval '1 day' + $1::int * interval '1 minute', 'old', 'ADMIN', 'region.update', 'Region', $2, '4112', '{"x": 1}', $3, $4)`,
+    [seq, `legacy-${seq}`, String(seq - 1).padStart(64, '0'), String(seq).padStart(64, '0')])
+  }
+  const database = await openDatabase({ kind: 'postgres', url: legacyUrl, poolMax: 3 }, { error: () => {} })
+  t.teardown(async () => { await database.close() })
+  await migrateAndSeed(database, { regionSeed: '4112' })
+  const app = await buildApp(t, { database })
+  const op = app.as({ sub: uniqueSub('admin'), role: 'ADMIN', region: '4112' })
+  const res = await op.gql('mutation { updateRegion(code: "411224101201", expectedVersion: 1, input: { ruralPopulation: 9 }) { version } }')
+  t.equal(res.errors, undefined)
+  await app.sequenced()
+  const log = await queryRows<{ seq: number, entity_id: string }>(database.db, sql`SELECT l.seq::int AS seq, e.entity_id FROM audit_log l JOIN audit_events e ON e.id = l.entry_id ORDER BY l.seq`)
+  t.same(log.map(r => r.entity_id), ['legacy-1', 'legacy-2', 'legacy-3', 'legacy-4', 'legacy-5', '411224101201'], 'the old entries first, in their order; the new one after')
+  const check = await app.as({ sub: uniqueSub(), role: 'AUDITOR', region: '4112' }).gql('{ verifyAuditChain { valid treeSize } }')
+  t.same(check.data.verifyAuditChain, { valid: true, treeSize: 6 })
+})
