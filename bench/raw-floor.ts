@@ -8,6 +8,11 @@
  *
  *   GET /household/:id        → { data: { household } }
  *   GET /households?region=R  → { data: { households: { nodes, pageInfo: { hasNextPage } } } }
+ *   POST /member/:id[?lock=1] { employmentMonths } → the member's UPDATE and one audit
+ *                             entry's INSERT in one transaction (with lock=1 holding one
+ *                             global advisory lock to commit, as the old audit chain did),
+ *                             into bench_floor_audit (a copy of audit_events made by
+ *                             bench/writes.ts, which no sequencer reads)
  */
 import Fastify from 'fastify'
 import pg from 'pg'
@@ -38,6 +43,24 @@ app.get<{ Params: { id: string } }>('/household/:id', async (req, reply) => {
 app.get<{ Querystring: { region: string } }>('/households', async (req, reply) => {
   const { rows } = await pool.query<{ body: string }>(PAGE, [req.query.region.replace(/[\\%_]/g, '\\$&') + '%'])
   return await reply.type('application/json').send(rows[0]!.body)
+})
+app.post<{ Params: { id: string }, Querystring: { lock?: string }, Body: { employmentMonths: number } }>('/member/:id', async (req) => {
+  const client = await pool.connect()
+  try {
+    await client.query('BEGIN')
+    if (req.query.lock === '1') await client.query('SELECT pg_advisory_xact_lock(41120002)')
+    const { rows } = await client.query<{ region_code: string, version: number }>(
+      'UPDATE members SET employment_months = $2, version = version + 1, updated_at = now() WHERE id = $1 AND active RETURNING region_code, version', [req.params.id, req.body.employmentMonths])
+    await client.query(`INSERT INTO bench_floor_audit (at, actor_sub, actor_role, action, entity, entity_id, region_code, before, after)
+      VALUES (now(), 'bench-clerk', 'OPERATOR', 'member.update', 'Member', $1, $2, NULL, $3)`, [req.params.id, rows[0]!.region_code, JSON.stringify({ employmentMonths: req.body.employmentMonths })])
+    await client.query('COMMIT')
+    return { id: req.params.id, version: rows[0]!.version }
+  } catch (err) {
+    await client.query('ROLLBACK')
+    throw err
+  } finally {
+    client.release()
+  }
 })
 app.get('/readyz', async () => ({ ok: true }))
 await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT ?? 3931) })
