@@ -25,6 +25,8 @@ import { newSigningKeyPem } from '../src/shared/tree-heads.js'
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 // Fixed bench-only secrets, so that a database filled by an earlier run can be reused.
 const DATA_KEY = Buffer.alloc(32, 42)
+/** The data key as the service's DATA_KEY takes it (hex), for a floor that computes the same keyed hashes. */
+export const BENCH_DATA_KEY = DATA_KEY.toString('hex')
 /** The benchmarks' audit signing key, made once per run. */
 export const AUDIT_SIGNING_KEY = newSigningKeyPem()
 const JWT_SECRET = 'bench-secret-for-the-benchmarks-only-not-a-real-one'
@@ -147,7 +149,7 @@ export async function startServer (url: string, port: number, poolMax: number, e
     DATABASE_POOL_MAX: String(poolMax),
     DEMO_DATA: 'false',
     JWT_SECRET,
-    DATA_KEY: DATA_KEY.toString('hex'),
+    DATA_KEY: BENCH_DATA_KEY,
     AUDIT_SIGNING_KEY,
     // The benchmarks send all their traffic with one token: rate limits far above it.
     RATE_LIMIT_PER_MINUTE: '1000000',

@@ -16,7 +16,8 @@
  *   e  b on the service while an hr.employment import job runs on it
  * Candidates: the service as shipped with PostgreSQL's JIT on (its default) and off
  * (PGOPTIONS), PostGraphile v5 (bench/postgraphile-server.ts, on Node 22) and the raw
- * floor (bench/raw-floor.ts) — each in its own process, all started at once. Before
+ * floor (bench/raw-floor.ts; for c the same keyed hashes and one lookup, by hand) — each
+ * in its own process, all started at once. Before
  * timing, the answers of every candidate to the same requests are compared
  * (bench/read-shapes.ts) and the SQL statements per request counted from PostgreSQL's
  * log (a second start of each candidate with log_statement=all). Each timed run is
@@ -35,7 +36,7 @@ import pg from 'pg'
 import { openDatabase } from '../src/db/index.js'
 import { refreshSummary } from '../src/modules/statistics/statistics-service.js'
 import {
-  benchDatabase, benchToken, cpuSecondsOf, jobState, load, node22, registeredIds, startProcess, startServer, submitImportJob, unregisteredId,
+  BENCH_DATA_KEY, benchDatabase, benchToken, cpuSecondsOf, jobState, load, node22, registeredIds, startProcess, startServer, submitImportJob, unregisteredId,
   writeEmploymentRows, type BenchServer
 } from './bench-server.js'
 import { comparable, ours as oursQueries, postgraphile as pglQueries } from './read-shapes.js'
@@ -145,10 +146,11 @@ const candidates = ([
   {
     key: 'floor',
     name: 'raw floor',
-    start: async (port, pgOptions) => await startProcess(['--import', 'tsx', 'bench/raw-floor.ts'], port, env(port, pgOptions), '/readyz'),
+    start: async (port, pgOptions) => await startProcess(['--import', 'tsx', 'bench/raw-floor.ts'], port, { ...env(port, pgOptions), DATA_KEY: BENCH_DATA_KEY }, '/readyz'),
     request: (s, i) => {
       if (s === 'a') return { method: 'GET', path: `/household/${householdIds[i % householdIds.length]!}`, headers: {} }
       if (s === 'b') return { method: 'GET', path: `/households?region=${townships[i % townships.length]!}`, headers: {} }
+      if (s === 'c') return { method: 'POST', path: '/eligibility', headers: json, body: eligBodies[i % eligBodies.length] }
       return undefined
     }
   }
@@ -349,4 +351,11 @@ if (e !== undefined && b !== undefined) {
   const pe = median(e.map(r => r.p99))
   const pb = median(b.map(r => r.p99))
   console.log(`\ne: p99 ${pe} ms with the import running vs ${pb} ms alone: ${(pe / pb).toFixed(2)}× (goal ≤ 2×: ${pe <= 2 * pb ? 'met' : 'missed'})`)
+}
+const cOurs = results.get('c|ours (pg jit on)')
+const cFloor = results.get('c|raw floor')
+if (cOurs !== undefined && cFloor !== undefined) {
+  const rps = median(cOurs.map(r => r.rps)) / median(cFloor.map(r => r.rps))
+  const p99 = median(cOurs.map(r => r.p99)) / median(cFloor.map(r => r.p99))
+  console.log(`c: ${rps.toFixed(2)}× the floor's throughput (goal ≥ 0.7), p99 ${p99.toFixed(2)}× the floor's (goal ≤ 1.5) at ${ELIG_CONNECTIONS} connections`)
 }

@@ -13,9 +13,12 @@
  *                             global advisory lock to commit, as the old audit chain did),
  *                             into bench_floor_audit (a copy of audit_events made by
  *                             bench/writes.ts, which no sequencer reads)
+ *   POST /eligibility { nationalIds } → { results } in the order asked: the same keyed
+ *                             hashes (DATA_KEY) and one lookup as the service's, nothing else
  */
 import Fastify from 'fastify'
 import pg from 'pg'
+import { Sealer } from '../src/shared/sealing.js'
 import { column, HOUSEHOLD_FIELDS, INCOME_FIELDS, MEASURE_FIELDS, MEMBER_FIELDS, PAGE_SIZE } from './read-shapes.js'
 
 const object = (alias: string, fields: string[]): string => fields.map(k => `'${k}', ${alias}.${column(k)}`).join(', ')
@@ -60,6 +63,21 @@ app.post<{ Params: { id: string }, Querystring: { lock?: string }, Body: { emplo
     throw err
   } finally {
     client.release()
+  }
+})
+const sealer = new Sealer(Buffer.from(process.env.DATA_KEY ?? '00'.repeat(32), 'hex'))
+const ELIGIBILITY = `SELECT m.national_id_hash AS hash, h.status, h.attribute FROM members m JOIN households h ON h.id = m.household_id
+  WHERE m.national_id_hash = ANY($1::text[]) AND m.active AND m.deceased_at IS NULL AND h.status <> 'CLOSED'`
+app.post<{ Body: { nationalIds: string[] } }>('/eligibility', async (req) => {
+  const ids = req.body.nationalIds.map(id => id.toUpperCase())
+  const hashes = ids.map(id => sealer.lookupHash(id))
+  const { rows } = await pool.query<{ hash: string, status: string, attribute: string }>({ name: 'eligibility', text: ELIGIBILITY, values: [[...new Set(hashes)]] })
+  const byHash = new Map(rows.map(r => [r.hash, r]))
+  return {
+    results: req.body.nationalIds.map((nationalId, i) => {
+      const r = byHash.get(hashes[i]!)
+      return r === undefined ? { nationalId, registered: false, householdStatus: null, attribute: null } : { nationalId, registered: true, householdStatus: r.status, attribute: r.attribute }
+    })
   }
 })
 app.get('/readyz', async () => ({ ok: true }))
