@@ -6,19 +6,7 @@ import type { EntryRow } from './audit-repository.js'
  * Merkle tree is the hash of exactly this object, so the sequencer, the export and the
  * verification all build it here.
  */
-export interface ExportedEntry {
-  seq: number
-  at: string
-  actorSub: string
-  actorRole: string
-  action: string
-  entity: string
-  entityId: string
-  regionCode: string
-  source: string | null
-  before: unknown
-  after: unknown
-}
+export type ExportedEntry = Omit<EntryRow, 'id' | 'at'> & { seq: number, at: string }
 
 export function exportedEntry (seq: number, row: EntryRow): ExportedEntry {
   return {

@@ -6,7 +6,7 @@ import { connection, decodeCursor, pageSize, type Connection } from '../../share
 import { authorize } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 import { headProblem, type TreeHead } from '../../shared/tree-heads.js'
-import { entryLeafHash, exportedEntry } from './audit-entry.js'
+import { entryLeafHash, exportedEntry, type ExportedEntry } from './audit-entry.js'
 import { CompactRange, consistencyProof, inclusionPath, nodesNeeded, type NodeReader } from './audit-merkle.js'
 import * as repo from './audit-repository.js'
 import { headOf, rootAt, signCurrentHead } from './audit-sequencer.js'
@@ -154,19 +154,8 @@ function parseInstant (value: string | null | undefined, path: string): Date | n
   return d
 }
 
-export interface AuditEntryView {
-  seq: string
-  at: string
-  actorSub: string
-  actorRole: string
-  action: string
-  entity: string
-  entityId: string
-  regionCode: string
-  source: string | null
-  before: unknown
-  after: unknown
-}
+/** An entry as auditLog shows it: as exported, its position as a string (a 64-bit integer). */
+export type AuditEntryView = Omit<ExportedEntry, 'seq'> & { seq: string }
 
 const view = (r: repo.LoggedRow): AuditEntryView => ({ ...exportedEntry(Number(r.seq), r), seq: r.seq })
 
