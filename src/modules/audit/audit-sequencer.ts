@@ -13,8 +13,10 @@ import * as repo from './audit-repository.js'
 const LEADER_LOCK = 4112_0003
 /** Entries given positions per transaction. */
 const BATCH = 5_000
-/** How often the leader looks for new entries, and a follower for the leader's lock. */
+/** How often the leader looks for new entries: every 50 ms while they come, backing off to 250 ms when idle. */
 const POLL_MS = 50
+const IDLE_POLL_MS = 250
+/** How often a follower tries for the leader's lock. */
 const FOLLOW_MS = 1_000
 const RETRY_MS = 1_000
 const STOP_WAIT_MS = 5_000
@@ -57,7 +59,8 @@ export function headOf (row: repo.HeadRow): TreeHead {
  * Gives committed audit entries their positions in the log (contract §9). Every process
  * runs one, but only the holder of a session advisory lock works: when its process dies
  * or its connection drops, the lock goes with the session and a follower takes over
- * within a second. Each step is one repeatable-read transaction on that session that
+ * within a second. It looks every 50 ms while entries come (250 ms when idle; a caller
+ * waiting for its entries wakes it). Each step is one repeatable-read transaction on that session that
  * reads the entries its snapshot sees that the last complete step's snapshot did not,
  * appends them to the log with their leaf hashes and the tree's new complete nodes, and
  * records the new snapshot — so an entry is sequenced exactly once, in the order its
@@ -130,9 +133,11 @@ export class AuditSequencer {
         this.leading = true
         this.tree = null
         log.info('audit sequencer: this process sequences the audit log')
+        let idle = POLL_MS
         while (!this.stopped && !ended) {
           const n = await this.step(session.db)
-          if (n < BATCH) await this.pause(POLL_MS)
+          idle = n > 0 ? POLL_MS : Math.min(idle * 2, IDLE_POLL_MS)
+          if (n < BATCH) await this.pause(idle)
         }
       } catch (err) {
         if (!this.stopped) log.error({ err }, 'audit sequencer: step failed; trying again')
