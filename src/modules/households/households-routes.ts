@@ -65,7 +65,7 @@ const routes: FastifyPluginAsync = async (app) => {
     }
   }, async (req) => {
     const { region, status, limit, cursor } = req.query
-    const page = await servicesOf(req).households.list({ regionCode: region, status }, limit, cursor, DOCUMENT, { region: 'querystring.region', first: 'querystring.limit', after: 'querystring.cursor' })
+    const page = await servicesOf(req).households.list({ regionCode: region, status }, { first: limit, after: cursor }, DOCUMENT, { region: 'querystring.region', first: 'querystring.limit', after: 'querystring.cursor' })
     return {
       items: page.edges.map(e => document(e.node)),
       nextCursor: page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null
