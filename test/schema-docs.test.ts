@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import t from 'tap'
-import { buildSchema, isEnumType, isInputObjectType, isIntrospectionType, isObjectType, isSpecifiedScalarType, type GraphQLSchema } from 'graphql'
+import { buildSchema, getNamedType, isEnumType, isInputObjectType, isIntrospectionType, isObjectType, isSpecifiedScalarType, type GraphQLSchema } from 'graphql'
 import { paths } from '../src/paths.js'
 import { labelsFor } from '../src/shared/labels.js'
 
@@ -48,4 +48,19 @@ t.test('labels() covers every enum of the schema, each value once', async (t) =>
     if (!isEnumType(type) || isIntrospectionType(type)) continue
     t.same(labels.filter(l => l.enum === type.name).map(l => l.value), type.getValues().map(v => v.name), type.name)
   }
+})
+
+t.test('timestamps beyond the contract are DateTime; those the contract fixes stay String', async (t) => {
+  const typeOf = (coordinate: string): string => {
+    const [type, field] = coordinate.split('.') as [string, string]
+    const def = schema.getType(type)
+    if (!isObjectType(def)) throw new Error(`${type} is not an object type`)
+    return getNamedType(def.getFields()[field]!.type).name
+  }
+  for (const c of ['ExitReview.createdAt', 'ExitReview.updatedAt', 'ExitReviewStep.at', 'HouseholdStatusChange.at',
+    'ExitNotice.noticeStartsAt', 'ExitNotice.noticeEndsAt', 'WorkItem.createdAt', 'WorkItem.resolvedAt', 'PlanTarget.updatedAt']) {
+    t.equal(typeOf(c), 'DateTime', c)
+  }
+  // Contract §5: `at: String!`, `noticeEndsAt: String`, `deceasedAt: String`, dates as String.
+  for (const c of ['AuditEntry.at', 'ExitReview.noticeEndsAt', 'Member.deceasedAt', 'Member.birthDate', 'Measure.startDate']) t.equal(typeOf(c), 'String', c)
 })
