@@ -3,6 +3,7 @@ import t from 'tap'
 import { queryRows, type Database } from '../src/db/index.js'
 import { householdInput, memberInput, nationalId } from './fixtures.js'
 import { buildApp, freshDatabase, uniqueSub, type Client } from './helper.js'
+import { pageBothWays } from './paging.js'
 
 const VILLAGE = '411224101201' // 龙王庙村, 杜关镇, 卢氏县
 const SIBLING = '411224101202' // 郭家村, the same township
@@ -229,6 +230,8 @@ t.test('an objection during the notice sends the review back to PROPOSED; after 
   t.equal(code(await op.gql('mutation ($id: ID!) { closeHousehold(id: $id, reason: MOVED_AWAY) { id } }', { id: h2 })), 'CONFLICT', 'a household under review is not closed behind the reviewers\' backs')
   const list = (await ok(tr, 'query ($f: ExitReviewFilter) { exitReviews(filter: $f) { totalCount edges { node { id status } } } }', { f: { regionCode: VILLAGE, status: 'PROPOSED' } })).exitReviews
   t.ok(list.edges.some((e: any) => e.node.id !== r2 && e.node.status === 'PROPOSED'), "the township's queue of proposals")
+  const reviews = await pageBothWays(t, tr, { field: 'exitReviews', args: ['$f: ExitReviewFilter', 'filter: $f'], variables: { f: { regionCode: VILLAGE } }, select: 'id', idOf: n => n.id }, 1)
+  t.ok(reviews.length >= 3 && reviews.includes(r2), 'every review of the village, one a page, forward and back')
   t.equal(code(await siblingOp.gql('query ($f: ExitReviewFilter) { exitReviews(filter: $f) { totalCount } }', { f: { regionCode: VILLAGE } })), 'FORBIDDEN')
 })
 
@@ -306,8 +309,11 @@ t.test('返贫监测: exited households whose latest data fail a criterion are l
     return h
   }
   const [fine, fell, dropped] = [await exit(), await exit(), await exit()]
-  const WARN = 'query ($c: String, $first: Int, $after: String) { exitWarnings(regionCode: $c, first: $first, after: $after) { items { household { id status } year failed { criterion passed detail } } nextCursor } }'
-  t.same((await ok(op, WARN, {})).exitWarnings, { items: [], nextCursor: null })
+  const WARN = `query ($c: String, $first: Int, $after: String, $last: Int, $before: String) {
+    exitWarnings(regionCode: $c, first: $first, after: $after, last: $last, before: $before) {
+      totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+      edges { cursor node { household { id status } year failed { criterion passed detail } } } } }`
+  t.same((await ok(op, WARN, {})).exitWarnings, { totalCount: 0, pageInfo: { hasNextPage: false, hasPreviousPage: false, startCursor: null, endCursor: null }, edges: [] })
 
   clock.advance(365 * DAY) // 2020
   await ok(op, 'mutation ($h: ID!, $i: IncomeInput!) { recordIncome(householdId: $h, input: $i) { perCapitaNet } }',
@@ -318,18 +324,32 @@ t.test('返贫监测: exited households whose latest data fail a criterion are l
   await ok(op, 'mutation ($id: ID!) { updateMember(id: $id, input: { schooling: DROPPED_OUT }) { id } }', { id: child.id })
 
   const warnings = (await ok(op, WARN, { c: VILLAGE })).exitWarnings
-  const byId = new Map(warnings.items.map((w: any) => [w.household.id, w]))
+  const byId = new Map(warnings.edges.map((e: any) => [e.node.household.id, e.node]))
   t.notOk(byId.has(fine), 'a household that still meets every criterion is not listed')
   t.match(byId.get(fell), { year: 2020, failed: [{ criterion: 'INCOME', passed: false }] })
   t.match((byId.get(fell) as any).failed[0].detail, /2500\.00 元 < 贫困线 4000 元/)
   t.match(byId.get(dropped), { year: 2019, failed: [{ criterion: 'EDUCATION' }] })
-  t.equal(warnings.items.length, 2)
-  // Paging: one warning per page, the cursor resumes after the last household examined.
-  const p1 = (await ok(op, WARN, { first: 1 })).exitWarnings
-  const p2 = (await ok(op, WARN, { first: 1, after: p1.nextCursor })).exitWarnings
-  t.same([...p1.items, ...p2.items].map((w: any) => w.household.id).sort(), [fell, dropped].sort())
+  t.equal(warnings.edges.length, 2)
+  t.equal(warnings.totalCount, 2)
+  // A Relay connection like the other lists: one warning per page, forward and back, in household id order.
+  const inOrder = [fell, dropped].sort()
+  const ids = (page: any): string[] => page.edges.map((e: any) => e.node.household.id)
+  const f1 = (await ok(op, WARN, { first: 1 })).exitWarnings
+  t.same(ids(f1), [inOrder[0]])
+  t.match(f1.pageInfo, { hasNextPage: true, hasPreviousPage: false, startCursor: f1.edges[0].cursor, endCursor: f1.edges[0].cursor })
+  const f2 = (await ok(op, WARN, { first: 1, after: f1.pageInfo.endCursor })).exitWarnings
+  t.same(ids(f2), [inOrder[1]])
+  t.equal(f2.pageInfo.hasNextPage, false, 'no warning after the last, though the scan went on to its end')
+  const b1 = (await ok(op, WARN, { last: 1 })).exitWarnings
+  t.same(ids(b1), [inOrder[1]])
+  t.match(b1.pageInfo, { hasNextPage: false, hasPreviousPage: true })
+  const b2 = (await ok(op, WARN, { last: 1, before: b1.pageInfo.startCursor })).exitWarnings
+  t.same(ids(b2), [inOrder[0]])
+  t.equal(b2.pageInfo.hasPreviousPage, false)
+  t.same(b2.edges[0].cursor, f1.edges[0].cursor, 'the same cursor for the same warning either way')
+  t.equal(code(await op.gql(WARN, { first: 1, last: 1 })), 'BAD_USER_INPUT')
   // Another village's user sees none of them, and may not ask for this village.
-  t.same((await ok(siblingViewer, WARN, {})).exitWarnings.items, [])
+  t.same((await ok(siblingViewer, WARN, {})).exitWarnings.edges, [])
   t.equal(code(await siblingViewer.gql(WARN, { c: VILLAGE })), 'FORBIDDEN')
 })
 

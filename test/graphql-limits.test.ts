@@ -44,6 +44,9 @@ t.test('depth, aliases, tokens and cost are refused before any resolver runs, wi
   const byVariable = await admin.gql('query ($n: Int) { households(first: $n) { edges { node { region { children { children { children { children { code } } } } } } } } }', { n: 200 })
   t.equal(byVariable.errors?.[0]?.extensions.code, 'BAD_USER_INPUT', 'page sizes given as variables count too')
   t.equal((await admin.gql('query ($n: Int) { households(first: $n) { edges { node { region { children { children { children { children { code } } } } } } } } }', { n: 5 })).errors, undefined)
+  const backward = await admin.gql('query ($n: Int) { households(last: $n) { edges { node { region { children { children { children { children { code } } } } } } } } }', { n: 200 })
+  t.match(backward.errors?.[0], { extensions: { code: 'BAD_USER_INPUT', limit: 'cost' } }, 'a page sized by last counts as one sized by first')
+  t.equal((await admin.gql('{ households(last: 5) { edges { node { region { children { children { children { children { code } } } } } } } } }')).errors, undefined)
   t.same(await count(), before)
 })
 

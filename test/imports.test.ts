@@ -7,6 +7,7 @@ import { queryRows, type Database } from '../src/db/index.js'
 import type { TokenClaims } from '../src/infra/tokens.js'
 import { householdInput, memberInput, nationalId } from './fixtures.js'
 import { buildApp, freshDatabase, testConfig, testDatabase, uniqueSub, type Client, type TestApp } from './helper.js'
+import { pageBothWays } from './paging.js'
 
 const VILLAGE = '411224101201' // 龙王庙村, 杜关镇, 卢氏县
 const SIBLING = '411224101202'
@@ -129,6 +130,8 @@ t.test('civil_affairs.dibao (NDJSON): valid, invalid and unmatched rows, the qua
   const WORK = 'query ($f: WorkItemFilter) { workItems(filter: $f) { totalCount edges { node { id finding memberId status version } } } }'
   const mine = (await op.gql(WORK, { f: { jobId: job.id } })).data.workItems
   t.same(mine.edges.map((e: any) => e.node.finding).sort(), ['DIBAO_ATTRIBUTE_MISMATCH', 'DIBAO_NOT_ON_ROSTER'])
+  const paged = await pageBothWays(t, op, { field: 'workItems', args: ['$f: WorkItemFilter', 'filter: $f'], variables: { f: { jobId: job.id } }, select: 'id', idOf: n => n.id }, 1)
+  t.same(paged, mine.edges.map((e: any) => e.node.id).sort(), 'work items page forward and back, by id')
   t.equal((await siblingOp.gql(WORK, { f: { jobId: job.id } })).data.workItems.totalCount, 0)
   const RESOLVE = 'mutation ($id: ID!, $d: WorkItemDisposition!, $n: String) { resolveWorkItem(id: $id, disposition: $d, note: $n) { status disposition note resolvedBy } }'
   const item = mine.edges[0].node

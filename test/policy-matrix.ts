@@ -503,11 +503,11 @@ export const READ_OPS: Op[] = [
     async run ({ f, client, scope }) {
       let after: string | null = null
       for (let page = 0; page < 20; page++) {
-        const res: GqlResult<any> = await client.gql('query ($r: String, $a: String) { exitWarnings(regionCode: $r, first: 200, after: $a) { items { household { id } } nextCursor } }', { r: scope.filter, a: after })
+        const res: GqlResult<any> = await client.gql('query ($r: String, $a: String) { exitWarnings(regionCode: $r, first: 200, after: $a) { edges { node { household { id } } } pageInfo { hasNextPage endCursor } } }', { r: scope.filter, a: after })
         if (gqlCode(res) !== 'OK') return { code: gqlCode(res) }
-        if (res.data.exitWarnings.items.some((w: any) => w.household.id === f.exited)) return { code: 'OK', present: [true] }
-        after = res.data.exitWarnings.nextCursor
-        if (after === null) return { code: 'OK', present: [false] }
+        if (res.data.exitWarnings.edges.some((e: any) => e.node.household.id === f.exited)) return { code: 'OK', present: [true] }
+        if (!res.data.exitWarnings.pageInfo.hasNextPage) return { code: 'OK', present: [false] }
+        after = res.data.exitWarnings.pageInfo.endCursor
       }
       return { code: 'too many pages' }
     }

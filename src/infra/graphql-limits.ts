@@ -41,6 +41,10 @@ export const maxAliasesRule: ValidationRule = (context) => {
   }
 }
 
+/** The arguments that size a page. */
+const PAGE_ARGS = ['first', 'last', 'limit']
+
+/**
 /**
  * Fields whose work grows with the data rather than with what they return, at their
  * fixed cost: re-checking the whole audit log takes the whole budget (one per request,
@@ -52,28 +56,28 @@ export const FIELD_COSTS: Readonly<Record<string, number>> = {
 }
 
 /**
- * A field costs 1 plus its selections; a list multiplies them by its size: `first` (or
- * `limit`) where the field takes one, else GRAPHQL_LIMITS.assumedListSize. A connection's
- * `edges` repeat the page its field already counted. FIELD_COSTS overrides both.
+ * A field costs 1 plus its selections; a list multiplies them by its size: `first`,
+ * `last` (or `limit`) where the field takes one, else GRAPHQL_LIMITS.assumedListSize. A
+ * connection's `edges` repeat the page its field already counted. FIELD_COSTS overrides both.
  */
 const estimator: ComplexityEstimator = ({ field, args, childComplexity }) => {
   const fixed = FIELD_COSTS[field.name]
   if (fixed !== undefined) return fixed
-  const page = typeof args.first === 'number' ? args.first : typeof args.limit === 'number' ? args.limit : null
+  const page = (PAGE_ARGS.map(name => args[name]).find(v => typeof v === 'number') as number | undefined) ?? null
   const isList = isListType(getNullableType(field.type))
   const size = page !== null ? Math.min(Math.max(page, 0), MAX_PAGE) : isList && field.name !== 'edges' ? GRAPHQL_LIMITS.assumedListSize : 1
   return childComplexity === 0 && page === null && !isList ? 0 : 1 + size * childComplexity
 }
 
 /**
- * The variables a document's cost depends on: those given to `first` or `limit` (the
+ * The variables a document's cost depends on: those given to `first`, `last` or `limit` (the
  * estimator's page sizes) and to directives (`@skip`/`@include` leave fields out).
  */
 function costVariables (document: DocumentNode): string[] {
   const names = new Set<string>()
   visit(document, {
     Argument (node) {
-      if (node.value.kind === Kind.VARIABLE && (node.name.value === 'first' || node.name.value === 'limit')) names.add(node.value.name.value)
+      if (node.value.kind === Kind.VARIABLE && PAGE_ARGS.includes(node.name.value)) names.add(node.value.name.value)
     },
     Directive (node) {
       for (const arg of node.arguments ?? []) if (arg.value.kind === Kind.VARIABLE) names.add(arg.value.name.value)

@@ -3,7 +3,7 @@ import DataLoader from 'dataloader'
 import fp from 'fastify-plugin'
 import { buildSchema, getOperationAST, isObjectType, NoSchemaIntrospectionCustomRule, type DocumentNode, type ExecutionResult, type GraphQLError, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql'
 import { getVariableValues } from 'graphql/execution/values.js'
-import { JSONResolver } from 'graphql-scalars'
+import { DateTimeResolver, JSONResolver } from 'graphql-scalars'
 import mercurius, { type IResolvers, type MercuriusContext } from 'mercurius'
 import { graphqlModules } from '../modules/index.js'
 import { servicesOf, type Services } from '../modules/services.js'
@@ -84,7 +84,7 @@ function unstorableFields (args: Record<string, unknown>): FieldError[] {
  */
 export function buildResolvers (sdl: string): IResolvers {
   const schema = buildSchema(sdl)
-  const merged: Record<string, Record<string, unknown>> = { JSON: JSONResolver as unknown as Record<string, unknown> }
+  const merged: Record<string, Record<string, unknown>> = { JSON: JSONResolver as unknown as Record<string, unknown>, DateTime: DateTimeResolver as unknown as Record<string, unknown> }
   for (const m of [...graphqlModules.map(m => m.resolvers), loaderResolvers()]) {
     for (const [type, fields] of Object.entries(m)) {
       merged[type] = { ...merged[type], ...(fields as Record<string, unknown>) }

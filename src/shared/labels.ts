@@ -1,9 +1,9 @@
 /**
- * Chinese display labels for every enum value of the contract (§5) and for the
- * measure kinds, in one table so that front ends, exports and tests share one
+ * Chinese display labels for every enum value of the schema (the contract's §5 and the
+ * project's own enums) and for the measure kinds, in one table so that front ends, exports and tests share one
  * source. Terms follow the national poverty registration system (扶贫开发建档立卡)
- * and the city's plan where such a term exists. The key order is the contract's
- * order, and the value lists below are derived from it.
+ * and the city's plan where such a term exists. The key order is the schema's
+ * (the contract's) order, and the value lists below are derived from it.
  */
 export const LABELS = {
   AdminLevel: { PROVINCE: '省', CITY: '市', COUNTY: '县(市、区)', TOWNSHIP: '乡(镇、街道)', VILLAGE: '村(社区)' },
@@ -62,6 +62,22 @@ export const LABELS = {
   MeasureStatus: { PLANNED: '计划', ACTIVE: '实施中', COMPLETED: '已完成', CANCELLED: '已取消' },
   ExitReviewStatus: { PROPOSED: '拟退出', VERIFIED: '已核实公示', APPROVED: '已批准退出', REJECTED: '未通过' },
   Role: { VIEWER: '查询用户', OPERATOR: '信息录入员', REVIEWER: '审核员', ADMIN: '管理员', AUDITOR: '审计监督员', EXCHANGE: '部门数据交换' },
+  MemberRemovalReason: { DECEASED: '死亡', MARRIED_OUT: '婚出', MOVED: '迁出', WRONGLY_REGISTERED: '错误录入' },
+  HouseholdCloseReason: { WRONGLY_IDENTIFIED: '识别不准', ALL_DECEASED: '家庭成员全部死亡', MOVED_AWAY: '迁出' },
+  ExitReviewAction: { PROPOSE: '村提名', VERIFY: '乡镇审核', OBJECT: '异议', APPROVE: '县审定', REJECT: '不予退出' },
+  TargetIndicator: {
+    PERSONS_EXITED: '脱贫人口',
+    VILLAGES_EXITED: '贫困村出列',
+    COUNTIES_EXITED: '贫困县摘帽',
+    PERSONS_RELOCATED: '易地扶贫搬迁人口',
+    FOREST_RANGER_POSTS: '生态护林员',
+    INDUSTRY_COVERAGE_RATE: '产业扶贫落实到位率',
+    INDUSTRY_STACKING_DEGREE: '产业扶贫叠加度',
+    EMPLOYMENT_RATE: '就业率',
+    MEDICAL_INSURANCE_RATE: '基本医疗保险参保率'
+  },
+  WorkItemStatus: { OPEN: '待处理', RESOLVED: '已处理' },
+  WorkItemDisposition: { CONFIRMED_FIXED: '核实并已更正', FALSE_MATCH: '误匹配', NEEDS_VISIT: '需入户核实' },
   /**
    * Not a GraphQL enum (`Measure.kind` is a String) but a closed list per category,
    * see measure-details.ts. `other` is shared by several categories.
@@ -134,6 +150,10 @@ export const EMPLOYMENT_STATUSES = valuesOf('EmploymentStatus')
 export const MEASURE_CATEGORIES = valuesOf('MeasureCategory')
 export const MEASURE_STATUSES = valuesOf('MeasureStatus')
 export const EXIT_REVIEW_STATUSES = valuesOf('ExitReviewStatus')
+export const MEMBER_REMOVAL_REASONS = valuesOf('MemberRemovalReason')
+export const HOUSEHOLD_CLOSE_REASONS = valuesOf('HouseholdCloseReason')
+export const TARGET_INDICATORS = valuesOf('TargetIndicator')
+export const WORK_ITEM_DISPOSITIONS = valuesOf('WorkItemDisposition')
 export const MEASURE_KIND_VALUES = valuesOf('MeasureKind')
 
 /** Narrows an untrusted string (REST body, import row) to a value of the enum. */
@@ -148,6 +168,8 @@ const EN: Partial<Record<LabelEnum, Record<string, string>>> = {
   LaborCapacity: { WEAK: 'Weak or half labour', LOST: 'Lost labour capacity', NONE: 'No labour capacity (minor, student or elderly)' },
   SchoolingStatus: { SECONDARY_VOCATIONAL: 'Secondary vocational school' },
   ExitReviewStatus: { VERIFIED: 'Verified (public notice)' },
+  ExitReviewAction: { OBJECT: 'Objection (during the public notice)' },
+  WorkItemDisposition: { NEEDS_VISIT: 'Needs a home visit' },
   Role: { EXCHANGE: 'Departmental data exchange' },
   MeasureKind: {
     e_commerce: 'E-commerce',

@@ -1,7 +1,9 @@
 import { and, asc, desc, eq, gt, inArray, like, sql, type SQL } from 'drizzle-orm'
 import type { DbOrTx } from '../../db/index.js'
+import { idBounds, idOrder } from '../../db/keyset.js'
 import { exitReviewSteps, exitReviews, households, members, regions } from '../../db/schema/index.js'
 import { inArea } from '../../shared/policy.js'
+import type { IdRange } from '../../shared/pagination.js'
 import type { Principal } from '../../shared/principal.js'
 
 export type ReviewRow = typeof exitReviews.$inferSelect
@@ -42,11 +44,11 @@ function where (p: Principal, q: ReviewQuery): SQL | undefined {
   )
 }
 
-/** A page of reviews ordered by id, after the keyset position `afterId`. */
-export async function list (db: DbOrTx, p: Principal, q: ReviewQuery, afterId: string | null, limit: number): Promise<ReviewRow[]> {
+/** A page of reviews ordered by id within the keyset bounds of `range` (descending when backward). */
+export async function list (db: DbOrTx, p: Principal, q: ReviewQuery, range: IdRange, limit: number): Promise<ReviewRow[]> {
   return await db.select().from(exitReviews)
-    .where(and(where(p, q), afterId !== null ? gt(exitReviews.id, afterId) : undefined))
-    .orderBy(asc(exitReviews.id)).limit(limit)
+    .where(and(where(p, q), idBounds(exitReviews.id, range)))
+    .orderBy(idOrder(exitReviews.id, range)).limit(limit)
 }
 
 export async function countMatching (db: DbOrTx, p: Principal, q: ReviewQuery): Promise<number> {

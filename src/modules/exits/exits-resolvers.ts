@@ -1,4 +1,5 @@
 import type { IResolvers, MercuriusLoaders } from 'mercurius'
+import type { PageArgs } from '../../shared/pagination.js'
 import type { HouseholdView } from '../households/households-service.js'
 import type { ExitReviewFilter, ExitReviewView } from './exits-service.js'
 
@@ -6,11 +7,11 @@ export const resolvers: IResolvers = {
   Query: {
     exitCriteria: async (_root, args: { householdId: string, year: number }, ctx) => await ctx.services.exits.criteria(args.householdId, args.year),
     exitReview: async (_root, args: { id: string }, ctx) => await ctx.services.exits.get(args.id),
-    exitReviews: async (_root, args: { filter?: ExitReviewFilter, first?: number, after?: string }, ctx) =>
-      await ctx.services.exits.list(args.filter, args.first, args.after),
+    exitReviews: async (_root, { filter, ...page }: { filter?: ExitReviewFilter } & PageArgs, ctx) =>
+      await ctx.services.exits.list(filter, page),
     exitNotices: async (_root, args: { regionCode?: string, year?: number }, ctx) => await ctx.services.exits.notices(args.regionCode, args.year),
-    exitWarnings: async (_root, args: { regionCode?: string, first?: number, after?: string }, ctx) =>
-      await ctx.services.exits.warnings(args.regionCode, args.first, args.after)
+    exitWarnings: async (_root, { regionCode, ...page }: { regionCode?: string } & PageArgs, ctx) =>
+      await ctx.services.exits.warnings(regionCode, page)
   },
   Mutation: {
     proposeExit: async (_root, args: { householdId: string, year: number }, ctx) => await ctx.services.exits.propose(args.householdId, args.year),

@@ -2,7 +2,7 @@ import type { Deps } from '../../shared/context.js'
 import { badInput, conflict, notFound } from '../../shared/errors.js'
 import { evaluateExitCriteria, failedCriteria, type CriterionResult } from '../../shared/exit-criteria.js'
 import { groupByHousehold, groupRows, isUuid } from '../../shared/ids.js'
-import { connection, decodeCursor, encodeCursor, pageSize, type Connection } from '../../shared/pagination.js'
+import { connection, forwardFrom, idPage, type Connection, type IdRange, type PageArgs } from '../../shared/pagination.js'
 import { authorize, regionFilter, type Action } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 import { isRegionCode, levelOf } from '../../shared/region-code.js'
@@ -170,15 +170,13 @@ export class ExitsService {
     return groupRows(reviewIds, rows, s => s.reviewId, stepView)
   }
 
-  async list (filter: ExitReviewFilter | null | undefined, first: number | null | undefined, after: string | null | undefined): Promise<Connection<ExitReviewView>> {
+  async list (filter: ExitReviewFilter | null | undefined, args: PageArgs): Promise<Connection<ExitReviewView>> {
     authorize(this.principal, 'record.read')
-    const size = pageSize(first)
-    const cursor = decodeCursor<[string]>(after, ['string'], 'after')
-    if (cursor !== null && !isUuid(cursor[0])) throw badInput([{ path: 'after', message: 'is not a cursor this service issued' }])
+    const page = idPage(args)
     const q: repo.ReviewQuery = { ...filter, regionCode: regionFilter(this.principal, 'record.read', filter?.regionCode, 'filter.regionCode') }
     if (q.year != null) this.checkYear(q.year, 'filter.year')
-    const rows = await repo.list(this.deps.db, this.principal, q, cursor?.[0] ?? null, size + 1)
-    return connection(rows.map(reviewView), size, r => [r.id], async () => await repo.countMatching(this.deps.db, this.principal, q))
+    const rows = await repo.list(this.deps.db, this.principal, q, page, page.size + 1)
+    return connection(rows.map(reviewView), page, r => [r.id], async () => await repo.countMatching(this.deps.db, this.principal, q))
   }
 
   /** Households under public notice in the region (only what a posted notice may show). */
@@ -204,21 +202,32 @@ export class ExitsService {
   /**
    * 返贫监测: exited households in the region whose latest data no longer meet the
    * criteria, evaluated for the year of their latest income record (or their exit
-   * year when none is later). Ordered by household id; the cursor is the last
-   * household examined, so a page may hold fewer than `first` warnings.
+   * year when none is later). A connection ordered by household id, like the other
+   * lists; the total is counted (every exited household in the region evaluated) only when asked.
    */
-  async warnings (regionCode: string | null | undefined, first: number | null | undefined, after: string | null | undefined): Promise<{ items: ExitWarning[], nextCursor: string | null }> {
+  async warnings (regionCode: string | null | undefined, args: PageArgs): Promise<Connection<ExitWarning>> {
     authorize(this.principal, 'record.read')
-    const size = pageSize(first)
-    const cursor = decodeCursor<[string]>(after, ['string'], 'after')
-    if (cursor !== null && !isUuid(cursor[0])) throw badInput([{ path: 'after', message: 'is not a cursor this service issued' }])
+    const page = idPage(args)
     const code = regionFilter(this.principal, 'record.read', regionCode, 'regionCode')
-    const items: ExitWarning[] = []
-    let position = cursor?.[0] ?? null
     const lines = new Map((await this.regions.povertyLines()).map(l => [l.year, l.amount]))
+    const found: ExitWarning[] = []
+    for await (const warning of this.monitor(code, page, lines)) {
+      found.push(warning)
+      if (found.length > page.size) break
+    }
+    return connection(found, page, w => [w.household.id], async () => {
+      let n = 0
+      for await (const _ of this.monitor(code, forwardFrom(null), lines)) n++
+      return n
+    })
+  }
+
+  /** The warnings of the exited households in `range`, in its direction, evaluated in batches. */
+  private async * monitor (regionCode: string, range: IdRange, lines: Map<number, number>): AsyncGenerator<ExitWarning> {
+    let position = range
     for (;;) {
-      const batch = await this.households.rows({ regionCode: code, status: 'EXITED' }, position, MONITOR_BATCH)
-      if (batch.length === 0) return { items, nextCursor: null }
+      const batch = await this.households.rows({ regionCode, status: 'EXITED' }, position, MONITOR_BATCH)
+      if (batch.length === 0) return
       const ids = batch.map(h => h.id)
       const [people, records] = await Promise.all([
         members.byHouseholds(this.deps.db, this.principal, ids, false),
@@ -235,11 +244,11 @@ export class ExitsService {
           perCapitaNet: incomesOf[i]!.find(r => r.year === year)?.perCapitaNet ?? null,
           povertyLine: lines.get(year) ?? null
         }))
-        position = h.id
-        if (failed.length > 0) items.push({ household: this.households.view(h), year, failed })
-        if (items.length === size) return { items, nextCursor: encodeCursor([position]) }
+        if (failed.length > 0) yield { household: this.households.view(h), year, failed }
       }
-      if (batch.length < MONITOR_BATCH) return { items, nextCursor: null }
+      if (batch.length < MONITOR_BATCH) return
+      const last = batch.at(-1)!.id
+      position = range.backward ? { ...range, beforeId: last } : { ...range, afterId: last }
     }
   }
 

@@ -1,8 +1,9 @@
-import { and, asc, count, eq, gt, inArray, like, sql, type SQL } from 'drizzle-orm'
+import { and, asc, count, desc, eq, gt, inArray, like, lt, sql, type SQL } from 'drizzle-orm'
 import { columnsOf } from '../../db/json-rows.js'
 import type { Db, DbOrTx } from '../../db/index.js'
 import { exitReviews, householdStatusChanges, households, members } from '../../db/schema/index.js'
 import { escapeLike } from '../../shared/ids.js'
+import type { IdRange } from '../../shared/pagination.js'
 import { AREA, areaPattern, inArea } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 
@@ -90,7 +91,7 @@ function filterValues (p: Principal, q: HouseholdQuery): Record<string, unknown>
   return values
 }
 
-/** The conditions of the filters in `values` (see filterValues), each value a placeholder; `afterId` the keyset position. */
+/** The conditions of the filters in `values` (see filterValues), each value a placeholder; `afterId`, `beforeId` the keyset bounds. */
 function where (values: Record<string, unknown>): SQL | undefined {
   const given = (key: string): boolean => key in values
   return and(
@@ -102,21 +103,27 @@ function where (values: Record<string, unknown>): SQL | undefined {
     given('nameContains')
       ? sql`EXISTS (SELECT 1 FROM ${members} m WHERE m.household_id = ${households.id} AND m.active AND m.name LIKE ${sql.placeholder('nameContains')})`
       : undefined,
-    given('afterId') ? gt(households.id, sql.placeholder('afterId')) : undefined
+    given('afterId') ? gt(households.id, sql.placeholder('afterId')) : undefined,
+    given('beforeId') ? lt(households.id, sql.placeholder('beforeId')) : undefined
   )
 }
 
 /**
- * A page ordered by id, after the keyset position `afterId`: an unnamed statement per
- * shape and set of filters given, planned by PostgreSQL for each request's values (a
- * generic plan would walk the primary key for a village, where the plan for its values
- * uses the `(region_code, id)` index).
+ * A page ordered by id within the keyset bounds of `range` (descending ids when it goes
+ * backward): an unnamed statement per shape, direction and set of filters given, planned
+ * by PostgreSQL for each request's values (a generic plan would walk the primary key for
+ * a village, where the plan for its values uses the `(region_code, id)` index).
  */
-export async function list<R extends Related> (db: Db, p: Principal, q: HouseholdQuery, afterId: string | null, limit: number, read: Read<R>): Promise<Array<HouseholdRowWith<R>>> {
-  const values = { ...filterValues(p, q), ...(afterId !== null ? { afterId } : {}), limit }
-  return await statement(db, `list ${Object.keys(values).join()} ${read.shape}`, false, () =>
+export async function list<R extends Related> (db: Db, p: Principal, q: HouseholdQuery, range: IdRange, limit: number, read: Read<R>): Promise<Array<HouseholdRowWith<R>>> {
+  const values = {
+    ...filterValues(p, q),
+    ...(range.afterId !== null ? { afterId: range.afterId } : {}),
+    ...(range.beforeId !== null ? { beforeId: range.beforeId } : {}),
+    limit
+  }
+  return await statement(db, `list ${Object.keys(values).join()} ${range.backward ? 'desc' : 'asc'} ${read.shape}`, false, () =>
     db.select({ ...columnsOf(households, read.columns), ...read.related(AREA) }).from(households)
-      .where(where(values)).orderBy(asc(households.id)).limit(sql.placeholder('limit'))
+      .where(where(values)).orderBy(range.backward ? desc(households.id) : asc(households.id)).limit(sql.placeholder('limit'))
   ).execute(values) as Array<HouseholdRowWith<R>>
 }
 

@@ -1,4 +1,5 @@
 import type { IResolvers, MercuriusLoaders } from 'mercurius'
+import type { PageArgs } from '../../shared/pagination.js'
 import { selectionIn } from '../../shared/prefetch.js'
 import type { HouseholdFilter, HouseholdInput, HouseholdPatch, HouseholdView } from './households-service.js'
 
@@ -8,8 +9,8 @@ const IN_STATEMENT = ['members', 'measures', 'incomes']
 export const resolvers: IResolvers = {
   Query: {
     household: async (_root, args: { id: string }, ctx, info) => await ctx.services.households.get(args.id, selectionIn(info, [], IN_STATEMENT)),
-    households: async (_root, args: { filter?: HouseholdFilter, first?: number, after?: string }, ctx, info) =>
-      await ctx.services.households.list(args.filter, args.first, args.after, selectionIn(info, ['edges', 'node'], IN_STATEMENT))
+    households: async (_root, { filter, ...page }: { filter?: HouseholdFilter } & PageArgs, ctx, info) =>
+      await ctx.services.households.list(filter, page, selectionIn(info, ['edges', 'node'], IN_STATEMENT))
   },
   Mutation: {
     createHousehold: async (_root, args: { input: HouseholdInput }, ctx) => await ctx.services.households.create(args.input),

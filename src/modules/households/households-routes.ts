@@ -1,8 +1,7 @@
 import { Readable } from 'node:stream'
 import type { FastifyPluginAsync } from 'fastify'
-import type { IncomeView } from '../incomes/incomes-service.js'
-import type { MeasureView } from '../measures/measures-service.js'
 import type { MemberView } from '../members/members-service.js'
+import type { IncomeView, MeasureView } from '../record-views.js'
 import { REGION_CODE_PATTERN } from '../../shared/region-code.js'
 import { prefetched, type Selection } from '../../shared/prefetch.js'
 import { servicesOf } from '../services.js'
@@ -66,7 +65,7 @@ const routes: FastifyPluginAsync = async (app) => {
     }
   }, async (req) => {
     const { region, status, limit, cursor } = req.query
-    const page = await servicesOf(req).households.list({ regionCode: region, status }, limit, cursor, DOCUMENT, { region: 'querystring.region', first: 'querystring.limit', after: 'querystring.cursor' })
+    const page = await servicesOf(req).households.list({ regionCode: region, status }, { first: limit, after: cursor }, DOCUMENT, { region: 'querystring.region', first: 'querystring.limit', after: 'querystring.cursor' })
     return {
       items: page.edges.map(e => document(e.node)),
       nextCursor: page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null

@@ -5,17 +5,16 @@ import { groupByHousehold, isUuid } from '../../shared/ids.js'
 import { maskBankAccount, maskPhone } from '../../shared/masking.js'
 import { hasDecimals } from '../../shared/numbers.js'
 import { attach, type Selection } from '../../shared/prefetch.js'
-import { connection, decodeCursor, pageSize, type Connection } from '../../shared/pagination.js'
+import { connection, forwardFrom, idPage, type Connection, type IdRange, type PageArgs } from '../../shared/pagination.js'
 import { AREA, authorize, can, isMasked, regionFilter } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 import { isRegionCode, levelOf } from '../../shared/region-code.js'
 import { recordAudit, recordRead } from '../audit/audit-service.js'
 import * as incomes from '../incomes/incomes-repository.js'
-import { incomeView } from '../incomes/incomes-service.js'
 import * as measures from '../measures/measures-repository.js'
-import { measureView } from '../measures/measures-service.js'
 import * as members from '../members/members-repository.js'
 import { assertNotActiveElsewhere, isActiveMemberConflict, memberAudit, memberView, prepareMember, type MemberInput } from '../members/members-service.js'
+import { incomeView, measureView } from '../record-views.js'
 import * as regions from '../regions/regions-repository.js'
 import * as repo from './households-repository.js'
 
@@ -65,8 +64,6 @@ export interface StatusHistoryNote { year?: number | null, reason?: string | nul
 
 /** Households per export batch: each batch is one keyset query with its relations. */
 export const EXPORT_BATCH = 500
-
-export const CLOSE_REASONS = ['WRONGLY_IDENTIFIED', 'ALL_DECEASED', 'MOVED_AWAY'] as const
 
 /**
  * The household as a caller may see it: bank account opened (when read), and VIEWER
@@ -215,10 +212,10 @@ export class HouseholdsService {
     }
   }
 
-  /** Raw rows of a keyset page (for services that evaluate households in batches). */
-  async rows (q: repo.HouseholdQuery, afterId: string | null, limit: number): Promise<repo.HouseholdRow[]> {
+  /** Raw rows of a keyset page in `range`'s direction (for services that evaluate households in batches). */
+  async rows (q: repo.HouseholdQuery, range: IdRange, limit: number): Promise<repo.HouseholdRow[]> {
     authorize(this.principal, 'record.read')
-    return await repo.list(this.deps.db, this.principal, q, afterId, limit, WHOLE)
+    return await repo.list(this.deps.db, this.principal, q, range, limit, WHOLE)
   }
 
   /** The household in area, locked for the rest of the transaction `tx`, or NOT_FOUND. */
@@ -254,17 +251,15 @@ export class HouseholdsService {
   }
 
   /** A page of households of `selection`, in one statement (the total is counted only when asked). */
-  async list (filter: HouseholdFilter | null | undefined, first: number | null | undefined, after: string | null | undefined, selection: Selection, paths = { region: 'filter.regionCode', first: 'first', after: 'after' }): Promise<Connection<HouseholdView>> {
+  async list (filter: HouseholdFilter | null | undefined, args: PageArgs, selection: Selection, paths: { region: string } & Partial<Record<keyof PageArgs, string>> = { region: 'filter.regionCode' }): Promise<Connection<HouseholdView>> {
     authorize(this.principal, 'record.read')
-    const size = pageSize(first, paths.first)
-    const cursor = decodeCursor<[string]>(after, ['string'], paths.after)
-    if (cursor !== null && !isUuid(cursor[0])) throw badInput([{ path: paths.after, message: 'is not a cursor this service issued' }])
+    const page = idPage(args, paths)
     const regionCode = regionFilter(this.principal, 'record.read', filter?.regionCode, paths.region)
     if (filter?.nameContains != null && filter.nameContains.length > 50) throw badInput([{ path: 'filter.nameContains', message: 'must be at most 50 characters' }])
     const q: repo.HouseholdQuery = { ...filter, regionCode }
     const reading = this.reading(selection)
-    const rows = await repo.list(this.deps.db, this.principal, q, cursor?.[0] ?? null, size + 1, reading.read)
-    return connection(rows.map(reading.view), size, h => [h.id], async () => await repo.countMatching(this.deps.db, this.principal, q))
+    const rows = await repo.list(this.deps.db, this.principal, q, page, page.size + 1, reading.read)
+    return connection(rows.map(reading.view), page, h => [h.id], async () => await repo.countMatching(this.deps.db, this.principal, q))
   }
 
   /**
@@ -293,7 +288,7 @@ export class HouseholdsService {
     async function * batches (): AsyncGenerator<HouseholdView[]> {
       let after: string | null = null
       for (;;) {
-        const rows: Array<repo.HouseholdRowWith<repo.Related>> = await repo.list(db, principal, q, after, EXPORT_BATCH, reading.read)
+        const rows: Array<repo.HouseholdRowWith<repo.Related>> = await repo.list(db, principal, q, forwardFrom(after), EXPORT_BATCH, reading.read)
         if (rows.length > 0) yield rows.map(reading.view)
         if (rows.length < EXPORT_BATCH) return
         after = rows.at(-1)!.id

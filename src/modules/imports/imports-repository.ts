@@ -2,7 +2,9 @@ import { and, asc, eq, gt, like, lt, or, sql } from 'drizzle-orm'
 import type { DbOrTx } from '../../db/index.js'
 import { exchangeJobChunks, exchangeJobErrors, exchangeJobMatches, exchangeJobs, members, workItems } from '../../db/schema/index.js'
 import { insertMany, queryRows } from '../../db/index.js'
+import { idBounds, idOrder } from '../../db/keyset.js'
 import { inArea } from '../../shared/policy.js'
+import type { IdRange } from '../../shared/pagination.js'
 import type { Principal } from '../../shared/principal.js'
 import { MEMBER_COLUMNS, type MemberColumn } from './kinds.js'
 
@@ -225,24 +227,23 @@ export async function workItemsOfJob (db: DbOrTx, jobId: string): Promise<WorkIt
 
 export interface WorkItemQuery { regionCode: string, status?: string | null, finding?: string | null, jobId?: string | null }
 
-/** Work items in the caller's area, ordered by id after the keyset position. */
-export async function listWorkItems (db: DbOrTx, p: Principal, q: WorkItemQuery, afterId: string | null, limit: number): Promise<WorkItemRow[]> {
-  return await db.select().from(workItems).where(workItemWhere(p, q, afterId)).orderBy(asc(workItems.id)).limit(limit)
+/** Work items in the caller's area, ordered by id within the keyset bounds of `range` (descending when backward). */
+export async function listWorkItems (db: DbOrTx, p: Principal, q: WorkItemQuery, range: IdRange, limit: number): Promise<WorkItemRow[]> {
+  return await db.select().from(workItems).where(and(workItemWhere(p, q), idBounds(workItems.id, range))).orderBy(idOrder(workItems.id, range)).limit(limit)
 }
 
 export async function countWorkItems (db: DbOrTx, p: Principal, q: WorkItemQuery): Promise<number> {
-  const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(workItems).where(workItemWhere(p, q, null))
+  const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(workItems).where(workItemWhere(p, q))
   return row?.n ?? 0
 }
 
-function workItemWhere (p: Principal, q: WorkItemQuery, afterId: string | null) {
+function workItemWhere (p: Principal, q: WorkItemQuery) {
   return and(
     inArea(workItems.regionCode, p),
     like(workItems.regionCode, `${q.regionCode}%`),
     q.status != null ? eq(workItems.status, q.status) : undefined,
     q.finding != null ? eq(workItems.finding, q.finding) : undefined,
-    q.jobId != null ? eq(workItems.jobId, q.jobId) : undefined,
-    afterId !== null ? gt(workItems.id, afterId) : undefined
+    q.jobId != null ? eq(workItems.jobId, q.jobId) : undefined
   )
 }
 

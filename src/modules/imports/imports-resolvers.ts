@@ -1,10 +1,11 @@
 import type { IResolvers } from 'mercurius'
+import type { PageArgs } from '../../shared/pagination.js'
 import type { Disposition, WorkItemFilter } from './work-items-service.js'
 
 export const resolvers: IResolvers = {
   Query: {
-    workItems: async (_root, args: { filter?: WorkItemFilter, first?: number, after?: string }, ctx) =>
-      await ctx.services.workItems.list(args.filter, args.first, args.after)
+    workItems: async (_root, { filter, ...page }: { filter?: WorkItemFilter } & PageArgs, ctx) =>
+      await ctx.services.workItems.list(filter, page)
   },
   Mutation: {
     resolveWorkItem: async (_root, args: { id: string, disposition: Disposition, note?: string, expectedVersion?: number }, ctx) =>

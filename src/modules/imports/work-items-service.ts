@@ -1,15 +1,15 @@
 import type { Deps } from '../../shared/context.js'
 import { badInput, conflict, notFound } from '../../shared/errors.js'
 import { isUuid } from '../../shared/ids.js'
-import { connection, decodeCursor, pageSize, type Connection } from '../../shared/pagination.js'
+import { WORK_ITEM_DISPOSITIONS } from '../../shared/labels.js'
+import { connection, idPage, type Connection, type PageArgs } from '../../shared/pagination.js'
 import { authorize, regionFilter } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 import { recordAudit } from '../audit/audit-service.js'
 import * as repo from './imports-repository.js'
 import { workItemView } from './imports-service.js'
 
-export const DISPOSITIONS = ['CONFIRMED_FIXED', 'FALSE_MATCH', 'NEEDS_VISIT'] as const
-export type Disposition = typeof DISPOSITIONS[number]
+export type Disposition = typeof WORK_ITEM_DISPOSITIONS[number]
 
 export interface WorkItemFilter { regionCode?: string | null, status?: string | null, finding?: string | null, jobId?: string | null }
 
@@ -20,16 +20,14 @@ export interface WorkItemFilter { regionCode?: string | null, status?: string | 
 export class WorkItemsService {
   constructor (private readonly deps: Deps, private readonly principal: Principal) {}
 
-  async list (filter: WorkItemFilter | null | undefined, first: number | null | undefined, after: string | null | undefined): Promise<Connection<Record<string, unknown>>> {
+  async list (filter: WorkItemFilter | null | undefined, args: PageArgs): Promise<Connection<Record<string, unknown>>> {
     authorize(this.principal, 'record.read')
-    const size = pageSize(first)
-    const cursor = decodeCursor<[string]>(after, ['string'], 'after')
-    if (cursor !== null && !isUuid(cursor[0])) throw badInput([{ path: 'after', message: 'is not a cursor this service issued' }])
+    const page = idPage(args)
     const regionCode = regionFilter(this.principal, 'record.read', filter?.regionCode, 'filter.regionCode')
     if (filter?.jobId != null && !isUuid(filter.jobId)) throw badInput([{ path: 'filter.jobId', message: 'must be a job id' }])
     const q: repo.WorkItemQuery = { ...filter, regionCode }
-    const rows = await repo.listWorkItems(this.deps.db, this.principal, q, cursor?.[0] ?? null, size + 1)
-    return connection(rows.map(workItemView), size, w => [w.id as string], async () => await repo.countWorkItems(this.deps.db, this.principal, q))
+    const rows = await repo.listWorkItems(this.deps.db, this.principal, q, page, page.size + 1)
+    return connection(rows.map(workItemView), page, w => [w.id as string], async () => await repo.countWorkItems(this.deps.db, this.principal, q))
   }
 
   /**

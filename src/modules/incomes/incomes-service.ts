@@ -6,6 +6,7 @@ import type { Principal } from '../../shared/principal.js'
 import { recordAudit } from '../audit/audit-service.js'
 import { HouseholdsService } from '../households/households-service.js'
 import * as members from '../members/members-repository.js'
+import { incomeView, type IncomeView } from '../record-views.js'
 import * as repo from './incomes-repository.js'
 
 export interface IncomeInput {
@@ -19,8 +20,6 @@ export interface IncomeInput {
   householdSize?: number | null
 }
 
-export type IncomeView = Omit<repo.IncomeRow, 'householdId' | 'regionCode' | 'createdAt' | 'updatedAt' | 'version'>
-
 const round2 = (n: number): number => Math.round(n * 100) / 100
 const isMoney = (n: number): boolean => Number.isFinite(n) && n >= 0 && n <= 100_000_000 && Math.abs(round2(n) - n) < 1e-9
 
@@ -28,8 +27,6 @@ const isMoney = (n: number): boolean => Number.isFinite(n) && n >= 0 && n <= 100
 export function perCapitaNet (i: Pick<IncomeInput, 'wage' | 'business' | 'property' | 'transfer' | 'expenses'>, persons: number): number {
   return round2((i.wage + i.business + i.property + i.transfer - i.expenses) / persons)
 }
-
-export const incomeView = ({ householdId: _h, regionCode: _r, createdAt: _c, updatedAt: _u, version: _v, ...rest }: repo.IncomeRow): IncomeView => rest
 
 export class IncomesService {
   constructor (private readonly deps: Deps, private readonly principal: Principal) {}

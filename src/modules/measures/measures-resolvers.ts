@@ -1,5 +1,6 @@
 import type { IResolvers, MercuriusLoaders } from 'mercurius'
-import type { MeasureInput, MeasurePatch, MeasureView } from './measures-service.js'
+import type { MeasureView } from '../record-views.js'
+import type { MeasureInput, MeasurePatch } from './measures-service.js'
 
 export const resolvers: IResolvers = {
   Mutation: {

@@ -8,6 +8,7 @@ import type { Principal } from '../../shared/principal.js'
 import { recordAudit } from '../audit/audit-service.js'
 import { HouseholdsService } from '../households/households-service.js'
 import * as members from '../members/members-repository.js'
+import { measureView, type MeasureView } from '../record-views.js'
 import * as repo from './measures-repository.js'
 
 export interface MeasureInput extends MeasureFields {
@@ -16,10 +17,6 @@ export interface MeasureInput extends MeasureFields {
 }
 
 export type MeasurePatch = Partial<Omit<MeasureInput, 'category' | 'memberId'>>
-export type MeasureView = Omit<repo.MeasureRow, 'regionCode' | 'createdAt' | 'updatedAt'>
-
-export const measureView = ({ regionCode: _r, createdAt: _c, updatedAt: _u, ...rest }: repo.MeasureRow): MeasureView => rest
-
 function checkFundingSource (v: string | null | undefined): void {
   if (v != null && v.length > 100) throw badInput([{ path: 'input.fundingSource', message: 'must be at most 100 characters' }])
 }

@@ -40,9 +40,6 @@ export interface MemberView extends Omit<repo.MemberRow, 'nationalIdSealed' | 'n
   nationalId: string
 }
 
-export const REMOVAL_REASONS = ['DECEASED', 'MARRIED_OUT', 'MOVED', 'WRONGLY_REGISTERED'] as const
-
-
 /**
  * The member as a caller may see it: the national ID opened, and masked for VIEWER. A
  * row read without the sealed column (a page that does not ask for the ID) opens

@@ -1,6 +1,7 @@
 import { withoutStatementTimeout } from '../../db/index.js'
 import type { Deps } from '../../shared/context.js'
 import { badInput, conflict, forbidden, type FieldError } from '../../shared/errors.js'
+import { TARGET_INDICATORS } from '../../shared/labels.js'
 import { hasDecimals } from '../../shared/numbers.js'
 import { authorize, can } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
@@ -48,10 +49,6 @@ export interface Figures {
   basis: StatisticsBasis
 }
 
-export const TARGET_INDICATORS = [
-  'PERSONS_EXITED', 'VILLAGES_EXITED', 'COUNTIES_EXITED', 'PERSONS_RELOCATED', 'FOREST_RANGER_POSTS',
-  'INDUSTRY_COVERAGE_RATE', 'INDUSTRY_STACKING_DEGREE', 'EMPLOYMENT_RATE', 'MEDICAL_INSURANCE_RATE'
-] as const
 export type TargetIndicator = typeof TARGET_INDICATORS[number]
 
 export interface TargetProgress {
