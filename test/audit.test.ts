@@ -6,6 +6,7 @@ import { verifyExport } from '../src/modules/audit/audit-offline.js'
 import { recordAudit } from '../src/modules/audit/audit-service.js'
 import { headProblem, parsePublicKeys, type TreeHead } from '../src/shared/tree-heads.js'
 import { buildApp, freshDatabase, uniqueSub, type Client, type TestApp } from './helper.js'
+import { pageBothWays } from './paging.js'
 
 /** The database's own message of a failed statement (drizzle wraps it as the cause). */
 async function failure (p: Promise<unknown>): Promise<string> {
@@ -285,4 +286,18 @@ t.test('a forged head is found by verification and offline', async (t) => {
   t.match((await admin.gql(VERIFY)).data.verifyAuditChain, { valid: false, problem: /head of size 1: the signature does not match/ })
   const lines = (await exported(admin)).map(l => JSON.stringify(l))
   t.match(await verifyExport(lines, { ...head, rootHash: '0'.repeat(64) }, await keysOf(app)), { ok: false, position: null, reason: /tree head: the signature/ })
+})
+
+t.test('auditLog pages forward (older) and backward (newer) with Relay cursors, the two readings agreeing', async (t) => {
+  const app = await buildApp(t, { database: await freshDatabase() })
+  const admin = app.as({ sub: uniqueSub('admin'), role: 'ADMIN', region: '4112' })
+  await changeRegions(admin, ['411224101200', '411224101201', '411224101202', '411224101204', '411224101205', '411224101206', '411224101207'])
+  await app.sequenced()
+  const auditor = app.as({ sub: uniqueSub('auditor'), role: 'AUDITOR', region: '4112' })
+  for (const size of [1, 2, 3, 7, 50]) {
+    const seqs = await pageBothWays(t, auditor, { field: 'auditLog', args: ['$f: AuditFilter', 'filter: $f'], variables: { f: { entity: 'Region' } }, select: 'seq', idOf: n => n.seq }, size)
+    t.same(seqs, ['7', '6', '5', '4', '3', '2', '1'], `size ${size}: newest first`)
+  }
+  t.same((await auditor.gql('{ auditLog(first: 1, last: 1) { totalCount } }')).errors?.[0]?.extensions.fields?.map(f => f.path), ['last'])
+  t.same((await auditor.gql('{ auditLog(last: 1, before: "x") { totalCount } }')).errors?.[0]?.extensions.fields?.map(f => f.path), ['before'])
 })

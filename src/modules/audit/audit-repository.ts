@@ -150,10 +150,15 @@ function where (p: Principal, q: AuditQuery): SQL {
   return sql.join(parts, sql` AND `)
 }
 
-/** Sequenced entries in the principal's area, newest first, before position `beforeSeq`. */
-export async function listInArea (db: DbOrTx, p: Principal, q: AuditQuery, beforeSeq: bigint | null, limit: number): Promise<LoggedRow[]> {
+/**
+ * Sequenced entries in the principal's area in the list's order (newest first) after the
+ * cursor `after` and before `before` (both positions, exclusive); a backward page is read
+ * from its end (oldest first), the caller turns it around.
+ */
+export async function listInArea (db: DbOrTx, p: Principal, q: AuditQuery, range: { after: bigint | null, before: bigint | null, backward: boolean }, limit: number): Promise<LoggedRow[]> {
   return await queryRows<LoggedRow>(db, sql`SELECT ${LOGGED_COLUMNS} FROM audit_log l JOIN audit_events e ON e.id = l.entry_id
-    WHERE ${where(p, q)} ${beforeSeq !== null ? sql`AND l.seq < ${beforeSeq.toString()}` : sql``} ORDER BY l.seq DESC LIMIT ${limit}`)
+    WHERE ${where(p, q)} ${range.after !== null ? sql`AND l.seq < ${range.after.toString()}` : sql``} ${range.before !== null ? sql`AND l.seq > ${range.before.toString()}` : sql``}
+    ORDER BY l.seq ${range.backward ? sql`ASC` : sql`DESC`} LIMIT ${limit}`)
 }
 
 export async function countInArea (db: DbOrTx, p: Principal, q: AuditQuery): Promise<number> {

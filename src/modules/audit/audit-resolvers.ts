@@ -1,10 +1,10 @@
 import type { IResolvers } from 'mercurius'
+import type { PageArgs } from '../../shared/pagination.js'
 import type { AuditFilterInput } from './audit-service.js'
 
 export const resolvers: IResolvers = {
   Query: {
-    auditLog: async (_root, args: { filter?: AuditFilterInput, first?: number, after?: string }, ctx) =>
-      await ctx.services.audit.log(args.filter, args.first, args.after),
+    auditLog: async (_root, args: { filter?: AuditFilterInput } & PageArgs, ctx) => await ctx.services.audit.log(args.filter, args),
     verifyAuditChain: async (_root, _args, ctx) => await ctx.services.audit.verifyChain(),
     auditTreeHead: async (_root, _args, ctx) => await ctx.services.audit.treeHead(),
     auditInclusionProof: async (_root, args: { seq: number, treeSize?: number | null }, ctx) =>

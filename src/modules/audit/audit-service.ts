@@ -2,7 +2,7 @@ import type { Db, DbOrTx } from '../../db/index.js'
 import type { Deps } from '../../shared/context.js'
 import { isIsoDate } from '../../shared/dates.js'
 import { badInput, type FieldError } from '../../shared/errors.js'
-import { connection, decodeCursor, pageSize, type Connection } from '../../shared/pagination.js'
+import { connection, decodeCursor, pageSize, type Connection, type PageArgs } from '../../shared/pagination.js'
 import { authorize } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 import { headProblem, type TreeHead } from '../../shared/tree-heads.js'
@@ -154,6 +154,13 @@ function parseInstant (value: string | null | undefined, path: string): Date | n
   return d
 }
 
+/** A position from an auditLog cursor (null when none given). */
+function seqCursor (cursor: string | null | undefined, path: string): bigint | null {
+  const key = decodeCursor<[string]>(cursor, ['string'], path)
+  if (key !== null && !/^\d{1,19}$/.test(key[0])) throw badInput([{ path, message: 'is not a cursor this service issued' }])
+  return key === null ? null : BigInt(key[0])
+}
+
 /** An entry as auditLog shows it: as exported, its position as a string (a 64-bit integer). */
 export type AuditEntryView = Omit<ExportedEntry, 'seq'> & { seq: string }
 
@@ -188,11 +195,12 @@ const GRAPHQL_PATHS: Paths = { seq: 'seq', treeSize: 'treeSize', first: 'first',
 export class AuditService {
   constructor (private readonly deps: Deps, private readonly principal: Principal) {}
 
-  /** Sequenced entries of records in the caller's area, newest first. */
-  async log (filter: AuditFilterInput | null | undefined, first: number | null | undefined, after: string | null | undefined): Promise<Connection<AuditEntryView>> {
+  /** Sequenced entries of records in the caller's area, newest first; Relay paging both ways, by position. */
+  async log (filter: AuditFilterInput | null | undefined, args: PageArgs): Promise<Connection<AuditEntryView>> {
     authorize(this.principal, 'audit.read')
-    const size = pageSize(first)
-    const cursor = decodeCursor<[string]>(after, ['string'])
+    if (args.first != null && args.last != null) throw badInput([{ path: 'last', message: 'cannot be combined with first' }])
+    const backward = args.last != null
+    const size = backward ? pageSize(args.last, 'last') : pageSize(args.first, 'first')
     const q: repo.AuditQuery = {
       entity: filter?.entity,
       entityId: filter?.entityId,
@@ -200,10 +208,9 @@ export class AuditService {
       from: parseInstant(filter?.from, 'filter.from'),
       to: parseInstant(filter?.to, 'filter.to')
     }
-    if (cursor !== null && !/^\d{1,19}$/.test(cursor[0])) throw badInput([{ path: 'after', message: 'is not a cursor this service issued' }])
-    const before = cursor === null ? null : BigInt(cursor[0])
-    const rows = await repo.listInArea(this.deps.db, this.principal, q, before, size + 1)
-    return connection(rows.map(view), size, r => [r.seq], async () => await repo.countInArea(this.deps.db, this.principal, q))
+    const range = { after: seqCursor(args.after, 'after'), before: seqCursor(args.before, 'before'), backward }
+    const rows = await repo.listInArea(this.deps.db, this.principal, q, range, size + 1)
+    return connection(rows.map(view), { size, backward }, r => [r.seq], async () => await repo.countInArea(this.deps.db, this.principal, q))
   }
 
   /**
