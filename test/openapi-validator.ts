@@ -24,6 +24,7 @@ export interface Schema {
   $ref?: string
   example?: unknown
   type?: string | string[]
+  format?: string
   properties?: Record<string, Schema>
   required?: string[]
   items?: Schema
