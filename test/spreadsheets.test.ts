@@ -100,7 +100,8 @@ t.test('every reason a row is rejected has its Chinese rendering', async (t) => 
 })
 
 t.test('the register as xlsx and CSV: Chinese headers, the same rows as NDJSON, formulas not run, masked for VIEWER, nothing outside the area', async (t) => {
-  const database = await freshDatabase()
+  const statements: string[] = []
+  const database = await freshDatabase({ onQuery: (q) => { statements.push(q) } })
   const { as, app } = await buildApp(t, { database })
   await generateDemoData(database.db, new Sealer(Buffer.from(TEST_DATA_KEY, 'base64')), { households: 2 * EXPORT_BATCH + 20, region: TOWNSHIP, seed: 11 })
   const op = as({ sub: uniqueSub('op'), role: 'OPERATOR', region: VILLAGE })
@@ -172,6 +173,20 @@ t.test('the register as xlsx and CSV: Chinese headers, the same rows as NDJSON, 
   t.same((await sheetOf(theirs.rawPayload)).rows, [HEADERS], 'an empty register (headers only)')
   t.equal((await get(app, stranger, `/api/v1/households/export?format=csv&region=${TOWNSHIP}`)).statusCode, 403, 'a region outside the area is 403')
   t.equal((await  get(app, { sub: uniqueSub('x'), role: 'EXCHANGE', region: '4112', dept: 'health' }, '/api/v1/households/export?format=xlsx')).statusCode, 403)
+
+  // Backpressure: a reader that takes nothing holds either spreadsheet after its first batch.
+  const pageQueries = (): number => statements.filter(q => /from "households"/.test(q) && /limit/i.test(q)).length
+  for (const format of ['xlsx', 'csv']) {
+    statements.length = 0
+    const streamed = await app.inject({ method: 'GET', url: `/api/v1/households/export?format=${format}`, headers: { authorization: `Bearer ${await token(reviewer)}` }, payloadAsStream: true })
+    for (let i = 0; i < 100 && pageQueries() === 0; i++) await new Promise(resolve => setTimeout(resolve, 20))
+    await new Promise(resolve => setTimeout(resolve, 700))
+    t.ok(pageQueries() < Math.ceil(docs.length / EXPORT_BATCH), `${format}: the export waits for its reader (${pageQueries()} of ${Math.ceil(docs.length / EXPORT_BATCH)} batches read)`)
+    const chunks: Buffer[] = []
+    for await (const chunk of streamed.stream()) chunks.push(chunk as Buffer)
+    const rows = format === 'xlsx' ? (await sheetOf(Buffer.concat(chunks))).rows.slice(1) : (csvParse(Buffer.concat(chunks).subarray(3).toString('utf8')) as string[][]).slice(1)
+    t.equal(rows.length, expected.length, `${format}: and finishes once read`)
+  }
 
   const badFormat = await get(app, reviewer, '/api/v1/households/export?format=pdf')
   t.equal(badFormat.statusCode, 400)

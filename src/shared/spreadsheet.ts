@@ -81,21 +81,35 @@ export async function * csvChunks<T> (batches: AsyncIterable<readonly T[]>, tabl
   }
 }
 
-/** Waits for the stream's drain or its end, whichever comes first (the other listener is removed). */
-async function drainedOrClosed (out: PassThrough): Promise<void> {
+/** Waits for `stream`'s drain or the end of `out`, whichever comes first (the other listener is removed). */
+async function drainedOrClosed (stream: NodeJS.EventEmitter, out: Readable): Promise<void> {
   const ac = new AbortController()
   try {
-    await Promise.race([once(out, 'drain', { signal: ac.signal }), once(out, 'close', { signal: ac.signal })])
+    await Promise.race([once(stream, 'drain', { signal: ac.signal }), once(out, 'close', { signal: ac.signal })])
   } finally {
     ac.abort()
   }
 }
 
 /**
- * The table as a streamed workbook. Rows are added a batch at a time and the next batch
- * is read only once the reply has taken what was written (the output's drain), so a
- * slow client holds back the database reads as the NDJSON export does. A client gone
- * ends the reading (the batches' generator is returned).
+ * Where exceljs's sheet writer hands its XML to the zip: its buffer is piped into this
+ * stream (archiver's input for the entry, a readable-stream v2 PassThrough), which
+ * needs a drain while XML waits to be compressed. exceljs itself writes on regardless,
+ * so the writer below waits on it.
+ */
+interface ZipInput extends NodeJS.EventEmitter { _writableState: { needDrain: boolean } }
+function zipInput (sheet: ExcelJS.Worksheet): ZipInput {
+  const input = (sheet as unknown as { stream: { pipes?: Array<Partial<ZipInput>> } }).stream.pipes?.[0]
+  if (input?._writableState === undefined) throw new Error('exceljs: the sheet is not piped into the zip')
+  return input as ZipInput
+}
+
+/**
+ * The table as a streamed workbook. Rows are added a batch at a time, and the next
+ * batch is read only once the zip has compressed the last one and the reply has taken
+ * it: a slow client holds back the database reads as the NDJSON export does, and at
+ * most about one batch is held. A client gone ends the reading (the batches'
+ * generator is returned).
  */
 export function xlsxStream<T> (batches: AsyncIterable<readonly T[]>, table: Table<T>, onError: (err: unknown) => void): Readable {
   const out = new PassThrough()
@@ -103,10 +117,11 @@ export function xlsxStream<T> (batches: AsyncIterable<readonly T[]>, table: Tabl
   const sheet = workbook.addWorksheet(table.sheet)
   const write = async (): Promise<void> => {
     sheet.addRow(table.columns.map(([h]) => h)).commit()
+    const input = zipInput(sheet)
     for await (const batch of batches) {
       for (const r of batch) sheet.addRow(table.columns.map(([, f]) => f(r))).commit()
-      if (out.destroyed) return
-      if (out.writableNeedDrain) await drainedOrClosed(out)
+      while (input._writableState.needDrain && !out.destroyed) await drainedOrClosed(input, out)
+      if (out.writableNeedDrain) await drainedOrClosed(out, out) // the compressed batch waits for the reply
       if (out.destroyed) return
     }
     sheet.commit()
