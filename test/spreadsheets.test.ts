@@ -17,7 +17,7 @@ import { parseNationalId } from '../src/shared/national-id.js'
 import { Sealer } from '../src/shared/sealing.js'
 import { preferredLanguage, tableFormat, XLSX_TYPE } from '../src/shared/spreadsheet.js'
 import { householdInput, memberInput, nationalId } from './fixtures.js'
-import { buildApp, freshDatabase, TEST_DATA_KEY, token, uniqueSub, type TestApp } from './helper.js'
+import { buildApp, freshDatabase, TEST_DATA_KEY, testConfig, token, uniqueSub, type TestApp } from './helper.js'
 import type { TokenClaims } from '../src/infra/tokens.js'
 
 const TOWNSHIP = '411224101' // 杜关镇, 卢氏县
@@ -261,4 +261,14 @@ t.test('every other CSV escapes formulas too: the public exit notice', async (t)
   t.equal(res.statusCode, 200)
   const table = csvParse(res.rawPayload.subarray(3).toString('utf8')) as string[][]
   t.same(table.map(r => r[1]), ['户主姓名', `'${EVIL}`], 'the head\'s name is escaped')
+})
+
+t.test('the format and language chosen are added to Vary, beside CORS\'s Origin', async (t) => {
+  const { app } = await buildApp(t, { config: testConfig({ CORS_ORIGINS: 'https://fp.smx.gov.cn' }) })
+  const viewer = { sub: uniqueSub('viewer'), role: 'VIEWER', region: VILLAGE } as const
+  const res = await get(app, viewer, '/api/v1/households/export', { origin: 'https://fp.smx.gov.cn', accept: 'text/csv' })
+  t.equal(res.statusCode, 200)
+  t.same(String(res.headers.vary).split(/,\s*/).sort(), ['Accept', 'Origin'])
+  const errors = await get(app, viewer, '/api/v1/exchange/jobs/00000000-0000-4000-8000-000000000000/errors', { origin: 'https://fp.smx.gov.cn' })
+  t.equal(errors.statusCode, 403, 'refused before any format is chosen')
 })

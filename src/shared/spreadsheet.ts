@@ -15,6 +15,7 @@ import { once } from 'node:events'
 import { PassThrough, type Readable } from 'node:stream'
 import { stringify } from 'csv-stringify/sync'
 import ExcelJS from 'exceljs'
+import type { FastifyReply } from 'fastify'
 import iconv from 'iconv-lite'
 
 export type Cell = string | number | null
@@ -45,6 +46,12 @@ export function tableFormat (format: TableFormat | undefined, accept: string | u
     return { format: ACCEPTED[type ?? ''], q: q === undefined ? 1 : Number(q.slice(2)), i }
   }).filter(r => r.format !== undefined && r.q > 0).sort((a, b) => b.q - a.q || a.i - b.i)
   return ranked[0]?.format ?? 'ndjson'
+}
+
+/** Adds request headers the answer depends on to `Vary`, keeping those already there (CORS's `Origin`). */
+export function varyOn (reply: FastifyReply, ...fields: string[]): void {
+  const current = reply.getHeader('vary')
+  reply.header('vary', [...(current === undefined ? [] : [String(current)]), ...fields].join(', '))
 }
 
 /** The language asked by Accept-Language among the two the service writes: Chinese (zh, zh-CN, …) or English. */

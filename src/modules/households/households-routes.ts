@@ -5,7 +5,7 @@ import type { MeasureView } from '../measures/measures-service.js'
 import type { MemberView } from '../members/members-service.js'
 import { REGION_CODE_PATTERN } from '../../shared/region-code.js'
 import { prefetched, type Selection } from '../../shared/prefetch.js'
-import { CSV_CHARSETS, TABLE_FORMATS, csvChunks, ndjsonChunks, tableFormat, xlsxStream, XLSX_TYPE, type CsvCharset, type TableFormat } from '../../shared/spreadsheet.js'
+import { CSV_CHARSETS, TABLE_FORMATS, csvChunks, ndjsonChunks, tableFormat, varyOn, xlsxStream, XLSX_TYPE, type CsvCharset, type TableFormat } from '../../shared/spreadsheet.js'
 import { servicesOf } from '../services.js'
 import type { HouseholdView } from './households-service.js'
 import { REGISTER_TABLE, registerRows, type HouseholdDocument, type RegisterRow } from './register-table.js'
@@ -50,7 +50,7 @@ const routes: FastifyPluginAsync = async (app) => {
     const format = tableFormat(req.query.format, req.headers.accept)
     const { batches } = await servicesOf(req).households.export(req.query.region, DOCUMENT, 'querystring.region')
     const failed = (err: unknown): void => { req.log.error({ err }, 'export stream failed') }
-    reply.header('vary', 'Accept')
+    varyOn(reply, 'Accept')
     if (format === 'ndjson') {
       const stream = Readable.from(ndjsonChunks(batches, document), { objectMode: false })
       stream.on('error', failed)

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { Readable } from 'node:stream'
-import { CSV_CHARSETS, TABLE_FORMATS, csvChunks, ndjsonChunks, preferredLanguage, tableFormat, xlsxStream, XLSX_TYPE, type CsvCharset, type Table, type TableFormat } from '../../shared/spreadsheet.js'
+import { CSV_CHARSETS, TABLE_FORMATS, csvChunks, ndjsonChunks, preferredLanguage, tableFormat, varyOn, xlsxStream, XLSX_TYPE, type CsvCharset, type Table, type TableFormat } from '../../shared/spreadsheet.js'
 import { servicesOf } from '../services.js'
 import type { ImportErrorRow } from './imports-service.js'
 import { KIND_NAMES } from './kinds.js'
@@ -59,7 +59,8 @@ const routes: FastifyPluginAsync = async (app) => {
       for await (const page of pages) yield page.map(e => ({ ...e, message: localisedMessage(e.message, language) }))
     }
     const failed = (err: unknown): void => { req.log.error({ err }, 'error report stream failed') }
-    reply.header('vary', 'Accept, Accept-Language').header('content-language', language)
+    varyOn(reply, 'Accept', 'Accept-Language')
+    reply.header('content-language', language)
     if (format === 'ndjson') {
       const stream = Readable.from(ndjsonChunks(localised()), { objectMode: false })
       stream.on('error', failed)
