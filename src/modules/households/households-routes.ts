@@ -29,11 +29,11 @@ async function * registerBatches (batches: AsyncIterable<HouseholdView[]>): Asyn
 }
 
 const routes: FastifyPluginAsync = async (app) => {
-  // Streams the region's households as NDJSON. The stream pulls the next batch from the
-  // database only when the reply has taken the last one (backpressure through pipe), so
-  // at most about two batches are in memory whatever the region's size.
-  // The register in the format asked (format=, else Accept): NDJSON, CSV or an Excel
-  // workbook, from the same batches, the same masking and the same area rules.
+  // Streams the region's households in the format asked (format=, else Accept): NDJSON,
+  // or the register as CSV or an Excel workbook, from the same batches with the same
+  // masking and area rules. Each stream pulls the next batch from the database only when
+  // the reply has taken the last one (backpressure), so at most about two batches are in
+  // memory whatever the region's size.
   app.get<{ Querystring: { region?: string, format?: TableFormat, charset?: CsvCharset } }>('/households/export', {
     schema: {
       querystring: {
