@@ -107,7 +107,7 @@ t.test('export: area rules, roles and bad input', async (t) => {
     t.equal(res.statusCode, 400, url)
     t.same(res.json().errors.map((e: { path: string }) => e.path), ['querystring.region'])
   }
-  t.same((await op.get('/api/v1/households/export?format=csv')).json().errors.map((e: { path: string }) => e.path), ['querystring.format'])
+  t.same((await op.get('/api/v1/households/export?format=pdf')).json().errors.map((e: { path: string }) => e.path), ['querystring.format'])
   const exchange = as({ sub: uniqueSub(), role: 'EXCHANGE', region: '4112', dept: 'civil_affairs' })
   t.equal((await exchange.get('/api/v1/households/export')).statusCode, 403, 'EXCHANGE does not read records')
   const own = lines((await op.get('/api/v1/households/export')).body)

@@ -2,15 +2,18 @@
  * Responses conform to openapi.yaml: every documented operation and status is called
  * for real, and each answer's status, media type and body (each line of NDJSON) are
  * checked against the document's schemas with Ajv (JSON Schema 2020-12, as OpenAPI 3.1
- * uses). The examples in the document are checked against their schemas too.
+ * uses). The examples in the document are checked against their schemas too. The check is
+ * strict both ways (see openapi-validator.ts): a field an answer returns must be documented,
+ * a field documented must be returned by some answer, and a field every answer returns
+ * must be documented as required.
  */
 import type { LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import { householdInput, nationalId } from './fixtures.js'
 import { buildApp, testConfig, uniqueSub } from './helper.js'
-import { ajv, nonConformance, operations, responseOf, schemaOf, validatorOf } from './openapi-validator.js'
+import { documentedProperties, errorsText, mediaPointer, nonConformance, observed, operations, responseOf, schemaOf, validatorOf } from './openapi-validator.js'
 
-/** Operations whose successes must show an example (the exchange routes and the registry reads); every example present is checked. */
+/** Operations whose successes must show an example (the exchange routes and the registry reads; a binary file, e.g. xlsx, needs none); every example present is checked. */
 const EXAMPLES_REQUIRED = new Set(['/api/v1/me', '/api/v1/households', '/api/v1/households/{id}', '/api/v1/households/export', '/api/v1/changes', '/api/v1/eligibility',
   '/api/v1/exchange/jobs', '/api/v1/exchange/jobs/{id}', '/api/v1/exchange/jobs/{id}/errors', '/api/v1/exchange/jobs/{id}/report'])
 
@@ -19,21 +22,21 @@ t.test('the examples in openapi.yaml conform to their schemas, and the exchange 
     for (const [media, content] of Object.entries(op.requestBody?.content ?? {})) {
       if (content.example !== undefined && content.schema !== undefined) {
         const v = validatorOf(content.schema)
-        t.ok(v(content.example), `${method} ${path} request example (${media}) ${ajv.errorsText(v.errors)}`)
+        t.ok(v(content.example), `${method} ${path} request example (${media}) ${errorsText(v)}`)
       }
     }
     for (const [status, r] of Object.entries(op.responses)) {
       for (const [media, content] of Object.entries(responseOf(r).content ?? {})) {
         const schemaExample = schemaOf(content.schema)?.example
-        if (EXAMPLES_REQUIRED.has(path) && status.startsWith('2')) t.ok(content.example !== undefined || schemaExample !== undefined, `${method} ${path} ${status} ${media} has an example`)
+        if (EXAMPLES_REQUIRED.has(path) && status.startsWith('2') && schemaOf(content.schema)?.format !== 'binary') t.ok(content.example !== undefined || schemaExample !== undefined, `${method} ${path} ${status} ${media} has an example`)
         if (schemaExample !== undefined) {
           const v = validatorOf(schemaOf(content.schema)!)
-          t.ok(v(schemaExample), `${method} ${path} ${status} schema example ${ajv.errorsText(v.errors)}`)
+          t.ok(v(schemaExample), `${method} ${path} ${status} schema example ${errorsText(v)}`)
         }
         if (content.example === undefined || content.schema === undefined) continue
         const v = validatorOf(content.schema)
-        const values = media === 'application/x-ndjson' ? String(content.example).split('\n').filter(l => l !== '').map(l => JSON.parse(l) as unknown) : [content.example]
-        for (const value of values) t.ok(v(value), `${method} ${path} ${status} example (${media}) ${ajv.errorsText(v.errors)}`)
+        const values = media === 'application/x-ndjson' && typeof content.example === 'string' ? content.example.split('\n').filter(l => l !== '').map(l => JSON.parse(l) as unknown) : [content.example]
+        for (const value of values) t.ok(v(value), `${method} ${path} ${status} example (${media}) ${errorsText(v)}`)
       }
     }
   }
@@ -73,6 +76,8 @@ t.test('every REST response conforms to openapi.yaml: status, media type and bod
     ['get', '/api/v1/exchange/jobs/{id}', async () => await anonymous(`/api/v1/exchange/jobs/${jobId}`)],
     ['get', '/api/v1/exchange/jobs/{id}/errors', async () => await hospital.get(`/api/v1/exchange/jobs/${jobId}/errors`)],
     ['get', '/api/v1/exchange/jobs/{id}/errors', async () => await viewer.get(`/api/v1/exchange/jobs/${jobId}/errors`)],
+    ['get', '/api/v1/exchange/jobs/{id}/errors', async () => await hospital.get(`/api/v1/exchange/jobs/${jobId}/errors?format=csv`)],
+    ['get', '/api/v1/exchange/jobs/{id}/errors', async () => await hospital.get(`/api/v1/exchange/jobs/${jobId}/errors?format=xlsx`)],
     ['get', '/api/v1/exchange/jobs/{id}/errors', async () => await hospital.get('/api/v1/exchange/jobs/00000000-0000-4000-8000-000000000000/errors')],
     ['get', '/api/v1/exchange/jobs/{id}/errors', async () => await anonymous(`/api/v1/exchange/jobs/${jobId}/errors`)],
     ['get', '/api/v1/exchange/jobs/{id}', async () => await hospital.get(`/api/v1/exchange/jobs/${'1'.repeat(65)}`)],
@@ -88,6 +93,8 @@ t.test('every REST response conforms to openapi.yaml: status, media type and bod
     ['get', '/api/v1/exchange/jobs/{id}/report', async () => await anonymous(`/api/v1/exchange/jobs/${jobId}/report`)],
     ['get', '/healthz', async () => await anonymous('/healthz')],
     ['get', '/readyz', async () => await anonymous('/readyz')],
+    ['get', '/healthz', async () => await anonymous('/healthz?verbose=1')],
+    ['get', '/readyz', async () => await anonymous('/readyz?verbose=1')],
     ['get', '/openapi.yaml', async () => await anonymous('/openapi.yaml')],
     ['get', '/api/v1/me', async () => await hospital.get('/api/v1/me')],
     ['get', '/api/v1/me', async () => await op.get('/api/v1/me')],
@@ -106,6 +113,9 @@ t.test('every REST response conforms to openapi.yaml: status, media type and bod
     ['get', '/api/v1/households', async () => await op.get('/api/v1/households?region=411221')],
     ['get', '/api/v1/households/export', async () => await op.get('/api/v1/households/export')],
     ['get', '/api/v1/households/export', async () => await viewer.get('/api/v1/households/export')],
+    ['get', '/api/v1/households/export', async () => await op.get('/api/v1/households/export?format=csv&charset=gb18030')],
+    ['get', '/api/v1/households/export', async () => await viewer.get('/api/v1/households/export?format=xlsx')],
+    ['get', '/api/v1/households/export', async () => await op.get('/api/v1/households/export?format=ods')],
     ['get', '/api/v1/households/export', async () => await op.get('/api/v1/households/export?region=1')],
     ['get', '/api/v1/households/export', async () => await op.get('/api/v1/households/export?region=411221')],
     ['get', '/api/v1/changes', async () => await viewer.get('/api/v1/changes')],
@@ -129,6 +139,7 @@ t.test('every REST response conforms to openapi.yaml: status, media type and bod
     ['get', '/api/v1/exit-notices', async () => await op.get('/api/v1/exit-notices?region=411221')],
     ['get', '/api/v1/exit-notices', async () => await anonymous('/api/v1/exit-notices')],
     ['get', '/api/v1/statistics/{regionCode}', async () => await viewer.get('/api/v1/statistics/411224?year=2019')],
+    ['get', '/api/v1/statistics/{regionCode}', async () => await admin.get('/api/v1/statistics/4112?year=2019')], // the city's plan targets
     ['get', '/api/v1/statistics/{regionCode}', async () => await viewer.get('/api/v1/statistics/4112x?year=2019')],
     ['get', '/api/v1/statistics/{regionCode}', async () => await anonymous('/api/v1/statistics/411224?year=2019')],
     ['get', '/api/v1/statistics/{regionCode}', async () => await viewer.get('/api/v1/statistics/411221?year=2019')],
@@ -173,7 +184,8 @@ t.test('every REST response conforms to openapi.yaml: status, media type and bod
   }
   await hospital.get('/api/v1/me') // the clients' tokens are ready once they have made a request
   await school.get('/api/v1/me')
-  const rows = [{ national_id: h.members[0]!.nationalId, year: 2019, medical_insurance: true, serious_illness_insurance: true }, { national_id: '411224197503020014', year: 2019, medical_insurance: true, serious_illness_insurance: false }]
+  // The member is now uninsured: the report has a work item (UNINSURED).
+  const rows = [{ national_id: h.members[0]!.nationalId, year: 2019, medical_insurance: false, serious_illness_insurance: true }, { national_id: '411224197503020014', year: 2019, medical_insurance: true, serious_illness_insurance: false }]
   const job = await upload(hospital, 'health.insurance', rows.map(r => JSON.stringify(r)).join('\n') + '\n', 'application/x-ndjson')
   const jobId = job.json().id as string
   await finished(jobId)
@@ -240,4 +252,21 @@ t.test('every documented response was exercised', async (t) => {
   const notExercised = operations.flatMap(({ path, method, op }) => Object.keys(op.responses).map(status => `${method} ${path} ${status}`))
     .filter(k => !seen.has(k) && k !== 'get /readyz 503')
   t.same(notExercised, [], 'every documented response was exercised')
+})
+
+// Each documented field of a JSON answer was returned at least once, and a field that was returned in every answer is required.
+t.test('every documented field is returned, and one always returned is required', async (t) => {
+  const documented = new Map<string, boolean>()
+  for (const { path, method, op } of operations) {
+    for (const [status, r] of Object.entries(op.responses)) {
+      if (`${method} ${path} ${status}` === 'get /readyz 503') continue
+      for (const [media, content] of Object.entries(responseOf(r).content ?? {})) {
+        if (content.schema !== undefined && media.endsWith('json')) documentedProperties(content.schema, mediaPointer(method, path, status, media), documented)
+      }
+    }
+  }
+  const never = [...documented.keys()].filter(k => (observed.get(k)?.present ?? 0) === 0)
+  const alwaysButOptional = [...documented].filter(([k, required]) => !required && observed.get(k) !== undefined && observed.get(k)!.present === observed.get(k)!.objects)
+  t.same(never, [], 'documented fields that no answer returned')
+  t.same(alwaysButOptional, [], 'fields every answer returned that are not documented as required')
 })

@@ -4,13 +4,15 @@ import type { MemberView } from '../members/members-service.js'
 import type { IncomeView, MeasureView } from '../record-views.js'
 import { REGION_CODE_PATTERN } from '../../shared/region-code.js'
 import { prefetched, type Selection } from '../../shared/prefetch.js'
+import { CSV_CHARSETS, TABLE_FORMATS, csvChunks, ndjsonChunks, tableFormat, varyOn, xlsxStream, XLSX_TYPE, type CsvCharset, type TableFormat } from '../../shared/spreadsheet.js'
 import { servicesOf } from '../services.js'
 import type { HouseholdView } from './households-service.js'
+import { REGISTER_TABLE, registerRows, type HouseholdDocument, type RegisterRow } from './register-table.js'
 
 /** A REST household document holds its active members, measures and incomes, read in the household's statement. */
 const DOCUMENT: Selection = { nested: { members: { args: { includeRemoved: false } }, measures: { args: {} }, incomes: { args: {} } } }
 
-function document (h: HouseholdView): unknown {
+function document (h: HouseholdView): HouseholdDocument {
   const { createdAt: _c, updatedAt: _u, closedAt: _cl, ...household } = h
   return {
     ...household,
@@ -20,28 +22,46 @@ function document (h: HouseholdView): unknown {
   }
 }
 
-/** NDJSON text of the batches, one household document per line, one chunk per batch. */
-async function * ndjson (batches: AsyncIterable<HouseholdView[]>): AsyncGenerator<string> {
-  for await (const batch of batches) yield batch.map(h => JSON.stringify(document(h)) + '\n').join('')
+/** The register's rows of each batch (one per active member). */
+async function * registerBatches (batches: AsyncIterable<HouseholdView[]>): AsyncGenerator<RegisterRow[]> {
+  for await (const batch of batches) yield batch.flatMap(h => registerRows(document(h)))
 }
 
 const routes: FastifyPluginAsync = async (app) => {
-  // Streams the region's households as NDJSON. The stream pulls the next batch from the
-  // database only when the reply has taken the last one (backpressure through pipe), so
-  // at most about two batches are in memory whatever the region's size.
-  app.get<{ Querystring: { region?: string } }>('/households/export', {
+  // Streams the region's households in the format asked (format=, else Accept): NDJSON,
+  // or the register as CSV or an Excel workbook, from the same batches with the same
+  // masking and area rules. Each stream pulls the next batch from the database only when
+  // the reply has taken the last one (backpressure), so at most about two batches are in
+  // memory whatever the region's size.
+  app.get<{ Querystring: { region?: string, format?: TableFormat, charset?: CsvCharset } }>('/households/export', {
     schema: {
       querystring: {
         type: 'object',
         additionalProperties: false,
-        properties: { region: { type: 'string', pattern: REGION_CODE_PATTERN } }
+        properties: {
+          region: { type: 'string', pattern: REGION_CODE_PATTERN },
+          format: { type: 'string', enum: TABLE_FORMATS },
+          charset: { type: 'string', enum: CSV_CHARSETS }
+        }
       }
     }
   }, async (req, reply) => {
+    const format = tableFormat(req.query.format, req.headers.accept)
     const { batches } = await servicesOf(req).households.export(req.query.region, DOCUMENT, 'querystring.region')
-    const stream = Readable.from(ndjson(batches), { objectMode: false })
-    stream.on('error', (err) => { req.log.error({ err }, 'export stream failed') })
-    return await reply.type('application/x-ndjson; charset=utf-8').send(stream)
+    const failed = (err: unknown): void => { req.log.error({ err }, 'export stream failed') }
+    varyOn(reply, 'Accept')
+    if (format === 'ndjson') {
+      const stream = Readable.from(ndjsonChunks(batches, document), { objectMode: false })
+      stream.on('error', failed)
+      return await reply.type('application/x-ndjson; charset=utf-8').send(stream)
+    }
+    const name = `households-${req.query.region ?? req.principal!.regionCode}.${format}`
+    reply.header('content-disposition', `attachment; filename="${name}"`)
+    if (format === 'xlsx') return await reply.type(XLSX_TYPE).send(xlsxStream(registerBatches(batches), REGISTER_TABLE, failed))
+    const charset = req.query.charset ?? 'utf-8'
+    const stream = Readable.from(csvChunks(registerBatches(batches), REGISTER_TABLE, charset), { objectMode: false })
+    stream.on('error', failed)
+    return await reply.type(`text/csv; charset=${charset}`).send(stream)
   })
 
   app.get<{ Params: { id: string } }>('/households/:id', {

@@ -9,6 +9,9 @@ import { LEASE_MS } from './imports-runner.js'
 import { formatOf } from './parse.js'
 import * as repo from './imports-repository.js'
 
+/** One bad field of a rejected row (`path` empty when the row itself is unreadable). */
+export interface ImportErrorRow { line: number, path: string, message: string }
+
 export interface JobView {
   id: string
   kind: string
@@ -136,16 +139,22 @@ export class ImportsService {
     return total
   }
 
-  /** The rejected rows' reasons, in file order, as NDJSON lines (read page by page). */
-  async * errors (id: string): AsyncGenerator<string> {
+  /**
+   * The rejected rows' reasons of a job (404 unless the caller may read it), in file
+   * order, as pages read one at a time as the reader takes them.
+   */
+  async errors (id: string): Promise<AsyncGenerator<ImportErrorRow[]>> {
     const job = await this.find(id)
-    let after: { line: number, path: string } | null = null
-    for (;;) {
-      const page = await repo.errorsAfter(this.deps.db, job.id, after, 1000)
-      for (const e of page) yield JSON.stringify(e) + '\n'
-      if (page.length < 1000) return
-      after = page[page.length - 1]!
-    }
+    const db = this.deps.db
+    return (async function * pages () {
+      let after: { line: number, path: string } | null = null
+      for (;;) {
+        const page = await repo.errorsAfter(db, job.id, after, 1000)
+        if (page.length > 0) yield page
+        if (page.length < 1000) return
+        after = page[page.length - 1]!
+      }
+    })()
   }
 
   /** The kind's reconciliation: counts per finding and every work item with its state. */

@@ -1,13 +1,14 @@
-import { stringify } from 'csv-stringify/sync'
+import { csvText, type Table } from '../../shared/spreadsheet.js'
 import type { RegionStatistics } from './statistics-service.js'
 
 /**
  * The breakdown table as CSV for offices that work in spreadsheets: one row per
  * child region and a last row with the region's total (合计). UTF-8 with a byte
  * order mark, so that Excel opens the Chinese headers correctly; CRLF line ends
- * (RFC 4180). Rates are shares (0–1) with 4 decimals, empty where undefined.
+ * (RFC 4180); cells that would start a formula are escaped. Rates are shares (0–1)
+ * with 4 decimals, empty where undefined.
  */
-const COLUMNS: ReadonlyArray<readonly [string, (s: RegionStatistics) => string | number | null]> = [
+const COLUMNS: Table<RegionStatistics>['columns'] = [
   ['区划代码', s => s.region.code],
   ['区划名称', s => s.region.name],
   ['年度', s => s.year],
@@ -48,8 +49,5 @@ const rate = (v: number | null): string | null => (v === null ? null : v.toFixed
 
 export function breakdownCsv (stats: RegionStatistics): string {
   const total = { ...stats, region: { ...stats.region, name: `${stats.region.name}(合计)` } }
-  return '\uFEFF' + stringify([
-    COLUMNS.map(([h]) => h),
-    ...[...stats.breakdown, total].map(s => COLUMNS.map(([, f]) => f(s) ?? ''))
-  ], { record_delimiter: '\r\n' })
+  return csvText({ sheet: '分区统计', columns: COLUMNS }, [...stats.breakdown, total])
 }
