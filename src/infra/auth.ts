@@ -64,6 +64,9 @@ export class VerifiedTokens {
   }
 }
 
+/** Why a token's signature may not verify, for the 401 and the log (names where the key comes from, never the key). */
+export const SIGNATURE_HINT = 'it was signed with another key than this server\'s (JWT_SECRET, JWT_JWKS_URL, or the embedded default\'s $DATA_DIR/jwt-secret); mint tokens with `npm run token` under the same configuration as the server'
+
 /** The OPERATIONS key of a route: `GET /api/v1/regions/:code` (HEAD shares its GET's entry). */
 export function operationKey (method: string, url: string): string {
   return `${method === 'HEAD' ? 'GET' : method} ${url}`
@@ -112,8 +115,12 @@ export default fp<AuthOptions>(async (app, opts) => {
     try {
       payload = (await verify(token, new Date(nowMs))).payload
     } catch (err) {
-      req.log.info({ reason: (err as { code?: string }).code ?? 'invalid' }, 'token refused')
-      throw unauthenticated('The token is invalid or expired')
+      const reason = (err as { code?: string }).code ?? 'invalid'
+      // The commonest slip in development: a token minted with another secret (another
+      // DATA_DIR's generated jwt-secret, another JWT_SECRET). Said without the secret.
+      const badSignature = reason === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED'
+      req.log.info({ reason, ...(badSignature ? { hint: SIGNATURE_HINT } : {}) }, 'token refused')
+      throw unauthenticated(badSignature ? `The token's signature does not verify: ${SIGNATURE_HINT}` : 'The token is invalid or expired')
     }
     const principal = await principalOf(payload)
     if (principal === null) throw unauthenticated('The token\'s claims are invalid (sub, role, region or dept)')
