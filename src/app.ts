@@ -68,7 +68,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
     return typeof payload === 'string' && payload.length > LARGE_TEXT ? Buffer.from(payload) : payload
   })
   await fastify.register(httpErrors)
-  // Security headers on every answer; GraphiQL (development only) loads its page's scripts from a CDN.
+  // Security headers on every answer; CSP is off in development, where GraphiQL's page runs inline scripts.
   await fastify.register(helmet, { contentSecurityPolicy: config.env === 'development' ? false : undefined })
   // Load shedding and rate limits (the latter applied by auth, once the caller is known).
   await fastify.register(limits, { config })
@@ -78,7 +78,9 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(cors, { origin: config.corsOrigins.length > 0 ? config.corsOrigins : false, exposedHeaders: ['x-request-id', 'location'] })
   await fastify.register(health)
   await fastify.register(openapi)
-  await fastify.register(graphql, { graphiql: config.env === 'development', production: config.env === 'production' })
+  await fastify.register(graphql, { production: config.env === 'production' })
+  // GraphiQL in development only; production never loads it.
+  if (config.env === 'development') await fastify.register((await import('./infra/graphiql.js')).default)
   await fastify.register(async (api) => {
     for (const routes of restRoutes) await api.register(routes)
   }, { prefix: '/api/v1' })

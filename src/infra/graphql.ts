@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import DataLoader from 'dataloader'
 import fp from 'fastify-plugin'
-import { buildSchema, getOperationAST, isObjectType, NoSchemaIntrospectionCustomRule, type DocumentNode, type ExecutionResult, type GraphQLError, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql'
+import { buildSchema, getOperationAST, GraphQLScalarType, isObjectType, NoSchemaIntrospectionCustomRule, type DocumentNode, type ExecutionResult, type GraphQLError, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql'
 import { getVariableValues } from 'graphql/execution/values.js'
 import { JSONResolver } from 'graphql-scalars'
 import mercurius, { type IResolvers, type MercuriusContext } from 'mercurius'
@@ -13,7 +13,7 @@ import { prefetched } from '../shared/prefetch.js'
 import { canPerform, OPERATIONS } from '../shared/policy.js'
 import type { Principal } from '../shared/principal.js'
 import { paths } from '../paths.js'
-import { checkCost, GRAPHQL_LIMITS, maxAliasesRule } from './graphql-limits.js'
+import { checkCost, GRAPHQL_LIMITS, maxAliasesRule, maxDepthRule } from './graphql-limits.js'
 import { isDatabaseBusy, isDatabaseUnavailable } from '../db/index.js'
 import { RETRY_AFTER_S } from './limits.js'
 
@@ -84,7 +84,9 @@ function unstorableFields (args: Record<string, unknown>): FieldError[] {
  */
 export function buildResolvers (sdl: string): IResolvers {
   const schema = buildSchema(sdl)
-  const merged: Record<string, Record<string, unknown>> = { JSON: JSONResolver as unknown as Record<string, unknown> }
+  // graphql-scalars' JSON, described as the committed schema describes it (what introspection serves).
+  const json = new GraphQLScalarType({ ...JSONResolver.toConfig(), description: schema.getType('JSON')?.description })
+  const merged: Record<string, Record<string, unknown>> = { JSON: json as unknown as Record<string, unknown> }
   for (const m of [...graphqlModules.map(m => m.resolvers), loaderResolvers()]) {
     for (const [type, fields] of Object.entries(m)) {
       merged[type] = { ...merged[type], ...(fields as Record<string, unknown>) }
@@ -151,7 +153,7 @@ function loaderResolvers (): Record<string, Record<string, Resolver>> {
   return resolvers
 }
 
-export default fp<{ graphiql: boolean, production: boolean }>(async (app, opts) => {
+export default fp<{ production: boolean }>(async (app, opts) => {
   const sdl = readFileSync(paths.schema, 'utf8')
   await app.register(mercurius, {
     schema: sdl,
@@ -160,11 +162,10 @@ export default fp<{ graphiql: boolean, production: boolean }>(async (app, opts) 
     // A document seen once before runs compiled by graphql-jit: a page of 50 households
     // costs about a third less CPU than interpreted (docs/benchmarks.md).
     jit: 1,
-    graphiql: opts.graphiql,
+    graphiql: false,
     // Introspection and suggestions only outside production.
-    validationRules: [maxAliasesRule, ...(opts.production ? [NoSchemaIntrospectionCustomRule] : [])],
+    validationRules: [maxAliasesRule, maxDepthRule, ...(opts.production ? [NoSchemaIntrospectionCustomRule] : [])],
     graphql: { parseOptions: { maxTokens: GRAPHQL_LIMITS.tokens } },
-    queryDepth: GRAPHQL_LIMITS.depth,
     // Errors outside execution (authentication, a malformed request) go to the app's
     // error handler, which answers GraphQL-shaped on this route.
     errorHandler: false,

@@ -57,9 +57,7 @@ export const OPERATIONS: Record<string, Action | 'public'> = {
   'OPTIONS *': 'public',
   // GraphiQL's static page and assets (development only; queries still need a token).
   'GET /graphiql': 'public',
-  'GET /graphiql/main.js': 'public',
-  'GET /graphiql/sw.js': 'public',
-  'GET /graphiql/config.js': 'public',
+  'GET /graphiql/static/*': 'public',
   // GraphQL: the transport needs a token; each root field is checked below.
   'GET /graphql': 'self.read',
   'POST /graphql': 'self.read',
