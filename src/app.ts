@@ -10,6 +10,7 @@ import graphql from './infra/graphql.js'
 import health from './infra/health.js'
 import httpErrors, { frameworkError } from './infra/http-errors.js'
 import limits from './infra/limits.js'
+import metrics from './infra/metrics.js'
 import { loggerOptions } from './infra/logger.js'
 import openapi from './infra/openapi.js'
 import { ImportRunner } from './modules/imports/imports-runner.js'
@@ -72,7 +73,8 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(helmet, { contentSecurityPolicy: config.env === 'development' ? false : undefined })
   // Load shedding and rate limits (the latter applied by auth, once the caller is known).
   await fastify.register(limits, { config })
-  await fastify.register(auth, { auth: config.auth, regionExists: createRegionDirectory(database.db).exists })
+  await fastify.register(auth, { auth: config.auth, regionExists: createRegionDirectory(database.db).exists, metricsToken: config.metricsToken })
+  await fastify.register(metrics, { database })
   // Browsers may call the API only from the configured origins (none by default). After
   // auth, so that its preflight route is checked against the policy like every route.
   await fastify.register(cors, { origin: config.corsOrigins.length > 0 ? config.corsOrigins : false, exposedHeaders: ['x-request-id', 'location'] })

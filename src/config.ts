@@ -56,6 +56,8 @@ export interface Config {
   rateLimit: { perMinute: number, exchangePerMinute: number, ipPerMinute: number }
   /** Load shedding: above any of these (0: not checked) requests are answered 503 with Retry-After. */
   loadShedding: { maxEventLoopDelayMs: number, maxHeapBytes: number, maxRssBytes: number }
+  /** A static bearer token that may read GET /metrics (a Prometheus scraper), besides ADMIN users; null: ADMIN only. */
+  metricsToken: string | null
 }
 
 export class ConfigError extends Error {
@@ -158,6 +160,9 @@ export function loadConfig (env: Env = process.env): Config {
   const heapLimitMb = Math.floor(getHeapStatistics().heap_size_limit / 1024 / 1024)
   const MiB = 1024 * 1024
 
+  const metricsToken = str('METRICS_TOKEN', '')
+  if (metricsToken !== '' && !/^[\w.~+/=-]{32,512}$/.test(metricsToken)) problems.push('METRICS_TOKEN must be 32–512 characters of letters, digits and -._~+/= (generate one: openssl rand -hex 32)')
+
   const rawDemo = str('DEMO_DATA', databaseUrl ? 'false' : 'true')
   if (rawDemo !== 'true' && rawDemo !== 'false') problems.push(`DEMO_DATA must be true or false (got "${rawDemo}")`)
 
@@ -198,7 +203,8 @@ export function loadConfig (env: Env = process.env): Config {
       maxEventLoopDelayMs: int('LOAD_SHED_EVENT_LOOP_DELAY_MS', inTest ? 0 : 1000, 0, 60_000),
       maxHeapBytes: int('LOAD_SHED_HEAP_MB', inTest ? 0 : Math.floor(heapLimitMb * 0.9), 0, 1_048_576) * MiB,
       maxRssBytes: int('LOAD_SHED_RSS_MB', 0, 0, 1_048_576) * MiB
-    }
+    },
+    metricsToken: metricsToken === '' ? null : metricsToken
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config

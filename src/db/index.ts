@@ -24,6 +24,8 @@ export interface Database {
   /** Applies the committed migrations (serialised across processes on PostgreSQL). */
   migrate: () => Promise<void>
   close: () => Promise<void>
+  /** The connections (for /metrics): a pg pool's size, open, idle and waiting checkouts; PGlite is one connection. */
+  connections: () => { max: number, total: number, idle?: number, waiting?: number }
 }
 
 interface Logger { error: (obj: unknown, msg?: string) => void }
@@ -92,7 +94,8 @@ export async function openDatabase (cfg: Config['database'], log: Logger, onQuer
           await client.end()
         }
       },
-      close: async () => { await pool.end() }
+      close: async () => { await pool.end() },
+      connections: () => ({ max: cfg.poolMax, total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount })
     }
   }
   const client = await PGlite.create({ dataDir: cfg.dataDir })
@@ -101,7 +104,8 @@ export async function openDatabase (cfg: Config['database'], log: Logger, onQuer
     db,
     kind: 'pglite',
     migrate: async () => { await migratePglite(drizzlePglite({ client }), { migrationsFolder: paths.migrations }) },
-    close: async () => { await client.close() }
+    close: async () => { await client.close() },
+    connections: () => ({ max: 1, total: 1 })
   }
 }
 

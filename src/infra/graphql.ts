@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { trace } from '@opentelemetry/api'
 import DataLoader from 'dataloader'
 import fp from 'fastify-plugin'
 import { buildSchema, getOperationAST, GraphQLScalarType, isObjectType, NoSchemaIntrospectionCustomRule, type DocumentNode, type ExecutionResult, type GraphQLError, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql'
@@ -16,6 +17,13 @@ import { paths } from '../paths.js'
 import { checkCost, GRAPHQL_LIMITS, maxAliasesRule, maxDepthRule } from './graphql-limits.js'
 import { isDatabaseBusy, isDatabaseUnavailable } from '../db/index.js'
 import { RETRY_AFTER_S } from './limits.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The GraphQL operation this request runs (set before execution), for the log, the metrics and the trace. */
+    graphqlOperation: { name: string, type: string } | null
+  }
+}
 
 declare module 'mercurius' {
   interface MercuriusContext {
@@ -193,8 +201,18 @@ export default fp<{ production: boolean }>(async (app, opts) => {
     }
   })
   // The cost budget needs the variables (page sizes), so it is checked per request, before execution.
+  app.decorateRequest('graphqlOperation', null)
   app.graphql.addHook('preExecution', async (schema, document, context, variables) => {
     context.operation = { schema, document, variables: variables ?? {} }
+    // Named as the client named it (`anonymous` otherwise): on this request's log lines from here on, its metrics and its trace.
+    const req = context.reply.request
+    const body = (req.body ?? req.query) as { operationName?: unknown } | undefined
+    const ast = getOperationAST(document, typeof body?.operationName === 'string' ? body.operationName : undefined)
+    if (ast != null) {
+      req.graphqlOperation = { name: ast.name?.value ?? 'anonymous', type: ast.operation }
+      req.log = context.reply.log = req.log.child({ operation: req.graphqlOperation.name })
+      trace.getActiveSpan()?.setAttributes({ 'graphql.operation.name': req.graphqlOperation.name, 'graphql.operation.type': ast.operation })
+    }
     checkCost(schema, document, variables)
   })
 }, { name: 'graphql', dependencies: ['auth'] })

@@ -38,7 +38,9 @@ export const POLICY = {
   /** Edit regions, targets, poverty lines. */
   'reference.edit': { roles: ['ADMIN'], minLevel: 'CITY' },
   'exchange.submit': { roles: ['ADMIN', 'EXCHANGE'], depts: ['civil_affairs', 'health', 'education', 'disability', 'hr', 'public_security'] },
-  'eligibility.check': { roles: ['ADMIN', 'EXCHANGE'], depts: ['health', 'civil_affairs'] }
+  'eligibility.check': { roles: ['ADMIN', 'EXCHANGE'], depts: ['health', 'civil_affairs'] },
+  /** The service's Prometheus metrics (no personal data; also METRICS_TOKEN, see auth). */
+  'metrics.read': { roles: ['ADMIN'] }
 } as const satisfies Record<string, Rule>
 
 export type Action = keyof typeof POLICY
@@ -53,6 +55,7 @@ export const OPERATIONS: Record<string, Action | 'public'> = {
   'GET /healthz': 'public',
   'GET /readyz': 'public',
   'GET /openapi.yaml': 'public',
+  'GET /metrics': 'metrics.read',
   // CORS preflight (browsers send it without credentials); answered only for CORS_ORIGINS.
   'OPTIONS *': 'public',
   // GraphiQL's static page and assets (development only; queries still need a token).
