@@ -160,6 +160,7 @@ export function loadConfig (env: Env = process.env): Config {
   const heapLimitMb = Math.floor(getHeapStatistics().heap_size_limit / 1024 / 1024)
   const MiB = 1024 * 1024
 
+  try { loadTelemetryConfig(env) } catch (err) { if (err instanceof ConfigError) problems.push(...err.problems); else throw err }
   const metricsToken = str('METRICS_TOKEN', '')
   if (metricsToken !== '' && !/^[\w.~+/=-]{32,512}$/.test(metricsToken)) problems.push('METRICS_TOKEN must be 32–512 characters of letters, digits and -._~+/= (generate one: openssl rand -hex 32)')
 
@@ -208,6 +209,32 @@ export function loadConfig (env: Env = process.env): Config {
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config
+}
+
+/** Tracing, read by src/instrument.ts before the app loads (see loadTelemetryConfig). */
+export interface TelemetryConfig {
+  /** OTEL_EXPORTER_OTLP_ENDPOINT: the OTLP/HTTP collector's base URL (traces go to `<url>/v1/traces`); null: no tracing. */
+  endpoint: URL | null
+  /** OTEL_SERVICE_NAME, default beneficiary-registry. */
+  serviceName: string
+}
+
+/**
+ * The tracing settings alone, without the rest (which generates development secrets):
+ * read before any module of the app is imported. The OpenTelemetry SDK itself also reads
+ * its standard OTEL_* variables (headers, batch delay, sampler).
+ */
+export function loadTelemetryConfig (env: Env = process.env): TelemetryConfig {
+  const raw = env.OTEL_EXPORTER_OTLP_ENDPOINT
+  let endpoint: URL | null = null
+  if (raw !== undefined && raw !== '') {
+    try { endpoint = new URL(raw) } catch {}
+    if (endpoint === null || !(endpoint.protocol === 'http:' || endpoint.protocol === 'https:')) {
+      throw new ConfigError([`OTEL_EXPORTER_OTLP_ENDPOINT must be an http or https URL (got "${raw}")`])
+    }
+  }
+  const serviceName = env.OTEL_SERVICE_NAME
+  return { endpoint, serviceName: serviceName === undefined || serviceName === '' ? 'beneficiary-registry' : serviceName }
 }
 
 /** `true`/`false`, a number of proxy hops, or comma-separated proxy addresses and CIDR ranges. */

@@ -6,6 +6,7 @@ import { ConfigError, loadConfig, type Config } from './config.js'
 import { openDatabase } from './db/index.js'
 import { loadDemoDataIfEmpty, migrateAndSeed } from './infra/migrate.js'
 import { mintToken } from './infra/tokens.js'
+import { stopTelemetry } from './telemetry.js'
 
 function readConfig (): Config {
   try {
@@ -32,6 +33,7 @@ closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   if (err !== undefined) server.log.error({ err }, 'closing after an error')
   else server.log.info({ signal }, 'closing')
   await server.close()
+  await stopTelemetry()
 })
 
 await server.listen({ host: config.host, port: config.port })

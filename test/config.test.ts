@@ -140,3 +140,10 @@ t.test('METRICS_TOKEN: unset by default, 32–512 token characters', async (t) =
     t.throws(() => loadConfig({ ...env, METRICS_TOKEN: bad }), /METRICS_TOKEN must be 32–512 characters/, bad.slice(0, 20))
   }
 })
+
+t.test('OTEL_EXPORTER_OTLP_ENDPOINT: an http(s) URL, named with the other problems when bad', async (t) => {
+  const { loadTelemetryConfig } = await import('../src/config.js')
+  t.same(loadTelemetryConfig({}), { endpoint: null, serviceName: 'beneficiary-registry' })
+  t.equal(loadTelemetryConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_SERVICE_NAME: 'fp' }).endpoint?.href, 'http://collector:4318/')
+  t.throws(() => loadConfig({ JWT_SECRET: SECRET, DATA_KEY: KEY, DATABASE_URL: 'postgres://u@h/db', OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }), /OTEL_EXPORTER_OTLP_ENDPOINT must be an http or https URL/)
+})
