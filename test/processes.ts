@@ -18,9 +18,13 @@ export async function freePort (): Promise<number> {
   })
 }
 
-/** Only PATH and HOME of this process: the service sees no test setting it was not given. */
+/**
+ * Only PATH and HOME of this process: the service sees no test setting it was not given.
+ * Load shedding is off: starting PGlite blocks the event loop for seconds, and the first
+ * requests after it would be shed on a busy machine.
+ */
 export function cleanEnv (env: Record<string, string>): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...env }
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', LOAD_SHED_EVENT_LOOP_DELAY_MS: '0', ...env }
 }
 
 export interface Running {
@@ -32,8 +36,13 @@ export interface Running {
   exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
 }
 
+/**
+ * Runs a command as an operator would: without the NODE_OPTIONS that tap's process-info
+ * adds to every child of a test (its hooks, and a file written at exit in .tap/), through
+ * `env -u`, which then executes the command in its own place (same pid, same signals).
+ */
 export function run (command: string, args: string[], options: SpawnOptions & { env: NodeJS.ProcessEnv }): Running {
-  const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn('env', ['-u', 'NODE_OPTIONS', command, ...args], { ...options, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
   child.stdout!.on('data', (d: Buffer) => { out += String(d) })
