@@ -4,7 +4,8 @@
  * what `npm run build` runs), the files its COPY lines take, its data directory, its ENV
  * and its CMD — then run as a non-root user (nobody) from that copy, which that user cannot
  * write. The service starts on the embedded database and with DATABASE_URL, prints no
- * token in production, and the compiled `token` and `migrate` commands work without tsx.
+ * token in production, the compiled `token` and `migrate` commands work without tsx, and
+ * the CMD's `--import` traces the compiled server (OTLP to a collector in the test).
  */
 import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
 import { builtinModules } from 'node:module'
@@ -14,7 +15,7 @@ import pg from 'pg'
 import t, { type Test } from 'tap'
 import { projectRoot } from '../src/paths.js'
 import { MACHINE_PG_URL, TEST_DATA_KEY, TEST_SECRET, withDatabase } from './helper.js'
-import { cleanEnv, freePort, JWT, run, runToEnd, waitReady, type Running } from './processes.js'
+import { attr, cleanEnv, freePort, JWT, otlpCollector, run, runToEnd, waitForSpans, waitReady, type Running } from './processes.js'
 
 const NOBODY = { uid: 65534, gid: 65534 }
 const dockerfile = readFileSync(join(projectRoot, 'Dockerfile'), 'utf8').replace(/\\\n\s*/g, ' ')
@@ -123,18 +124,30 @@ t.test('as nobody, with DATABASE_URL: the compiled migrate command, then the ser
     await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
     await a.end()
   })
+  const collector = await otlpCollector()
+  t.teardown(collector.close)
   const port = await freePort()
   const pgEnv = env({ PORT: String(port), DATABASE_URL: withDatabase(MACHINE_PG_URL, name), JWT_SECRET: TEST_SECRET, DATA_KEY: TEST_DATA_KEY })
+  const tracedEnv = { ...pgEnv, OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_BSP_SCHEDULE_DELAY: '200' }
   const migrated = await runToEnd(process.execPath, ['dist/src/cli/migrate.js'], { ...asNobody, env: pgEnv })
   t.equal(migrated.code, 0, migrated.stderr)
   t.match(migrated.stdout, /migrated and seeded/)
 
-  const server = run(process.execPath, cmd.slice(1), { ...asNobody, env: pgEnv })
+  const server = run(process.execPath, cmd.slice(1), { ...asNobody, env: tracedEnv })
   t.teardown(() => { if (server.child.exitCode === null) server.child.kill('SIGKILL') })
   await waitReady(server, port)
   const minted = await runToEnd(process.execPath, ['dist/src/cli/token.js', '--role', 'VIEWER', '--region', '411224'], { ...asNobody, env: pgEnv })
   const me = await fetch(`http://127.0.0.1:${port}/api/v1/me`, { headers: { authorization: `Bearer ${minted.stdout.trim()}` } })
   t.equal(me.status, 200)
   t.notMatch(server.stdout() + server.stderr(), JWT)
+  // The CMD's --import hooks the compiled ESM app too: the request's server span and its pg queries, in one trace.
+  const page = await fetch(`http://127.0.0.1:${port}/api/v1/households?limit=1`, { headers: { authorization: `Bearer ${minted.stdout.trim()}` } })
+  t.equal(page.status, 200)
+  const traced = await waitForSpans(() => {
+    const http = collector.spans.find(s => s.kind === 2 && attr(s, 'http.route') === '/api/v1/households')
+    const pg = collector.spans.find(s => s.traceId === http?.traceId && (attr(s, 'db.system') === 'postgresql' || attr(s, 'db.system.name') === 'postgresql'))
+    return http !== undefined && pg !== undefined ? { http, pg } : undefined
+  })
+  t.ok(traced, `the compiled server is traced: the HTTP span and a pg query (spans: ${[...new Set(collector.spans.map(s => s.name))].join(', ')})`)
   await stop(t, server)
 })

@@ -4,6 +4,7 @@
  * own, waited on until ready, stopped by signal.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
+import { createServer, type IncomingMessage } from 'node:http'
 import net from 'node:net'
 
 /** A port nothing listens on now. */
@@ -87,3 +88,47 @@ export async function portClosed (port: number): Promise<boolean> {
 
 /** A JWT anywhere in a text. */
 export const JWT = /eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+/
+
+/** A span as OTLP/HTTP JSON carries it. */
+export interface Span { traceId: string, spanId: string, parentSpanId?: string, name: string, kind: number, attributes: Array<{ key: string, value: Record<string, unknown> }> }
+
+/** A span's attribute value. */
+export const attr = (s: Span, key: string): unknown => {
+  const v = s.attributes.find(a => a.key === key)?.value
+  return v === undefined ? undefined : Object.values(v)[0]
+}
+
+/**
+ * An OpenTelemetry collector in the test: an HTTP server taking OTLP/HTTP JSON exports,
+ * keeping the spans it receives. `close` stops it.
+ */
+export async function otlpCollector (): Promise<{ url: string, spans: Span[], close: () => void }> {
+  const spans: Span[] = []
+  const body = async (req: IncomingMessage): Promise<string> => {
+    let text = ''
+    for await (const chunk of req) text += String(chunk)
+    return text
+  }
+  const server = createServer((req, res) => {
+    void body(req).then((text) => {
+      if (req.url === '/v1/traces') {
+        const payload = JSON.parse(text) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: Span[] }> }> }
+        for (const rs of payload.resourceSpans) for (const ss of rs.scopeSpans) spans.push(...ss.spans)
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+    })
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  return { url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, spans, close: () => { server.close() } }
+}
+
+/** Waits until `found` returns a value for the spans received so far (30 s at most). */
+export async function waitForSpans<T> (found: () => T | undefined): Promise<T | undefined> {
+  const until = Date.now() + 30_000
+  let value = found()
+  while (value === undefined && Date.now() < until) {
+    await new Promise(resolve => setTimeout(resolve, 200))
+    value = found()
+  }
+  return value
+}
