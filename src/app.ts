@@ -10,8 +10,10 @@ import graphql from './infra/graphql.js'
 import health from './infra/health.js'
 import httpErrors, { frameworkError } from './infra/http-errors.js'
 import limits from './infra/limits.js'
+import metrics from './infra/metrics.js'
 import { loggerOptions } from './infra/logger.js'
 import openapi from './infra/openapi.js'
+import { registerAuditMetrics } from './modules/audit/audit-metrics.js'
 import { auditKeys } from './modules/audit/audit-routes.js'
 import { AuditSequencer } from './modules/audit/audit-sequencer.js'
 import { ImportRunner } from './modules/imports/imports-runner.js'
@@ -81,18 +83,22 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
     return typeof payload === 'string' && payload.length > LARGE_TEXT ? Buffer.from(payload) : payload
   })
   await fastify.register(httpErrors)
-  // Security headers on every answer; GraphiQL (development only) loads its page's scripts from a CDN.
+  // Security headers on every answer; CSP is off in development, where GraphiQL's page runs inline scripts.
   await fastify.register(helmet, { contentSecurityPolicy: config.env === 'development' ? false : undefined })
   // Load shedding and rate limits (the latter applied by auth, once the caller is known).
   await fastify.register(limits, { config })
-  await fastify.register(auth, { auth: config.auth, regionExists: createRegionDirectory(database.db).exists })
+  await fastify.register(auth, { auth: config.auth, regionExists: createRegionDirectory(database.db).exists, metricsToken: config.metricsToken })
+  await fastify.register(metrics, { database })
+  registerAuditMetrics(fastify.metrics.registry, sequencer, database.db)
   // Browsers may call the API only from the configured origins (none by default). After
   // auth, so that its preflight route is checked against the policy like every route.
   await fastify.register(cors, { origin: config.corsOrigins.length > 0 ? config.corsOrigins : false, exposedHeaders: ['x-request-id', 'location'] })
   await fastify.register(health)
   await fastify.register(openapi)
   await fastify.register(auditKeys)
-  await fastify.register(graphql, { graphiql: config.env === 'development', production: config.env === 'production' })
+  await fastify.register(graphql, { production: config.env === 'production' })
+  // GraphiQL in development only; production never loads it.
+  if (config.env === 'development') await fastify.register((await import('./infra/graphiql.js')).default)
   await fastify.register(async (api) => {
     for (const routes of restRoutes) await api.register(routes)
   }, { prefix: '/api/v1' })

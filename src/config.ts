@@ -67,6 +67,8 @@ export interface Config {
   rateLimit: { perMinute: number, exchangePerMinute: number, ipPerMinute: number }
   /** Load shedding: above any of these (0: not checked) requests are answered 503 with Retry-After. */
   loadShedding: { maxEventLoopDelayMs: number, maxHeapBytes: number, maxRssBytes: number }
+  /** A static bearer token that may read GET /metrics (a Prometheus scraper), besides ADMIN users; null: ADMIN only. */
+  metricsToken: string | null
 }
 
 export class ConfigError extends Error {
@@ -191,6 +193,10 @@ export function loadConfig (env: Env = process.env): Config {
   const heapLimitMb = Math.floor(getHeapStatistics().heap_size_limit / 1024 / 1024)
   const MiB = 1024 * 1024
 
+  try { loadTelemetryConfig(env) } catch (err) { if (err instanceof ConfigError) problems.push(...err.problems); else throw err }
+  const metricsToken = str('METRICS_TOKEN', '')
+  if (metricsToken !== '' && !/^[\w.~+/=-]{32,512}$/.test(metricsToken)) problems.push('METRICS_TOKEN must be 32–512 characters of letters, digits and -._~+/= (generate one: openssl rand -hex 32)')
+
   const rawDemo = str('DEMO_DATA', databaseUrl ? 'false' : 'true')
   if (rawDemo !== 'true' && rawDemo !== 'false') problems.push(`DEMO_DATA must be true or false (got "${rawDemo}")`)
 
@@ -237,10 +243,37 @@ export function loadConfig (env: Env = process.env): Config {
       maxEventLoopDelayMs: int('LOAD_SHED_EVENT_LOOP_DELAY_MS', inTest ? 0 : 1000, 0, 60_000),
       maxHeapBytes: int('LOAD_SHED_HEAP_MB', inTest ? 0 : Math.floor(heapLimitMb * 0.9), 0, 1_048_576) * MiB,
       maxRssBytes: int('LOAD_SHED_RSS_MB', 0, 0, 1_048_576) * MiB
-    }
+    },
+    metricsToken: metricsToken === '' ? null : metricsToken
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config
+}
+
+/** Tracing, read by src/instrument.ts before the app loads (see loadTelemetryConfig). */
+export interface TelemetryConfig {
+  /** OTEL_EXPORTER_OTLP_ENDPOINT: the OTLP/HTTP collector's base URL (traces go to `<url>/v1/traces`); null: no tracing. */
+  endpoint: URL | null
+  /** OTEL_SERVICE_NAME, default beneficiary-registry. */
+  serviceName: string
+}
+
+/**
+ * The tracing settings alone, without the rest (which generates development secrets):
+ * read before any module of the app is imported. The OpenTelemetry SDK itself also reads
+ * its standard OTEL_* variables (headers, batch delay, sampler).
+ */
+export function loadTelemetryConfig (env: Env = process.env): TelemetryConfig {
+  const raw = env.OTEL_EXPORTER_OTLP_ENDPOINT
+  let endpoint: URL | null = null
+  if (raw !== undefined && raw !== '') {
+    try { endpoint = new URL(raw) } catch {}
+    if (endpoint === null || !(endpoint.protocol === 'http:' || endpoint.protocol === 'https:')) {
+      throw new ConfigError([`OTEL_EXPORTER_OTLP_ENDPOINT must be an http or https URL (got "${raw}")`])
+    }
+  }
+  const serviceName = env.OTEL_SERVICE_NAME
+  return { endpoint, serviceName: serviceName === undefined || serviceName === '' ? 'beneficiary-registry' : serviceName }
 }
 
 /** `true`/`false`, a number of proxy hops, or comma-separated proxy addresses and CIDR ranges. */

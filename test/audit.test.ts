@@ -301,3 +301,15 @@ t.test('auditLog pages forward (older) and backward (newer) with Relay cursors, 
   t.same((await auditor.gql('{ auditLog(first: 1, last: 1) { totalCount } }')).errors?.[0]?.extensions.fields?.map(f => f.path), ['last'])
   t.same((await auditor.gql('{ auditLog(last: 1, before: "x") { totalCount } }')).errors?.[0]?.extensions.fields?.map(f => f.path), ['before'])
 })
+
+t.test('/metrics: the audit log\'s pending entries, size and sequencer', async (t) => {
+  const app = await buildApp(t, { database: await freshDatabase() })
+  const admin = app.as({ sub: uniqueSub('admin'), role: 'ADMIN', region: '4112' })
+  await changeRegions(admin, ['411224101200', '411224101201'])
+  await app.sequenced()
+  const text = (await admin.get('/metrics')).body
+  t.match(text, /^audit_pending_entries 0$/m)
+  t.match(text, /^audit_tree_size 2$/m)
+  t.match(text, /^audit_sequencer_leading 1$/m, 'this process sequences')
+  t.match(text, /^audit_sequencing_lag_seconds \d/m)
+})

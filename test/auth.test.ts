@@ -195,6 +195,17 @@ t.test('HS256 mode (JWT_SECRET)', async (t) => {
     }
   })
 
+  t.test('a token signed with another secret (e.g. minted with another DATA_DIR) is refused with a hint, never the secret', async (t) => {
+    const other = await signHmac(claims(), { secret: 'another-secret-that-is-long-enough-for-hs256!!' })
+    const rest = (await restMe(app, `Bearer ${other}`)).json()
+    t.match(rest.detail, /signature does not verify.*JWT_SECRET.*DATA_DIR\/jwt-secret.*npm run token/)
+    const g = await gql(app, `Bearer ${other}`, ME_QUERY)
+    t.match(g.body.errors[0].message, /signature does not verify/)
+    t.notMatch(JSON.stringify([rest, g.body]), TEST_SECRET, 'the secret is not told')
+    const expired = (await restMe(app, `Bearer ${await signHmac(claims({ iat: now() - 7200, exp: now() - 3600 }))}`)).json()
+    t.notMatch(expired.detail, /signature/, 'an expired token gets no such hint')
+  })
+
   t.test('public routes need no token', async (t) => {
     for (const url of ['/healthz', '/readyz', '/openapi.yaml']) {
       const res = await app.inject({ method: 'GET', url })

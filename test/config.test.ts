@@ -157,3 +157,20 @@ t.test('bad HTTP limit values are named', async (t) => {
   t.throws(() => loadConfig({ JWT_SECRET: SECRET, AUDIT_SIGNING_KEY: TEST_AUDIT_KEY, TRUST_PROXY: '10.0.0.0/33' }), /TRUST_PROXY must be/)
   t.throws(() => loadConfig({ JWT_SECRET: SECRET, AUDIT_SIGNING_KEY: TEST_AUDIT_KEY, TRUST_PROXY: '10.0.0.1,proxy.local' }), /TRUST_PROXY must be/)
 })
+
+t.test('METRICS_TOKEN: unset by default, 32–512 token characters', async (t) => {
+  const env = { JWT_SECRET: SECRET, DATA_KEY: KEY, DATABASE_URL: 'postgres://u@h/db' }
+  t.equal(loadConfig(env).metricsToken, null)
+  const good = 'f'.repeat(64)
+  t.equal(loadConfig({ ...env, METRICS_TOKEN: good }).metricsToken, good)
+  for (const bad of ['short', 'x'.repeat(31), 'has a space in it and is long enough 0123456789', 'y'.repeat(513)]) {
+    t.throws(() => loadConfig({ ...env, METRICS_TOKEN: bad }), /METRICS_TOKEN must be 32–512 characters/, bad.slice(0, 20))
+  }
+})
+
+t.test('OTEL_EXPORTER_OTLP_ENDPOINT: an http(s) URL, named with the other problems when bad', async (t) => {
+  const { loadTelemetryConfig } = await import('../src/config.js')
+  t.same(loadTelemetryConfig({}), { endpoint: null, serviceName: 'beneficiary-registry' })
+  t.equal(loadTelemetryConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_SERVICE_NAME: 'fp' }).endpoint?.href, 'http://collector:4318/')
+  t.throws(() => loadConfig({ JWT_SECRET: SECRET, DATA_KEY: KEY, DATABASE_URL: 'postgres://u@h/db', OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }), /OTEL_EXPORTER_OTLP_ENDPOINT must be an http or https URL/)
+})

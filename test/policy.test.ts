@@ -26,7 +26,9 @@ const TABLE: Record<Action, Partial<Record<Role, true>>> = {
   'audit.export': { ADMIN: true, AUDITOR: true },
   'reference.edit': { ADMIN: true },
   'exchange.submit': { ADMIN: true, EXCHANGE: true },
-  'eligibility.check': { ADMIN: true, EXCHANGE: true }
+  'eligibility.check': { ADMIN: true, EXCHANGE: true },
+  // Not in the contract: the service's own Prometheus metrics (README "Metrics and tracing").
+  'metrics.read': { ADMIN: true }
 }
 /** Longest region code the user may sit at for the action (township 9, county 6, city 4). */
 const MAX_CODE_LENGTH: Partial<Record<Action, number>> = { 'exit.verify': 9, 'exit.approve': 6, 'exit.county': 4, 'reference.edit': 4, 'audit.export': 4 }

@@ -30,6 +30,8 @@ export interface Database {
    */
   session: () => Promise<Session>
   close: () => Promise<void>
+  /** The connections (for /metrics): a pg pool's size, open, idle and waiting checkouts; PGlite is one connection. */
+  connections: () => { max: number, total: number, idle?: number, waiting?: number }
 }
 
 export interface Session {
@@ -113,7 +115,8 @@ export async function openDatabase (cfg: Config['database'], log: Logger, onQuer
         await client.connect()
         return { db: drizzlePg({ client, schema }) as unknown as Db, ended, close: async () => { await client.end().catch(() => {}) } }
       },
-      close: async () => { await pool.end() }
+      close: async () => { await pool.end() },
+      connections: () => ({ max: cfg.poolMax, total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount })
     }
   }
   const client = await PGlite.create({ dataDir: cfg.dataDir })
@@ -124,7 +127,8 @@ export async function openDatabase (cfg: Config['database'], log: Logger, onQuer
     migrate: async () => { await migratePglite(drizzlePglite({ client }), { migrationsFolder: paths.migrations }) },
     // The same connection, without the statement logger: a session's own work is not the requests'.
     session: async () => ({ db: drizzlePglite({ client, schema }) as unknown as Db, ended: new Promise<void>(() => {}), close: async () => {} }),
-    close: async () => { await client.close() }
+    close: async () => { await client.close() },
+    connections: () => ({ max: 1, total: 1 })
   }
 }
 

@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose'
@@ -9,7 +10,7 @@ import { isRegionCode, levelOf } from '../shared/region-code.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The verified caller; null only on public routes. */
+    /** The verified caller; null only on public routes (and GET /metrics read with METRICS_TOKEN). */
     principal: Principal | null
   }
 }
@@ -17,7 +18,11 @@ declare module 'fastify' {
 export interface AuthOptions {
   auth: Config['auth']
   regionExists: (code: string) => Promise<boolean>
+  /** METRICS_TOKEN: a static bearer token that opens the `metrics.read` routes (GET /metrics) and nothing else. */
+  metricsToken?: string | null
 }
+
+const digest = (value: string): Buffer => createHash('sha256').update(value).digest()
 
 /**
  * The key set is fetched again when a token names an unknown kid (at most once per
@@ -63,6 +68,9 @@ export class VerifiedTokens {
     this.entries.set(token, { principal, exp, until: nowMs + this.limits.maxAgeMs })
   }
 }
+
+/** Why a token's signature may not verify, for the 401 and the log (names where the key comes from, never the key). */
+export const SIGNATURE_HINT = 'it was signed with another key than this server\'s (JWT_SECRET, JWT_JWKS_URL, or the embedded default\'s $DATA_DIR/jwt-secret); mint tokens with `npm run token` under the same configuration as the server'
 
 /** The OPERATIONS key of a route: `GET /api/v1/regions/:code` (HEAD shares its GET's entry). */
 export function operationKey (method: string, url: string): string {
@@ -112,8 +120,12 @@ export default fp<AuthOptions>(async (app, opts) => {
     try {
       payload = (await verify(token, new Date(nowMs))).payload
     } catch (err) {
-      req.log.info({ reason: (err as { code?: string }).code ?? 'invalid' }, 'token refused')
-      throw unauthenticated('The token is invalid or expired')
+      const reason = (err as { code?: string }).code ?? 'invalid'
+      // The commonest slip in development: a token minted with another secret (another
+      // DATA_DIR's generated jwt-secret, another JWT_SECRET). Said without the secret.
+      const badSignature = reason === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED'
+      req.log.info({ reason, ...(badSignature ? { hint: SIGNATURE_HINT } : {}) }, 'token refused')
+      throw unauthenticated(badSignature ? `The token's signature does not verify: ${SIGNATURE_HINT}` : 'The token is invalid or expired')
     }
     const principal = await principalOf(payload)
     if (principal === null) throw unauthenticated('The token\'s claims are invalid (sub, role, region or dept)')
@@ -121,6 +133,11 @@ export default fp<AuthOptions>(async (app, opts) => {
     verified.set(token, principal, payload.exp!, nowMs)
     return principal
   }
+
+  // Compared as digests in constant time: the comparison tells nothing of the token.
+  const metricsDigest = opts.metricsToken != null ? digest(`Bearer ${opts.metricsToken}`) : null
+  const isMetricsToken = (header: string | undefined): boolean =>
+    metricsDigest !== null && typeof header === 'string' && timingSafeEqual(digest(header.trim()), metricsDigest)
 
   app.decorateRequest('principal', null)
 
@@ -136,8 +153,12 @@ export default fp<AuthOptions>(async (app, opts) => {
     const url = req.routeOptions.url
     const action: Action | 'public' | undefined = url === undefined ? undefined : OPERATIONS[operationKey(req.method, url)]
     if (action === 'public') return await app.checkRateLimit(req, reply)
+    // A scraper with METRICS_TOKEN reads the metrics without a principal (the route needs none).
+    if (action === 'metrics.read' && isMetricsToken(req.headers.authorization)) return await app.checkRateLimit(req, reply)
     try {
       req.principal = await authenticate(req)
+      // Who asked, on every later log line of the request (its "request completed" line too).
+      req.log = reply.log = req.log.child({ sub: req.principal.sub, role: req.principal.role })
     } finally {
       // Counted once the caller is known: by its sub, or (refused: no principal) by its address.
       await app.checkRateLimit(req, reply)

@@ -1,4 +1,4 @@
-import { GraphQLError, getNullableType, isListType, Kind, visit, type DocumentNode, type GraphQLSchema, type ValidationRule } from 'graphql'
+import { GraphQLError, getNullableType, isListType, Kind, visit, type DocumentNode, type GraphQLSchema, type SelectionSetNode, type ValidationContext, type ValidationRule } from 'graphql'
 import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexity'
 import { MAX_PAGE } from '../shared/pagination.js'
 
@@ -8,7 +8,7 @@ import { MAX_PAGE } from '../shared/pagination.js'
  * BAD_USER_INPUT and `extensions.limit` naming it.
  */
 export const GRAPHQL_LIMITS = {
-  /** Nesting of selections. */
+  /** Nesting of selections (introspection's own, `__schema` and `__type`, aside: see maxDepthRule). */
   depth: 12,
   /** Aliased fields in one document (aliases multiply work without adding depth). */
   aliases: 30,
@@ -45,6 +45,49 @@ export const maxAliasesRule: ValidationRule = (context) => {
 const PAGE_ARGS = ['first', 'last', 'limit']
 
 /**
+ * Refuses an operation whose fields are nested deeper than GRAPHQL_LIMITS.depth (a
+ * fragment spread counts as its fields). Introspection (`__schema`, `__type`) is not
+ * counted: its types' nesting is the schema's, and the standard introspection query
+ * (graphql-js `getIntrospectionQuery()`, what GraphiQL and codegen send) is 15 deep.
+ * Introspection is refused in production by its own rule; elsewhere the token limit
+ * bounds it like any document.
+ */
+export const maxDepthRule: ValidationRule = (context) => {
+  const fragments = new Map<string, number>()
+  const visiting = new Set<string>()
+  const depthBelow = (set: SelectionSetNode): number => {
+    let max = 0
+    for (const s of set.selections) {
+      if (s.kind === Kind.FIELD) {
+        if (!s.name.value.startsWith('__')) max = Math.max(max, 1 + (s.selectionSet !== undefined ? depthBelow(s.selectionSet) : 0))
+      } else if (s.kind === Kind.INLINE_FRAGMENT) {
+        max = Math.max(max, depthBelow(s.selectionSet))
+      } else {
+        max = Math.max(max, fragmentDepth(context, s.name.value))
+      }
+    }
+    return max
+  }
+  // Each fragment is measured once (fragments spreading each other cannot multiply the work); a cycle counts 0 here and is refused by graphql-js's NoFragmentCycles.
+  const fragmentDepth = (ctx: ValidationContext, name: string): number => {
+    const known = fragments.get(name)
+    if (known !== undefined) return known
+    const fragment = ctx.getFragment(name)
+    if (fragment === null || fragment === undefined || visiting.has(name)) return 0
+    visiting.add(name)
+    const depth = depthBelow(fragment.selectionSet)
+    visiting.delete(name)
+    fragments.set(name, depth)
+    return depth
+  }
+  return {
+    OperationDefinition (node) {
+      const depth = depthBelow(node.selectionSet)
+      if (depth > GRAPHQL_LIMITS.depth) context.reportError(limitError('depth', `The query's depth, ${depth}, is over the limit of ${GRAPHQL_LIMITS.depth}`))
+    }
+  }
+}
+
 /**
  * Fields whose work grows with the data rather than with what they return, at their
  * fixed cost: re-checking the whole audit log takes the whole budget (one per request,
@@ -61,6 +104,8 @@ export const FIELD_COSTS: Readonly<Record<string, number>> = {
  * connection's `edges` repeat the page its field already counted. FIELD_COSTS overrides both.
  */
 const estimator: ComplexityEstimator = ({ field, args, childComplexity }) => {
+  // Introspection answers from the schema in memory (and is refused in production).
+  if (field.name.startsWith('__')) return 0
   const fixed = FIELD_COSTS[field.name]
   if (fixed !== undefined) return fixed
   const page = (PAGE_ARGS.map(name => args[name]).find(v => typeof v === 'number') as number | undefined) ?? null

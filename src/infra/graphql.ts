@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs'
+import { trace } from '@opentelemetry/api'
 import DataLoader from 'dataloader'
 import fp from 'fastify-plugin'
-import { buildSchema, getOperationAST, isObjectType, NoSchemaIntrospectionCustomRule, type DocumentNode, type ExecutionResult, type GraphQLError, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql'
+import { buildSchema, getOperationAST, GraphQLScalarType, isObjectType, NoSchemaIntrospectionCustomRule, type DocumentNode, type ExecutionResult, type GraphQLError, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql'
 import { getVariableValues } from 'graphql/execution/values.js'
 import { DateTimeResolver, JSONResolver } from 'graphql-scalars'
 import mercurius, { type IResolvers, type MercuriusContext } from 'mercurius'
@@ -13,9 +14,16 @@ import { prefetched } from '../shared/prefetch.js'
 import { canPerform, OPERATIONS } from '../shared/policy.js'
 import type { Principal } from '../shared/principal.js'
 import { paths } from '../paths.js'
-import { checkCost, GRAPHQL_LIMITS, maxAliasesRule } from './graphql-limits.js'
+import { checkCost, GRAPHQL_LIMITS, maxAliasesRule, maxDepthRule } from './graphql-limits.js'
 import { isDatabaseBusy, isDatabaseUnavailable } from '../db/index.js'
 import { RETRY_AFTER_S } from './limits.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The GraphQL operation this request runs (set before execution), for the log, the metrics and the trace. */
+    graphqlOperation: { name: string, type: string } | null
+  }
+}
 
 declare module 'mercurius' {
   interface MercuriusContext {
@@ -84,7 +92,10 @@ function unstorableFields (args: Record<string, unknown>): FieldError[] {
  */
 export function buildResolvers (sdl: string): IResolvers {
   const schema = buildSchema(sdl)
-  const merged: Record<string, Record<string, unknown>> = { JSON: JSONResolver as unknown as Record<string, unknown>, DateTime: DateTimeResolver as unknown as Record<string, unknown> }
+  // graphql-scalars' scalars, described as the committed schema describes them (what introspection serves).
+  const described = (scalar: GraphQLScalarType): Record<string, unknown> =>
+    new GraphQLScalarType({ ...scalar.toConfig(), description: schema.getType(scalar.name)?.description }) as unknown as Record<string, unknown>
+  const merged: Record<string, Record<string, unknown>> = { JSON: described(JSONResolver), DateTime: described(DateTimeResolver) }
   for (const m of [...graphqlModules.map(m => m.resolvers), loaderResolvers()]) {
     for (const [type, fields] of Object.entries(m)) {
       merged[type] = { ...merged[type], ...(fields as Record<string, unknown>) }
@@ -151,7 +162,7 @@ function loaderResolvers (): Record<string, Record<string, Resolver>> {
   return resolvers
 }
 
-export default fp<{ graphiql: boolean, production: boolean }>(async (app, opts) => {
+export default fp<{ production: boolean }>(async (app, opts) => {
   const sdl = readFileSync(paths.schema, 'utf8')
   await app.register(mercurius, {
     schema: sdl,
@@ -160,11 +171,10 @@ export default fp<{ graphiql: boolean, production: boolean }>(async (app, opts) 
     // A document seen once before runs compiled by graphql-jit: a page of 50 households
     // costs about a third less CPU than interpreted (docs/benchmarks.md).
     jit: 1,
-    graphiql: opts.graphiql,
+    graphiql: false,
     // Introspection and suggestions only outside production.
-    validationRules: [maxAliasesRule, ...(opts.production ? [NoSchemaIntrospectionCustomRule] : [])],
+    validationRules: [maxAliasesRule, maxDepthRule, ...(opts.production ? [NoSchemaIntrospectionCustomRule] : [])],
     graphql: { parseOptions: { maxTokens: GRAPHQL_LIMITS.tokens } },
-    queryDepth: GRAPHQL_LIMITS.depth,
     // Errors outside execution (authentication, a malformed request) go to the app's
     // error handler, which answers GraphQL-shaped on this route.
     errorHandler: false,
@@ -192,8 +202,18 @@ export default fp<{ graphiql: boolean, production: boolean }>(async (app, opts) 
     }
   })
   // The cost budget needs the variables (page sizes), so it is checked per request, before execution.
+  app.decorateRequest('graphqlOperation', null)
   app.graphql.addHook('preExecution', async (schema, document, context, variables) => {
     context.operation = { schema, document, variables: variables ?? {} }
+    // Named as the client named it (`anonymous` otherwise): on this request's log lines from here on, its metrics and its trace.
+    const req = context.reply.request
+    const body = (req.body ?? req.query) as { operationName?: unknown } | undefined
+    const ast = getOperationAST(document, typeof body?.operationName === 'string' ? body.operationName : undefined)
+    if (ast != null) {
+      req.graphqlOperation = { name: ast.name?.value ?? 'anonymous', type: ast.operation }
+      req.log = context.reply.log = req.log.child({ operation: req.graphqlOperation.name })
+      trace.getActiveSpan()?.setAttributes({ 'graphql.operation.name': req.graphqlOperation.name, 'graphql.operation.type': ast.operation })
+    }
     checkCost(schema, document, variables)
   })
 }, { name: 'graphql', dependencies: ['auth'] })

@@ -40,7 +40,9 @@ export const POLICY = {
   /** Edit regions, targets, poverty lines. */
   'reference.edit': { roles: ['ADMIN'], minLevel: 'CITY' },
   'exchange.submit': { roles: ['ADMIN', 'EXCHANGE'], depts: ['civil_affairs', 'health', 'education', 'disability', 'hr', 'public_security'] },
-  'eligibility.check': { roles: ['ADMIN', 'EXCHANGE'], depts: ['health', 'civil_affairs'] }
+  'eligibility.check': { roles: ['ADMIN', 'EXCHANGE'], depts: ['health', 'civil_affairs'] },
+  /** The service's Prometheus metrics (no personal data; also METRICS_TOKEN, see auth). */
+  'metrics.read': { roles: ['ADMIN'] }
 } as const satisfies Record<string, Rule>
 
 export type Action = keyof typeof POLICY
@@ -57,13 +59,12 @@ export const OPERATIONS: Record<string, Action | 'public'> = {
   'GET /openapi.yaml': 'public',
   // The audit log's public keys: anyone may check a signed tree head.
   'GET /.well-known/audit-keys.json': 'public',
+  'GET /metrics': 'metrics.read',
   // CORS preflight (browsers send it without credentials); answered only for CORS_ORIGINS.
   'OPTIONS *': 'public',
   // GraphiQL's static page and assets (development only; queries still need a token).
   'GET /graphiql': 'public',
-  'GET /graphiql/main.js': 'public',
-  'GET /graphiql/sw.js': 'public',
-  'GET /graphiql/config.js': 'public',
+  'GET /graphiql/static/*': 'public',
   // GraphQL: the transport needs a token; each root field is checked below.
   'GET /graphql': 'self.read',
   'POST /graphql': 'self.read',

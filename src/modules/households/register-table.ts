@@ -1,5 +1,4 @@
-import type { IncomeView } from '../incomes/incomes-service.js'
-import type { MeasureView } from '../measures/measures-service.js'
+import type { IncomeView, MeasureView } from '../record-views.js'
 import type { MemberView } from '../members/members-service.js'
 import { LABELS, type LabelEnum } from '../../shared/labels.js'
 import type { Cell, Table } from '../../shared/spreadsheet.js'
