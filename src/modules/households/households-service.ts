@@ -354,7 +354,7 @@ export class HouseholdsService {
           entity: 'Household',
           entityId: household.id,
           regionCode: household.regionCode,
-          after: { ...householdAudit(household, this.deps.sealer), members: created.map(m => memberAudit(m, this.deps.sealer)) }
+          after: { ...householdAudit(household, this.deps.sealer), members: created.map(memberAudit) }
         })
         return this.view(household)
       })

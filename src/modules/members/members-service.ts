@@ -3,7 +3,7 @@ import { groupByHousehold } from '../../shared/ids.js'
 import { isIsoDate, isoDay } from '../../shared/dates.js'
 import { badInput, conflict, notFound, type FieldError } from '../../shared/errors.js'
 import { isUuid } from '../../shared/ids.js'
-import { maskNationalId } from '../../shared/masking.js'
+import { maskBirthDate, maskNationalId } from '../../shared/masking.js'
 import { parseNationalId } from '../../shared/national-id.js'
 import { authorize, isMasked } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
@@ -54,17 +54,24 @@ export const REMOVAL_REASONS = ['DECEASED', 'MARRIED_OUT', 'MOVED', 'WRONGLY_REG
 export function memberView (row: repo.MemberRow, p: Principal, sealer: Sealer): MemberView {
   const { nationalIdSealed, nationalIdHash: _hash, ...rest } = row
   const view = rest as MemberView
+  const masked = isMasked(p)
   if (nationalIdSealed !== undefined) {
     const id = sealer.open(nationalIdSealed)
-    view.nationalId = isMasked(p) ? maskNationalId(id) : id
+    view.nationalId = masked ? maskNationalId(id) : id
   }
+  // The masked ID hides exactly the birth date: VIEWER sees its year only (contract §3).
+  if (masked && typeof rest.birthDate === 'string') view.birthDate = maskBirthDate(rest.birthDate)
   return view
 }
 
-/** What the audit trail keeps of a member: never the national ID in the clear. */
-export function memberAudit (row: repo.MemberRow, sealer: Sealer): Record<string, unknown> {
-  const { nationalIdSealed, nationalIdHash: _hash, createdAt: _c, updatedAt: _u, ...rest } = row
-  return { ...rest, nationalId: maskNationalId(sealer.open(nationalIdSealed)) }
+/**
+ * What the audit trail keeps of a member: the national ID's keyed hash (HMAC under
+ * DATA_KEY), never the ID nor any part of it. A masked ID beside the birth date would be
+ * the whole ID to anyone who reads the table without the key.
+ */
+export function memberAudit (row: repo.MemberRow): Record<string, unknown> {
+  const { nationalIdSealed: _sealed, createdAt: _c, updatedAt: _u, ...rest } = row
+  return rest
 }
 
 const trimmed = (v: string | null | undefined): string | null | undefined => (typeof v === 'string' ? v.trim() : v)
@@ -202,7 +209,7 @@ export class MembersService {
     try {
       return await this.deps.db.transaction(async (tx) => {
         const [row] = await repo.insert(tx, [{ ...prepared, householdId, regionCode: household.regionCode }])
-        await recordAudit(tx, this.principal, now, { action: 'member.add', entity: 'Member', entityId: row!.id, regionCode: row!.regionCode, after: memberAudit(row!, this.deps.sealer) })
+        await recordAudit(tx, this.principal, now, { action: 'member.add', entity: 'Member', entityId: row!.id, regionCode: row!.regionCode, after: memberAudit(row!) })
         return this.view(row!)
       })
     } catch (err) {
@@ -236,7 +243,7 @@ export class MembersService {
     return await this.deps.db.transaction(async (tx) => {
       const row = await repo.update(tx, this.principal, id, expectedVersion, changes, now)
       if (row === null) throw conflict(`The member was changed since version ${expectedVersion ?? '?'}`)
-      await recordAudit(tx, this.principal, now, { action: 'member.update', entity: 'Member', entityId: id, regionCode: row.regionCode, before: memberAudit(current, this.deps.sealer), after: memberAudit(row, this.deps.sealer) })
+      await recordAudit(tx, this.principal, now, { action: 'member.update', entity: 'Member', entityId: id, regionCode: row.regionCode, before: memberAudit(current), after: memberAudit(row) })
       return this.view(row)
     })
   }
@@ -254,7 +261,7 @@ export class MembersService {
     return await this.deps.db.transaction(async (tx) => {
       const row = await repo.update(tx, this.principal, id, current.version, { active: false, removedAt: now, removalReason: reason }, now)
       if (row === null) throw conflict('The member was changed meanwhile')
-      await recordAudit(tx, this.principal, now, { action: 'member.remove', entity: 'Member', entityId: id, regionCode: row.regionCode, before: memberAudit(current, this.deps.sealer), after: memberAudit(row, this.deps.sealer) })
+      await recordAudit(tx, this.principal, now, { action: 'member.remove', entity: 'Member', entityId: id, regionCode: row.regionCode, before: memberAudit(current), after: memberAudit(row) })
       return this.view(row)
     })
   }
