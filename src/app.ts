@@ -16,6 +16,7 @@ import { ImportRunner } from './modules/imports/imports-runner.js'
 import { restRoutes } from './modules/index.js'
 import { createRegionDirectory } from './modules/regions/regions-service.js'
 import type { Clock } from './shared/context.js'
+import { DailyCounter } from './shared/daily-counter.js'
 import { Sealer } from './shared/sealing.js'
 
 /** Text answers longer than this (characters) are sent as one UTF-8 buffer. */
@@ -53,7 +54,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   const { config } = opts
   const database = opts.database ?? await openDatabase(config.database, fastify.log)
   await fastify.register(db, { database, closeDatabase: opts.database === undefined })
-  fastify.decorate('deps', { db: database.db, config, clock: opts.clock ?? (() => new Date()), sealer: new Sealer(config.dataKey) })
+  fastify.decorate('deps', { db: database.db, config, clock: opts.clock ?? (() => new Date()), sealer: new Sealer(config.dataKey), registrationRefusals: new DailyCounter() })
 
   // The background worker of import jobs: started once the app is ready, stopped before it closes.
   const imports = new ImportRunner({ ...fastify.deps, log: fastify.log })

@@ -130,3 +130,12 @@ t.test('bad HTTP limit values are named', async (t) => {
   t.throws(() => loadConfig({ JWT_SECRET: SECRET, TRUST_PROXY: '10.0.0.0/33' }), /TRUST_PROXY must be/)
   t.throws(() => loadConfig({ JWT_SECRET: SECRET, TRUST_PROXY: '10.0.0.1,proxy.local' }), /TRUST_PROXY must be/)
 })
+
+t.test('REGISTRATION_REFUSALS_PER_DAY: 20 by default (test suite included), settable, at least 1', async (t) => {
+  t.equal(loadConfig({ JWT_SECRET: SECRET }).registrationRefusalsPerDay, 20)
+  t.equal(loadConfig({ JWT_SECRET: SECRET, NODE_ENV: 'test' }).registrationRefusalsPerDay, 20)
+  t.equal(loadConfig({ JWT_SECRET: SECRET, REGISTRATION_REFUSALS_PER_DAY: '5' }).registrationRefusalsPerDay, 5)
+  for (const bad of ['0', '-1', '2.5', 'many']) {
+    t.throws(() => loadConfig({ JWT_SECRET: SECRET, REGISTRATION_REFUSALS_PER_DAY: bad }), /REGISTRATION_REFUSALS_PER_DAY must be an integer between 1 and 100000/)
+  }
+})

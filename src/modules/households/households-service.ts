@@ -15,7 +15,7 @@ import { incomeView } from '../incomes/incomes-service.js'
 import * as measures from '../measures/measures-repository.js'
 import { measureView } from '../measures/measures-service.js'
 import * as members from '../members/members-repository.js'
-import { assertNotActiveElsewhere, isActiveMemberConflict, memberAudit, memberView, prepareMember, type MemberInput } from '../members/members-service.js'
+import { activeMembersTaken, assertMayRegister, isActiveMemberConflict, memberAudit, memberView, prepareMember, refuseTaken, type MemberInput, type Taken } from '../members/members-service.js'
 import * as regions from '../regions/regions-repository.js'
 import * as repo from './households-repository.js'
 
@@ -316,10 +316,7 @@ export class HouseholdsService {
     if (!Number.isInteger(input.identificationYear) || input.identificationYear < 2014 || input.identificationYear > thisYear) {
       fields.push({ path: 'input.identificationYear', message: `must be a year from 2014 to ${thisYear}` })
     }
-    if (input.householdNo != null) {
-      if (!HOUSEHOLD_NO.test(input.householdNo)) fields.push({ path: 'input.householdNo', message: 'must be 1–30 letters, digits or dashes' })
-      else if (await repo.householdNoTaken(this.deps.db, input.householdNo)) fields.push({ path: 'input.householdNo', message: 'is already taken' })
-    }
+    if (input.householdNo != null && !HOUSEHOLD_NO.test(input.householdNo)) fields.push({ path: 'input.householdNo', message: 'must be 1–30 letters, digits or dashes' })
     const changes = householdChanges(input, fields, this.deps.sealer)
     if (input.members.length === 0 || input.members.length > 30) fields.push({ path: 'input.members', message: 'must list 1–30 members' })
     const heads = input.members.filter(m => m.relation === 'HEAD').length
@@ -333,7 +330,12 @@ export class HouseholdsService {
     })
     if (fields.length > 0) throw badInput(fields)
     const rows = prepared.filter(m => m !== null)
-    await assertNotActiveElsewhere(this.deps.db, rows, rows.map((_, i) => `input.members.${i}.nationalId`))
+    // What is registered already, in any area: named when in the caller's area, else one unnamed refusal (audited, limited).
+    assertMayRegister(this.deps, this.principal)
+    const taken: Taken[] = await activeMembersTaken(this.deps.db, rows, rows.map((_, i) => `input.members.${i}.nationalId`))
+    const numberRegion = input.householdNo == null ? null : await repo.householdNoRegion(this.deps.db, input.householdNo)
+    if (numberRegion !== null) taken.unshift({ path: 'input.householdNo', message: 'is already taken', regionCode: numberRegion, audit: { householdNo: input.householdNo } })
+    await refuseTaken(this.deps, this.principal, input.regionCode, taken)
 
     try {
       return await this.deps.db.transaction(async (tx) => {
