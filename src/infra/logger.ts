@@ -7,17 +7,50 @@ import type { Config } from '../config.js'
  * phone numbers (11 digits from 13–19), bank account numbers (16–19 digits) and
  * bearer tokens (JWTs).
  */
+const JWT = /eyJ[\w-]+\.[\w-]+\.[\w-]*/g
 const SCRUB = [
   /(?<![\dA-Za-z])\d{17}[\dXx](?![\dA-Za-z])/g,
   /(?<!\d)1[3-9]\d{9}(?!\d)/g,
   /(?<!\d)\d{16,19}(?!\d)/g,
-  /eyJ[\w-]+\.[\w-]+\.[\w-]*/g
+  JWT
 ]
 
-export function scrub (line: string): string {
-  let out = line
+/** Every pattern of SCRUB needs 11 digits in a row or `eyJ`: a line with neither is clean as it is. */
+const MAYBE = /\d{11}|eyJ/
+/** JSON string tokens (a log line is one JSON object). */
+const STRING = /"(?:[^"\\]|\\.)*"/g
+/** JSON number tokens, between the strings. */
+const NUMBER = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g
+
+function scrubText (text: string): string {
+  let out = text
   for (const re of SCRUB) out = out.replace(re, '[REDACTED]')
   return out
+}
+
+/**
+ * The log line with personal data replaced by `[REDACTED]`, still valid JSON: inside a
+ * string the match is replaced; a number whose integer part is such data (a phone
+ * number logged as a number) becomes the string "[REDACTED]" as a whole. The digits of a
+ * number's fraction or exponent are never data: `0.13812345678` (a response time) stays.
+ */
+export function scrub (line: string): string {
+  if (!MAYBE.test(line)) return line
+  let out = ''
+  let at = 0
+  for (const m of line.matchAll(STRING)) {
+    out += scrubNumbers(line.slice(at, m.index)) + scrubText(m[0])
+    at = m.index + m[0].length
+  }
+  return out + scrubNumbers(line.slice(at))
+}
+
+/** Between the strings: numbers (see `scrub`); a token there only if the line is not JSON. */
+function scrubNumbers (text: string): string {
+  return text.replace(JWT, '[REDACTED]').replace(NUMBER, (n) => {
+    const whole = n.replace(/^-/, '').split(/[.eE]/)[0]!
+    return scrubText(whole) === whole ? n : '"[REDACTED]"'
+  })
 }
 
 export function loggerOptions (config: Pick<Config, 'logLevel'>): FastifyServerOptions['logger'] {

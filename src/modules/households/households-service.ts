@@ -9,6 +9,7 @@ import { connection, decodeCursor, pageSize, type Connection } from '../../share
 import { AREA, authorize, can, isMasked, regionFilter } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 import { isRegionCode, levelOf } from '../../shared/region-code.js'
+import { checkName } from '../../shared/text.js'
 import { recordAudit, recordRead } from '../audit/audit-service.js'
 import * as incomes from '../incomes/incomes-repository.js'
 import { incomeView } from '../incomes/incomes-service.js'
@@ -121,8 +122,10 @@ function householdChanges (input: HouseholdPatch, fields: FieldError[], sealer: 
   const text = (key: 'bankName', max: number): void => {
     const v = input[key]
     if (v === undefined) return
+    const before = fields.length
     if (v !== null && v.trim().length > max) fields.push({ path: `input.${key}`, message: `must be at most ${max} characters` })
-    else changes[key] = v === null || v.trim() === '' ? null : v.trim()
+    else checkName(v, `input.${key}`, fields)
+    if (fields.length === before) changes[key] = v === null || v.trim() === '' ? null : v.trim()
   }
   text('bankName', 50)
   if (input.phone !== undefined) {
@@ -144,6 +147,8 @@ function householdChanges (input: HouseholdPatch, fields: FieldError[], sealer: 
     const h = input.helper ?? {}
     if (h.name != null && h.name.length > 50) fields.push({ path: 'input.helper.name', message: 'must be at most 50 characters' })
     if (h.unit != null && h.unit.length > 100) fields.push({ path: 'input.helper.unit', message: 'must be at most 100 characters' })
+    checkName(h.name, 'input.helper.name', fields)
+    checkName(h.unit, 'input.helper.unit', fields)
     if (h.phone != null && !PHONE.test(h.phone.trim())) fields.push({ path: 'input.helper.phone', message: 'must be a phone number (5–20 digits)' })
     changes.helperName = h.name?.trim() || null
     changes.helperUnit = h.unit?.trim() || null

@@ -7,6 +7,7 @@ import { isUuid } from '../../shared/ids.js'
 import { maskBirthDate, maskNationalId } from '../../shared/masking.js'
 import { parseNationalId } from '../../shared/national-id.js'
 import { authorize, isMasked } from '../../shared/policy.js'
+import { checkName } from '../../shared/text.js'
 import type { Principal } from '../../shared/principal.js'
 import { inAreaOf } from '../../shared/region-code.js'
 import type { Sealer } from '../../shared/sealing.js'
@@ -81,9 +82,11 @@ const trimmed = (v: string | null | undefined): string | null | undefined => (ty
 /** Field rules shared by new members and patches. */
 function checkAttributes (m: MemberPatch, path: string, fields: FieldError[], today: string, birthDate: string | null): void {
   if (m.name !== undefined && (m.name === null || m.name.trim() === '' || m.name.length > 50)) fields.push({ path: `${path}.name`, message: 'must be 1–50 characters' })
+  else checkName(m.name, `${path}.name`, fields)
   for (const key of ['ethnicity', 'education'] as const) {
     const v = m[key]
     if (typeof v === 'string' && v.length > 30) fields.push({ path: `${path}.${key}`, message: 'must be at most 30 characters' })
+    else checkName(v, `${path}.${key}`, fields)
   }
   const conditions = m.healthConditions ?? []
   if (new Set(conditions).size !== conditions.length) fields.push({ path: `${path}.healthConditions`, message: 'lists a condition twice' })
