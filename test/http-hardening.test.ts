@@ -4,6 +4,7 @@
  * Cache-Control and WWW-Authenticate.
  */
 import http from 'node:http'
+import fc from 'fast-check'
 import net from 'node:net'
 import Fastify from 'fastify'
 import fp from 'fastify-plugin'
@@ -140,6 +141,12 @@ t.test('x-request-id: a plain one of at most 128 characters is kept, anything el
     t.match(await idOf(bad), /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, `replaced: ${JSON.stringify(bad.slice(0, 20))}`)
   }
   t.match((await app.inject({ url: '/healthz' })).headers['x-request-id'], /^[0-9a-f-]{36}$/, 'generated when none is given')
+  // Any header value a client can send: the id returned (and logged) is the value itself only when plain and short.
+  const values = fc.oneof(fc.stringMatching(/^[A-Za-z0-9._:-]{1,140}$/), fc.string({ unit: fc.constantFrom(...'aZ09._:-/ "\'<>{}%\\\u00e9\u00ff'), minLength: 1, maxLength: 200 }))
+  await fc.assert(fc.asyncProperty(values, async (value) => {
+    const id = await idOf(value)
+    return /^[A-Za-z0-9._:-]{1,128}$/.test(value) ? id === value : /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(id)
+  }), { numRuns: 300 })
 })
 
 t.test('API answers carry Cache-Control: no-store (errors too); 401 carries WWW-Authenticate: Bearer', async (t) => {

@@ -633,6 +633,15 @@ export const WRITE_OPS: Op[] = [
     }
   },
   {
+    name: 'gql createHousehold with a direction override in a name (BAD_USER_INPUT naming it when allowed)',
+    need: always(NEED.writeRecords), scope: inRegion(village), allowedCode: 'BAD_USER_INPUT',
+    async run ({ f, client }) {
+      const i = householdInput(f.tree.village)
+      ;(i.members as Array<Record<string, unknown>>)[0]!.name = '王\u202E国建'
+      return await mutate(client, 'mutation ($i: HouseholdInput!) { createHousehold(input: $i) { id } }', { i }, /^input\.members\.0\.name: must not contain text-direction controls$/)
+    }
+  },
+  {
     name: 'gql updateHousehold',
     need: always(NEED.writeRecords), scope: byId(village),
     async run ({ m, f, client }) {
@@ -659,6 +668,13 @@ export const WRITE_OPS: Op[] = [
     need: always(NEED.writeRecords), scope: byId(village),
     async run ({ f, client }) {
       return await mutate(client, 'mutation ($id: ID!) { updateMember(id: $id, input: { wantsWork: true }) { id } }', { id: f.h.memberId })
+    }
+  },
+  {
+    name: 'gql updateMember with a control character in the name (BAD_USER_INPUT naming it when allowed)',
+    need: always(NEED.writeRecords), scope: byId(village), allowedCode: 'BAD_USER_INPUT',
+    async run ({ f, client }) {
+      return await mutate(client, 'mutation ($id: ID!, $n: String) { updateMember(id: $id, input: { name: $n }) { id } }', { id: f.h.memberId, n: '李\n四' }, /^input\.name: must not contain control characters$/)
     }
   },
   {
