@@ -8,7 +8,7 @@ import auth from './infra/auth.js'
 import db from './infra/db.js'
 import graphql from './infra/graphql.js'
 import health from './infra/health.js'
-import httpErrors, { frameworkError } from './infra/http-errors.js'
+import httpErrors, { clientError, frameworkError } from './infra/http-errors.js'
 import limits from './infra/limits.js'
 import metrics from './infra/metrics.js'
 import { loggerOptions } from './infra/logger.js'
@@ -20,7 +20,11 @@ import { ImportRunner } from './modules/imports/imports-runner.js'
 import { restRoutes } from './modules/index.js'
 import { createRegionDirectory } from './modules/regions/regions-service.js'
 import type { Clock } from './shared/context.js'
+import { DailyCounter } from './shared/daily-counter.js'
 import { Sealer } from './shared/sealing.js'
+
+/** A client's request id that is kept: at most 128 characters of a safe set. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 /** Text answers longer than this (characters) are sent as one UTF-8 buffer. */
 const LARGE_TEXT = 16_384
@@ -42,8 +46,13 @@ declare module 'fastify' {
 export function serverOptions (config: Config): FastifyServerOptions {
   return {
     logger: loggerOptions(config),
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    // A gateway's x-request-id is kept only when short and plain (it is logged and echoed); else a new one.
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id']
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+    },
+    clientErrorHandler: clientError,
     // A number of hops is accepted at run time (fastify.js), though fastify's types omit it.
     trustProxy: config.trustProxy as FastifyServerOptions['trustProxy'],
     // Every body but the import upload's (its route streams it, up to IMPORT_MAX_MB).
@@ -63,7 +72,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   const { config } = opts
   const database = opts.database ?? await openDatabase(config.database, fastify.log)
   await fastify.register(db, { database, closeDatabase: opts.database === undefined })
-  fastify.decorate('deps', { db: database.db, config, clock: opts.clock ?? (() => new Date()), sealer: new Sealer(config.dataKey) })
+  fastify.decorate('deps', { db: database.db, config, clock: opts.clock ?? (() => new Date()), sealer: new Sealer(config.dataKey), registrationRefusals: new DailyCounter() })
 
   // The background worker of import jobs: started once the app is ready, stopped before it closes.
   const imports = new ImportRunner({ ...fastify.deps, log: fastify.log })
@@ -78,6 +87,8 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
 
   fastify.addHook('onSend', async (req, reply, payload) => {
     reply.header('x-request-id', req.id)
+    // Answers of the APIs carry personal data (or may): no cache, shared or private, keeps them.
+    if (req.url.startsWith('/api/') || req.url.startsWith('/graphql')) reply.header('cache-control', 'no-store')
     // A large text answer (a page of households is ~100 KB, much of it Chinese) is encoded
     // to UTF-8 once here, instead of once to measure its length and again to write it.
     return typeof payload === 'string' && payload.length > LARGE_TEXT ? Buffer.from(payload) : payload

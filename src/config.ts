@@ -65,6 +65,12 @@ export interface Config {
   connectionTimeoutMs: number
   /** Requests per minute: per user (token `sub`), per EXCHANGE user, per client address without a valid token. 0: no limit. */
   rateLimit: { perMinute: number, exchangePerMinute: number, ipPerMinute: number }
+  /**
+   * Registrations (createHousehold, addMember) a user may have refused per UTC day because
+   * a national ID or household number submitted is registered outside the user's area;
+   * beyond it the user may not register until the next day (FORBIDDEN), and an alert is logged.
+   */
+  registrationRefusalsPerDay: number
   /** Load shedding: above any of these (0: not checked) requests are answered 503 with Retry-After. */
   loadShedding: { maxEventLoopDelayMs: number, maxHeapBytes: number, maxRssBytes: number }
   /** A static bearer token that may read GET /metrics (a Prometheus scraper), besides ADMIN users; null: ADMIN only. */
@@ -239,6 +245,7 @@ export function loadConfig (env: Env = process.env): Config {
       exchangePerMinute: int('RATE_LIMIT_EXCHANGE_PER_MINUTE', inTest ? 0 : 6000, 0, 1_000_000),
       ipPerMinute: int('RATE_LIMIT_IP_PER_MINUTE', inTest ? 0 : 120, 0, 1_000_000)
     },
+    registrationRefusalsPerDay: int('REGISTRATION_REFUSALS_PER_DAY', 20, 1, 100_000),
     loadShedding: {
       maxEventLoopDelayMs: int('LOAD_SHED_EVENT_LOOP_DELAY_MS', inTest ? 0 : 1000, 0, 60_000),
       maxHeapBytes: int('LOAD_SHED_HEAP_MB', inTest ? 0 : Math.floor(heapLimitMb * 0.9), 0, 1_048_576) * MiB,

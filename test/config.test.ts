@@ -174,3 +174,12 @@ t.test('OTEL_EXPORTER_OTLP_ENDPOINT: an http(s) URL, named with the other proble
   t.equal(loadTelemetryConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_SERVICE_NAME: 'fp' }).endpoint?.href, 'http://collector:4318/')
   t.throws(() => loadConfig({ JWT_SECRET: SECRET, DATA_KEY: KEY, DATABASE_URL: 'postgres://u@h/db', OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }), /OTEL_EXPORTER_OTLP_ENDPOINT must be an http or https URL/)
 })
+
+t.test('REGISTRATION_REFUSALS_PER_DAY: 20 by default (test suite included), settable, at least 1', async (t) => {
+  t.equal(loadConfig({ JWT_SECRET: SECRET }).registrationRefusalsPerDay, 20)
+  t.equal(loadConfig({ JWT_SECRET: SECRET, NODE_ENV: 'test' }).registrationRefusalsPerDay, 20)
+  t.equal(loadConfig({ JWT_SECRET: SECRET, REGISTRATION_REFUSALS_PER_DAY: '5' }).registrationRefusalsPerDay, 5)
+  for (const bad of ['0', '-1', '2.5', 'many']) {
+    t.throws(() => loadConfig({ JWT_SECRET: SECRET, REGISTRATION_REFUSALS_PER_DAY: bad }), /REGISTRATION_REFUSALS_PER_DAY must be an integer between 1 and 100000/)
+  }
+})

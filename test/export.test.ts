@@ -73,6 +73,8 @@ t.test('export: NDJSON of every household in area, in id order, in keyset batche
   t.ok(masked.filter(d => d.phone !== null).every(d => /^\d{3}\*{4}\d{4}$/.test(d.phone)), 'phones masked')
   t.ok(masked.filter(d => d.bankAccount !== null).every(d => /^\*+\d{4}$/.test(d.bankAccount)), 'bank accounts masked')
   t.notMatch(JSON.stringify(masked), /\d{17}[\dX]/, 'no national ID in the clear anywhere')
+  t.ok(masked.flatMap(d => d.members).every((m: { birthDate: string }) => /^\d{4}$/.test(m.birthDate)), 'birth year only beside the masked IDs')
+  t.ok(docs.flatMap(d => d.members).every((m: { birthDate: string }) => /^\d{4}-\d{2}-\d{2}$/.test(m.birthDate)), 'the full date for a reviewer')
 
   // Backpressure: a reader that takes nothing holds the export after the first batches.
   statements.length = 0

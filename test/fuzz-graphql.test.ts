@@ -14,7 +14,7 @@
 import fc from 'fast-check'
 import t from 'tap'
 import { householdInput, memberInput, nationalId } from './fixtures.js'
-import { badVariant, changedTables, documentOf, failure, gqlSchema as schema, graphqlShapeProblems, namesField, oddVariant, snapshot, type Snapshot, type Vars } from './fuzz-support.js'
+import { BAD_NAMES, badVariant, changedTables, documentOf, failure, gqlSchema as schema, graphqlShapeProblems, namesField, oddVariant, snapshot, type Snapshot, type Vars } from './fuzz-support.js'
 import { buildApp, uniqueSub, type Client, type GqlResult } from './helper.js'
 
 const MUTATIONS = schema.getMutationType()!.getFields()
@@ -95,7 +95,11 @@ t.test('GraphQL mutations: valid inputs succeed, bad ones are refused naming the
   let targetYear = 2051 // counting down from 2050: years without a seeded target
 
   // --- Valid inputs ---------------------------------------------------------------
-  const text = (g: Gen, max = 20): string => g(fc.string, { unit: 'grapheme', minLength: 1, maxLength: max }).replaceAll('\u0000', '') .trim() || '名'
+  // Any graphemes but control and format characters (names refuse those), with something visible.
+  const text = (g: Gen, max = 20): string => {
+    const v = g(fc.string, { unit: 'grapheme', minLength: 1, maxLength: max }).replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, '').trim()
+    return /[^\p{White_Space}\p{Mn}\p{Me}\u034F\u115F\u1160\u2800\u3164\uFFA0]/u.test(v) ? v : '名'
+  }
   const money = (g: Gen): number => g(fc.integer, { min: 0, max: 5_000_000 }) / 100
   const enumOf = (name: string): string[] => (schema.getType(name) as any).getValues().map((v: any) => v.name)
   const pick = <T>(g: Gen, values: T[]): T => g(fc.constantFrom, ...values)
@@ -210,6 +214,14 @@ t.test('GraphQL mutations: valid inputs succeed, bad ones are refused naming the
     await refused(op, 'mutation ($input: HouseholdInput!) { createHousehold(input: $input) { id } }', { input: householdInput(VILLAGE, { members: [memberInput({ name: '王\u0000' })] }) }, 'input.members.0.name', 'NUL in a name')
     await refused(op, 'mutation ($input: MeasureInput!) { addMeasure(householdId: "' + target.id + '", input: $input) { id } }',
       { input: { category: 'INDUSTRY', kind: 'livestock', startDate: '2019-01-01', details: { 'project\u0000': 'x' } } }, 'input.details', 'NUL in a JSON key')
+    // Names with control characters, text-direction overrides or nothing visible were stored.
+    for (const name of BAD_NAMES) {
+      const why = `the name ${JSON.stringify(name).replace(/[^\x20-\x7e]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}`
+      await refused(op, 'mutation ($input: HouseholdInput!) { createHousehold(input: $input) { id } }', { input: householdInput(VILLAGE, { members: [memberInput({ name })] }) }, 'input.members.0.name', why)
+      await refused(op, 'mutation ($input: MemberPatch!) { updateMember(id: "' + target.members[1]!.id + '", input: $input) { id } }', { input: { name } }, 'input.name', why)
+      await refused(op, 'mutation ($input: HouseholdPatch!) { updateHousehold(id: "' + target.id + '", expectedVersion: 1, input: $input) { id } }', { input: { helper: { name: '李四', unit: name } } }, 'input.helper.unit', why)
+      await refused(op, 'mutation ($input: MeasureInput!) { addMeasure(householdId: "' + target.id + '", input: $input) { id } }', { input: { category: 'INDUSTRY', kind: 'solar', startDate: '2019-01-01', fundingSource: name } }, 'input.fundingSource', why)
+    }
     // Year 0 passed as a real date, and PostgreSQL refused it: INTERNAL.
     await refused(op, 'mutation ($input: MeasureInput!) { addMeasure(householdId: "' + target.id + '", input: $input) { id } }',
       { input: { category: 'EDUCATION', kind: 'tuition_waiver', startDate: '0000-01-01' } }, 'input.startDate', 'year 0')

@@ -38,6 +38,13 @@ export const changedTables = (a: Snapshot, b: Snapshot): string[] => DATA_TABLES
 
 /** Strings no text field may take: far too long, holding a NUL (which PostgreSQL cannot store) or an unpaired surrogate (not Unicode). */
 export const BAD_TEXT = ['x'.repeat(100_000), '名'.repeat(100_001), 'a\u0000b', '\u0000', ' \u0000 ', '\uD800', 'a\uDC00b', '\uDBFF\uDBFF']
+/**
+ * Names (of persons, banks, units, sources of funds) no name field may take: control
+ * characters, text-direction overrides, isolates and marks, or nothing visible at all.
+ */
+export const BAD_NAMES = ['王\u202E国建', '\u202Eevil\u202C', '\u2066王\u2069', '名\u200F', '李\n四', '李\t四', '\u0007', 'a\u0085b', '\u200B', '\u200B\u200D\uFEFF', ' \u00AD ', '\u3164', '\u0301']
+/** The text fields that hold a name. */
+export const NAME_FIELDS = new Set(['name', 'unit', 'bankName', 'ethnicity', 'education', 'fundingSource'])
 /** Odd strings a text field may take or refuse (never with a 500): direction marks, lone surrogates, zero-width, emoji, injection-looking text. */
 export const oddText = fc.oneof(
   fc.constantFrom('\u202Eevil\u202C', '\u200F名\u200E', '\u200B', '\uFEFF', '👨‍👩‍👧', '   ', '', "'; DROP TABLE households; --", '<script>alert(1)</script>',
@@ -182,6 +189,7 @@ function badValues (type: GraphQLInputType, name: string, value: unknown): Array
         else if (/Date$|At$|^from$|^to$/.test(name)) s('2019-02-30', '2019-13-01', 'yesterday', '0000-01-01', '20190101', '2019-06-01T25:00:00Z')
         else if (name === 'after') s('x', '!!!', Buffer.from('["x"]').toString('base64url'), Buffer.from('[1, 2, 3]').toString('base64url'), Buffer.from('{"__proto__": 1}').toString('base64url'))
         else if (name === 'regionCode' || name === 'code') s('4112x', '', '411224999999', '41122410120')
+        else if (NAME_FIELDS.has(name)) s(...BAD_NAMES)
         s(...BAD_TEXT)
         break
       case 'ID': c(true, 1.5, {}, ['a', 'b']); s('x', '00000000-0000-4000-8000-000000000000', ...BAD_TEXT); break

@@ -173,10 +173,10 @@ export async function token (claims: TokenClaims, expiresIn: string | number = '
 }
 
 /** Builds the real app over the file's database; closed when the test ends. */
-export async function buildApp (test: { teardown: (fn: () => unknown) => void }, opts: { config?: Config, clock?: Clock, database?: Database } = {}): Promise<TestApp> {
+export async function buildApp (test: { teardown: (fn: () => unknown) => void }, opts: { config?: Config, clock?: Clock, database?: Database, log?: (line: string) => void } = {}): Promise<TestApp> {
   const config = opts.config ?? testConfig()
   const database = opts.database ?? await testDatabase()
-  const fastify = Fastify(testServerOptions(config))
+  const fastify = Fastify(testServerOptions(config, opts.log))
   await fastify.register(fp(app), { config, database, ...(opts.clock ? { clock: opts.clock } : {}) })
   await fastify.ready()
   test.teardown(async () => { await fastify.close() })

@@ -40,6 +40,7 @@ t.test('REST reads: a household with members, measures and incomes; pages with n
   t.equal(masked.phone, '138****5678')
   t.equal(masked.bankAccount, '***************3445')
   t.match(masked.members[0].nationalId, /^\d{6}\*{8}[\dX]{4}$/)
+  t.ok(masked.members.every((m: { birthDate: string }) => /^\d{4}$/.test(m.birthDate)), 'VIEWER: birth year only beside the masked ID')
 
   const other = as({ sub: uniqueSub(), role: 'OPERATOR', region: '411224101202' })
   const hidden = await other.get(`/api/v1/households/${ids[0]}`)

@@ -124,6 +124,27 @@ t.test('members: add, update, remove with a reason (kept for history); one activ
   t.notOk(JSON.stringify(await queryRows(database.db, sql`SELECT * FROM households`)).includes('6222020200112233445'), 'no plaintext bank account')
 })
 
+t.test('audit payloads of member writes hold the keyed hash of the national ID, never the ID nor its masked form beside the birth date', async (t) => {
+  const { as, database } = await buildApp(t, { database: await freshDatabase() })
+  const op = as({ sub: uniqueSub('op'), role: 'OPERATOR', region: VILLAGE })
+  const h = await create(op)
+  const id = nationalId('1952-07-14', 'MALE')
+  const added = await op.gql(`mutation ($i: MemberInput!) { addMember(householdId: "${h.id}", input: $i) { id } }`, { i: memberInput({ nationalId: id, name: '王老汉', relation: 'PARENT', laborCapacity: 'WEAK', sex: 'MALE' }) })
+  const memberId = added.data.addMember.id
+  await op.gql(`mutation { updateMember(id: "${memberId}", expectedVersion: 1, input: { dibao: true }) { version } }`)
+  const sealer = new Sealer(Buffer.from(TEST_DATA_KEY, 'base64'))
+  const audits = await queryRows<{ action: string, before: unknown, after: unknown }>(database.db, sql`SELECT action, before, after FROM audit_events WHERE action IN ('household.create', 'member.add', 'member.update') ORDER BY seq`)
+  t.same(audits.map(a => a.action), ['household.create', 'member.add', 'member.update'])
+  const payload = JSON.stringify(audits)
+  for (const m of [...h.members.map((x: { nationalId: string }) => x.nationalId), id]) {
+    t.notOk(payload.includes(m), 'no national ID in the clear')
+    t.notOk(payload.includes(m.slice(0, 6) + '*'), 'no masked national ID (its first 6 and last 4 beside the birth date would be the whole ID)')
+    t.ok(payload.includes(sealer.lookupHash(m)), 'the keyed hash names the person')
+  }
+  // (The hashes are hex, which may hold a run of digits: taken out first.)
+  t.notMatch(payload.replace(/"[0-9a-f]{64}"/g, '""'), /\d{17}[\dXx]|\d{6}\*{8}/, 'nothing shaped like an ID, clear or masked')
+})
+
 t.test('bad input is BAD_USER_INPUT naming each field, and nothing is stored', async (t) => {
   const { as, database } = await buildApp(t, { database: await freshDatabase() })
   const op = as({ sub: uniqueSub('op'), role: 'OPERATOR', region: '411224' })
@@ -251,8 +272,18 @@ t.test('VIEWER output is masked everywhere; VIEWER, REVIEWER, AUDITOR and EXCHAN
   const listed = await viewer.gql('{ households { edges { node { phone members { nationalId } } } } }')
   t.equal(listed.data.households.edges[0].node.phone, '138****5678')
   t.match(listed.data.households.edges[0].node.members[0].nationalId, /^\d{6}\*{8}[\dX]{4}$/)
-  const byId = await viewer.gql(`{ memberByNationalId(nationalId: "${h.members[0].nationalId}") { nationalId } }`)
+  const byId = await viewer.gql(`{ memberByNationalId(nationalId: "${h.members[0].nationalId}") { id nationalId birthDate } }`)
   t.match(byId.data.memberByNationalId.nationalId, /^\d{6}\*{8}[\dX]{4}$/)
+  // The 8 hidden digits are the birth date: VIEWER sees its year only, wherever a member shows (contract §3).
+  t.same(hh.members.map((m: { birthDate: string }) => m.birthDate), ['1975', '1978', '2008'], 'birth year only beside the masked ID')
+  t.equal(byId.data.memberByNationalId.birthDate, '1975')
+  const one = await viewer.gql(`{ memberByNationalId(nationalId: "${h.members[1].nationalId}") { birthDate household { members { birthDate } } } }`)
+  t.same(one.data.memberByNationalId, { birthDate: '1978', household: { members: [{ birthDate: '1975' }, { birthDate: '1978' }, { birthDate: '2008' }] } })
+  const birthOnly = await viewer.gql('{ households { edges { node { members { birthDate } } } } }')
+  t.same(birthOnly.data.households.edges[0].node.members.map((m: { birthDate: string }) => m.birthDate), ['1975', '1978', '2008'], 'also when the ID is not asked')
+  t.notMatch(JSON.stringify([seen, listed, byId, one, birthOnly]), /\d{4}-\d{2}-\d{2}/, 'no full birth date anywhere in VIEWER answers')
+  const reviewer = as({ sub: uniqueSub('reviewer'), role: 'REVIEWER', region: '411224' })
+  t.equal((await reviewer.gql(`{ memberByNationalId(nationalId: "${h.members[0].nationalId}") { birthDate } }`)).data.memberByNationalId.birthDate, '1975-03-02', 'other roles see the date')
 
   const before = await snapshot(database)
   for (const role of ['VIEWER', 'REVIEWER', 'AUDITOR']) {

@@ -23,6 +23,40 @@ t.test('scrub keeps what the logs need: region codes, times, ids', async (t) => 
   t.equal(scrub(line), line)
 })
 
+t.test('scrub keeps every line valid JSON: fractions are not data, a number that is data becomes a string', async (t) => {
+  t.equal(scrub('{"responseTime":0.13812345678901,"ms":12.6222020200112233}\n'), '{"responseTime":0.13812345678901,"ms":12.6222020200112233}\n', 'fractions stay')
+  t.equal(scrub('{"phone":13812345678,"n":-13812345678,"e":1.3812345678e+25}'), '{"phone":"[REDACTED]","n":"[REDACTED]","e":1.3812345678e+25}')
+  t.equal(scrub('{"msg":"call 13812345678 at 0.13812345678","a\\"13812345678":1}'), '{"msg":"call [REDACTED] at 0.[REDACTED]","a\\"[REDACTED]":1}', 'inside strings (escaped quotes too) the match goes')
+  const pii = fc.oneof(nationalId, phone, bankAccount, jwt)
+  const value = fc.letrec(tie => ({
+    v: fc.oneof({ depthSize: 'small' }, fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer(), fc.constant(13812345678), fc.constant(6222020200112233445),
+      fc.string(), fc.string({ unit: 'binary' }), pii, fc.tuple(fc.string(), pii, fc.string()).map(p => p.join(' ')), fc.boolean(), fc.constant(null),
+      fc.array(tie('v'), { maxLength: 4 }), fc.dictionary(fc.oneof(fc.string(), pii), tie('v'), { maxKeys: 4 }))
+  })).v
+  fc.assert(fc.property(fc.dictionary(fc.string(), value), (obj) => {
+    const line = JSON.stringify({ level: 30, time: 1795952656423, ...obj }) + '\n'
+    const clean = scrub(line)
+    JSON.parse(clean)
+    return scrub(clean) === clean
+  }), { numRuns: 3000 })
+})
+
+t.test('every log line the app writes is valid JSON, floats and phone-like numbers included', async (t) => {
+  const lines: string[] = []
+  const config = testConfig({ LOG_LEVEL: 'trace' })
+  const fastify = Fastify(testServerOptions(config, line => lines.push(line)))
+  await fastify.register(fp(app), { config, database: await testDatabase() })
+  t.teardown(() => fastify.close())
+  const secret = await token({ sub: 'someone', role: 'OPERATOR', region: '4112' })
+  for (let i = 0; i < 50; i++) await fastify.inject({ url: `/api/v1/regions/411224?q=${13812345678 + i}`, headers: { authorization: `Bearer ${secret}` } })
+  fastify.log.info({ ratio: 0.13812345678901, phone: 13812345678, account: 6222020200112233445 }, 'numbers')
+  t.ok(lines.length > 100, `${lines.length} lines`)
+  const parsed = lines.flatMap(l => l.split('\n')).filter(l => l !== '').map(l => { try { return JSON.parse(l) } catch { return l } })
+  t.same(parsed.filter(p => typeof p === 'string'), [], 'every line parses')
+  t.ok(parsed.filter(p => typeof p !== 'string' && typeof p.responseTime === 'number').length >= 50, 'response times (floats) are logged as numbers')
+  t.match(parsed.find(p => p.msg === 'numbers'), { ratio: 0.13812345678901, phone: '[REDACTED]', account: '[REDACTED]' })
+})
+
 t.test('a request\'s log lines never show its token or the personal data in its URL', async (t) => {
   const lines: string[] = []
   const config = testConfig({ LOG_LEVEL: 'trace' })

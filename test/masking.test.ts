@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import t from 'tap'
-import { maskBankAccount, masking, maskNationalId, maskPhone } from '../src/shared/masking.js'
+import { maskBankAccount, maskBirthDate, masking, maskNationalId, maskPhone } from '../src/shared/masking.js'
 
 /** Which positions (in code points) of a value of length n the rule may reveal — contract §3, written out independently. */
 const RULES = {
@@ -41,6 +41,16 @@ t.test('contract examples', async (t) => {
   t.equal(masking.nationalId, maskNationalId)
   t.equal(masking.phone, maskPhone)
   t.equal(masking.bankAccount, maskBankAccount)
+  t.equal(maskBirthDate('1968-04-09'), '1968')
+  t.equal(masking.birthDate, maskBirthDate)
+})
+
+t.test('a birth date shows its year only; anything else is masked whole', async (t) => {
+  t.equal(maskBirthDate('2008-09-01'), '2008')
+  t.equal(maskBirthDate(''), '')
+  t.equal(maskBirthDate('19680409'), '********')
+  t.equal(maskBirthDate('1968-4-9'), '********')
+  fc.assert(fc.property(fc.string({ maxLength: 30 }), v => { const m = maskBirthDate(v); return m.length <= v.length && (m === v.slice(0, 4) || /^\**$/.test(m)) && !m.includes('-') }))
 })
 
 t.test('short and odd values are masked more, never less', async (t) => {

@@ -339,14 +339,16 @@ const MASKED_ID = /^\d{6}\*{8}\d{3}[\dX]$/
 /** The phone and bank account every fixture household has (test/fixtures.ts). */
 const { phone: PHONE, bankAccount: BANK_ACCOUNT } = householdInput('') as { phone: string, bankAccount: string }
 /**
- * true: every national ID, the phone and the bank account masked as §3 says; false: all of
- * them in the clear (the household's own IDs among them); anything else is inconsistent.
+ * true: every national ID, the phone and the bank account masked as §3 says, and every birth
+ * date its year only (the masked ID hides exactly the birth date); false: all of them in the
+ * clear (the household's own IDs among them); anything else is inconsistent.
  */
-function maskState (f: Fixture, h: { members: Array<{ nationalId: string }>, phone?: string | null, bankAccount?: string | null }): boolean | 'inconsistent' {
+function maskState (f: Fixture, h: { members: Array<{ nationalId: string, birthDate: string }>, phone?: string | null, bankAccount?: string | null }): boolean | 'inconsistent' {
   const ids = h.members.map(x => x.nationalId)
+  const births = h.members.map(x => x.birthDate)
   if (ids.length === 0) return 'inconsistent'
-  const whole = h.phone === undefined || (h.phone === PHONE && h.bankAccount === BANK_ACCOUNT)
-  const masked = h.phone === undefined || (h.phone === `${PHONE.slice(0, 3)}****${PHONE.slice(-4)}` && new RegExp(`^\\D*${BANK_ACCOUNT.slice(-4)}$`).test(h.bankAccount ?? ''))
+  const whole = (h.phone === undefined || (h.phone === PHONE && h.bankAccount === BANK_ACCOUNT)) && births.every(b => /^\d{4}-\d{2}-\d{2}$/.test(b))
+  const masked = (h.phone === undefined || (h.phone === `${PHONE.slice(0, 3)}****${PHONE.slice(-4)}` && new RegExp(`^\\D*${BANK_ACCOUNT.slice(-4)}$`).test(h.bankAccount ?? ''))) && births.every(b => /^\d{4}$/.test(b))
   if (ids.every(id => MASKED_ID.test(id)) && masked) return true
   if (ids.every(id => /^\d{17}[\dX]$/.test(id)) && ids.some(id => f.h.nationalIds.includes(id)) && whole) return false
   return 'inconsistent'
@@ -368,7 +370,7 @@ const qs = (params: Record<string, string | undefined>): string => {
   return s === '' ? '' : `?${s}`
 }
 
-const HOUSEHOLD_Q = 'query ($id: ID!) { household(id: $id) { id phone bankAccount members { nationalId } measures { id } incomes { year } exitReviews { id } } }'
+const HOUSEHOLD_Q = 'query ($id: ID!) { household(id: $id) { id phone bankAccount members { nationalId birthDate } measures { id } incomes { year } exitReviews { id } } }'
 
 export const READ_OPS: Op[] = [
   {
@@ -397,7 +399,7 @@ export const READ_OPS: Op[] = [
     name: 'gql households(filter) with totalCount and members',
     need: always(NEED.readRecords), scope: listScope(f => [f.tree.village]), records: f => [f.tree.village], personal: true,
     async run ({ f, client, scope }) {
-      const res = await client.gql('query ($f: HouseholdFilter) { households(filter: $f, first: 5) { totalCount edges { node { id phone bankAccount members { nationalId } } } } }',
+      const res = await client.gql('query ($f: HouseholdFilter) { households(filter: $f, first: 5) { totalCount edges { node { id phone bankAccount members { nationalId birthDate } } } } }',
         { f: { nameContains: f.h.head, ...(scope.filter !== undefined ? { regionCode: scope.filter } : {}) } })
       if (gqlCode(res) !== 'OK') return { code: gqlCode(res) }
       const { totalCount, edges } = res.data.households
@@ -446,7 +448,7 @@ export const READ_OPS: Op[] = [
     name: 'gql memberByNationalId',
     need: always(NEED.readRecords), scope: byId(village), personal: true,
     async run ({ f, client }) {
-      const res = await client.gql('query ($n: String!) { memberByNationalId(nationalId: $n) { nationalId household { id } } }', { n: f.h.nationalIds[2] })
+      const res = await client.gql('query ($n: String!) { memberByNationalId(nationalId: $n) { nationalId birthDate household { id } } }', { n: f.h.nationalIds[2] })
       if (gqlCode(res) !== 'OK') return { code: gqlCode(res) }
       return { code: 'OK', masked: maskState(f, { members: [res.data.memberByNationalId] }) }
     }
@@ -668,6 +670,15 @@ export const WRITE_OPS: Op[] = [
     }
   },
   {
+    name: 'gql createHousehold with a direction override in a name (BAD_USER_INPUT naming it when allowed)',
+    need: always(NEED.writeRecords), scope: inRegion(village), allowedCode: 'BAD_USER_INPUT',
+    async run ({ f, client }) {
+      const i = householdInput(f.tree.village)
+      ;(i.members as Array<Record<string, unknown>>)[0]!.name = '王\u202E国建'
+      return await mutate(client, 'mutation ($i: HouseholdInput!) { createHousehold(input: $i) { id } }', { i }, /^input\.members\.0\.name: must not contain text-direction controls$/)
+    }
+  },
+  {
     name: 'gql updateHousehold',
     need: always(NEED.writeRecords), scope: byId(village),
     async run ({ m, f, client }) {
@@ -694,6 +705,13 @@ export const WRITE_OPS: Op[] = [
     need: always(NEED.writeRecords), scope: byId(village),
     async run ({ f, client }) {
       return await mutate(client, 'mutation ($id: ID!) { updateMember(id: $id, input: { wantsWork: true }) { id } }', { id: f.h.memberId })
+    }
+  },
+  {
+    name: 'gql updateMember with a control character in the name (BAD_USER_INPUT naming it when allowed)',
+    need: always(NEED.writeRecords), scope: byId(village), allowedCode: 'BAD_USER_INPUT',
+    async run ({ f, client }) {
+      return await mutate(client, 'mutation ($id: ID!, $n: String) { updateMember(id: $id, input: { name: $n }) { id } }', { id: f.h.memberId, n: '李\n四' }, /^input\.name: must not contain control characters$/)
     }
   },
   {

@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream'
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { GraphQLError } from 'graphql'
@@ -17,11 +18,15 @@ interface Problem {
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  406: 'Not Acceptable', 409: 'Conflict', 413: 'Content Too Large', 415: 'Unsupported Media Type',
-  422: 'Unprocessable Content', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable'
+  406: 'Not Acceptable', 408: 'Request Timeout', 409: 'Conflict', 413: 'Content Too Large', 415: 'Unsupported Media Type',
+  422: 'Unprocessable Content', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error',
+  503: 'Service Unavailable'
 }
 
 export const problemType = (status: number): string => `urn:beneficiary-registry:problem:${status}`
+
+/** The protection space named in `WWW-Authenticate` (RFC 6750). */
+const REALM = 'beneficiary-registry'
 
 /** Fastify's own schema-validation errors, as field paths like `body.nationalIds.3`. */
 function validationFields (err: FastifyError): FieldError[] {
@@ -89,6 +94,34 @@ function problemOf (err: FastifyError, bodyLimit: number): Problem {
 }
 
 /**
+ * Most of a refused body that is still read, and dropped, after its 413. Fastify answers
+ * a body over the limit at once and closes the connection, and closing a socket with
+ * unread bytes resets it: a client still sending (one that reads only once it has sent,
+ * like curl) then loses the answer to the reset. So the connection is kept and the rest
+ * of the body drained; past this many bytes it is cut all the same.
+ */
+export const DRAIN_AFTER_413_BYTES = 64 * 1024 * 1024
+
+function drainAfter413 (req: FastifyRequest, reply: FastifyReply): void {
+  // Without `connection: close` Node reads the rest of the body and drops it once the
+  // answer is sent, then closes (IncomingMessage._dump): no unread bytes, no reset.
+  reply.removeHeader('connection')
+  reply.raw.once('finish', () => {
+    const socket = req.raw.socket
+    const start = socket.bytesRead
+    // Node's parser reads the socket's handle directly (no 'data' events): its byte count is watched.
+    const watch = setInterval(() => {
+      if (req.raw.complete || socket.destroyed) clearInterval(watch)
+      else if (socket.bytesRead - start > DRAIN_AFTER_413_BYTES) {
+        clearInterval(watch)
+        socket.destroy()
+      }
+    }, 20)
+    watch.unref()
+  })
+}
+
+/**
  * One rendering of every error that reaches HTTP: RFC 9457 problem+json for REST,
  * and a GraphQL-shaped body (`errors[].extensions.code`) for the GraphQL
  * transport, e.g. a request refused by authentication before GraphQL ran.
@@ -99,6 +132,11 @@ export function sendError (req: FastifyRequest, reply: FastifyReply, err: Fastif
   else if (problem.status >= 500) req.log.error({ err }, 'request failed')
   else req.log.info({ code: problem.code, status: problem.status }, problem.detail)
   if (problem.status === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', RETRY_AFTER_S)
+  if (problem.status === 413) drainAfter413(req, reply)
+  if (problem.status === 401) {
+    // RFC 6750 §3: the scheme a client must use; `invalid_token` when it sent one that was refused.
+    reply.header('www-authenticate', req.headers.authorization === undefined ? `Bearer realm="${REALM}"` : `Bearer realm="${REALM}", error="invalid_token"`)
+  }
   if (req.routeOptions.url === '/graphql') {
     // Mercurius refuses a bad document or bad variables with one error holding the list; a
     // preExecution hook (the cost check) meets bad variables first when the document is compiled.
@@ -129,6 +167,33 @@ export function frameworkError (err: FastifyError, req: FastifyRequest, reply: F
   req.log.info({ code: problem.code, status: problem.status }, problem.detail)
   void reply.code(problem.status).type('application/problem+json; charset=utf-8').send(problem)
 }
+
+/**
+ * Node's refusals of a request it cannot even parse (`clientErrorHandler`): headers over
+ * Node's limit (16 KiB: 431), a request not received within REQUEST_TIMEOUT_MS (408),
+ * anything that is not HTTP (400). Written to the socket as problem+json like every other
+ * answer. The connection is then closed gracefully: what the client still sends is read
+ * and dropped for a moment, so that closing does not reset the answer away.
+ */
+export function clientError (this: { log: FastifyRequest['log'] }, err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
+  const problem: Problem = status === 431
+    ? { type: problemType(431), title: TITLES[431]!, status, detail: 'The request headers are larger than the limit of 16 KiB', code: 'BAD_USER_INPUT', errors: [{ path: 'headers', message: 'are larger than the limit of 16 KiB' }] }
+    : status === 408
+      ? { type: problemType(408), title: TITLES[408]!, status, detail: 'The request was not received in time' }
+      : { type: problemType(400), title: TITLES[400]!, status, detail: 'The request is not valid HTTP', code: 'BAD_USER_INPUT', errors: [{ path: 'request', message: 'is not valid HTTP' }] }
+  this.log.info({ status, reason: err.code }, problem.detail)
+  if (!socket.writable) { socket.destroy(); return }
+  const body = JSON.stringify(problem)
+  socket.end(`HTTP/1.1 ${status} ${TITLES[status]!}\r\nContent-Type: application/problem+json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`)
+  socket.on('data', () => {})
+  socket.once('end', () => socket.destroy())
+  setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS).unref()
+}
+
+/** How long a connection refused by `clientError` may still send before it is cut. */
+const CLIENT_ERROR_LINGER_MS = 2_000
 
 export default fp(async (app) => {
   app.setErrorHandler((err: FastifyError, req, reply) => sendError(req, reply, err))

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config.js'
 import type { Db } from '../db/index.js'
+import type { DailyCounter } from './daily-counter.js'
 import type { Sealer } from './sealing.js'
 
 /** The current time; injectable so that tests can move it (e.g. past a public notice). */
@@ -13,4 +14,6 @@ export interface Deps {
   clock: Clock
   log: FastifyBaseLogger
   sealer: Sealer
+  /** Registrations refused per user today for naming a record outside the user's area (config.registrationRefusalsPerDay). */
+  registrationRefusals: DailyCounter
 }

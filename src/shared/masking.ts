@@ -1,7 +1,8 @@
 /**
  * Masking for the VIEWER role (contract §3), used by REST, GraphQL and exports alike.
- * Every function is total: any string in, a string of as many characters out, and a
- * short or odd-shaped value is masked more, never less, than the rule for a normal one.
+ * Every function is total: any string in, a string out (of as many characters, but the
+ * birth date's year), and a short or odd-shaped value is masked more, never less, than
+ * the rule for a normal one.
  */
 
 /**
@@ -31,4 +32,13 @@ export function maskBankAccount (account: string): string {
   return keepEnds(account, 0, 4, 5)
 }
 
-export const masking = { nationalId: maskNationalId, phone: maskPhone, bankAccount: maskBankAccount }
+/**
+ * `1968`: the year only. The 8 digits the masked ID hides are the birth date, so a VIEWER
+ * who saw the whole date beside the masked ID would read the ID in full (contract §3).
+ * Anything but a `YYYY-MM-DD` date is masked whole.
+ */
+export function maskBirthDate (date: string): string {
+  return /^\d{4}-\d{2}-\d{2}$/.test(date) ? date.slice(0, 4) : '*'.repeat(date.length)
+}
+
+export const masking = { nationalId: maskNationalId, phone: maskPhone, bankAccount: maskBankAccount, birthDate: maskBirthDate }

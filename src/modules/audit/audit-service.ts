@@ -58,6 +58,9 @@ async function appendEntries (tx: DbOrTx, entries: ReadonlyArray<{ actor: Actor,
 export const READ_ACTIONS = ['eligibility.check', 'household.export'] as const
 export type ReadAction = typeof READ_ACTIONS[number]
 
+/** Entries that change no record, left out of the change feed: reads, and refused registrations (the members module's oracle guard). */
+const NOT_CHANGES = [...READ_ACTIONS, 'registration.refuse']
+
 interface PendingRead { actor: Actor, at: Date, event: AuditEvent, done: (err?: unknown) => void }
 
 /**
@@ -230,7 +233,7 @@ export class AuditService {
     if (!Number.isInteger(size) || size < 1 || size > CHANGES_MAX_LIMIT) fields.push({ path: paths.limit, message: `must be an integer between 1 and ${CHANGES_MAX_LIMIT}` })
     if (fields.length > 0) throw badInput(fields)
     const from = after == null || after === '' ? 0n : BigInt(after)
-    const rows = await repo.changesInArea(this.deps.db, this.principal, from, size + 1, READ_ACTIONS)
+    const rows = await repo.changesInArea(this.deps.db, this.principal, from, size + 1, NOT_CHANGES)
     const items = rows.slice(0, size).map((r): Change => ({ seq: r.seq, at: new Date(r.at).toISOString(), entity: r.entity, id: r.entityId, op: changeOp(r.action, r.hasBefore) }))
     return { items, next: rows.length > size ? items.at(-1)!.seq : null }
   }

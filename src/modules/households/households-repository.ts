@@ -149,10 +149,14 @@ export async function update (tx: DbOrTx, p: Principal, id: string, expectedVers
   return row ?? null
 }
 
-/** Unscoped on purpose: household numbers are unique across all areas. */
-export async function householdNoTaken (db: DbOrTx, householdNo: string): Promise<boolean> {
-  const rows = await db.select({ id: households.id }).from(households).where(eq(households.householdNo, householdNo)).limit(1)
-  return rows.length > 0
+/**
+ * Unscoped on purpose: household numbers are unique across all areas. The region of the
+ * household holding the number, or null when it is free (for the service to decide what
+ * the caller may be told, never to show it).
+ */
+export async function householdNoRegion (db: DbOrTx, householdNo: string): Promise<string | null> {
+  const rows = await db.select({ regionCode: households.regionCode }).from(households).where(eq(households.householdNo, householdNo)).limit(1)
+  return rows[0]?.regionCode ?? null
 }
 
 /** The next generated number of a village: its 12-digit code and a 4-digit sequence. */

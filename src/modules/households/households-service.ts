@@ -9,11 +9,12 @@ import { connection, forwardFrom, idPage, type Connection, type IdRange, type Pa
 import { AREA, authorize, can, isMasked, regionFilter } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 import { isRegionCode, levelOf } from '../../shared/region-code.js'
+import { checkName } from '../../shared/text.js'
 import { recordAudit, recordRead } from '../audit/audit-service.js'
 import * as incomes from '../incomes/incomes-repository.js'
 import * as measures from '../measures/measures-repository.js'
 import * as members from '../members/members-repository.js'
-import { assertNotActiveElsewhere, isActiveMemberConflict, memberAudit, memberView, prepareMember, type MemberInput } from '../members/members-service.js'
+import { activeMembersTaken, assertMayRegister, isActiveMemberConflict, memberAudit, memberView, prepareMember, refuseTaken, type MemberInput, type Taken } from '../members/members-service.js'
 import { incomeView, measureView } from '../record-views.js'
 import * as regions from '../regions/regions-repository.js'
 import * as repo from './households-repository.js'
@@ -118,8 +119,10 @@ function householdChanges (input: HouseholdPatch, fields: FieldError[], sealer: 
   const text = (key: 'bankName', max: number): void => {
     const v = input[key]
     if (v === undefined) return
+    const before = fields.length
     if (v !== null && v.trim().length > max) fields.push({ path: `input.${key}`, message: `must be at most ${max} characters` })
-    else changes[key] = v === null || v.trim() === '' ? null : v.trim()
+    else checkName(v, `input.${key}`, fields)
+    if (fields.length === before) changes[key] = v === null || v.trim() === '' ? null : v.trim()
   }
   text('bankName', 50)
   if (input.phone !== undefined) {
@@ -141,6 +144,8 @@ function householdChanges (input: HouseholdPatch, fields: FieldError[], sealer: 
     const h = input.helper ?? {}
     if (h.name != null && h.name.length > 50) fields.push({ path: 'input.helper.name', message: 'must be at most 50 characters' })
     if (h.unit != null && h.unit.length > 100) fields.push({ path: 'input.helper.unit', message: 'must be at most 100 characters' })
+    checkName(h.name, 'input.helper.name', fields)
+    checkName(h.unit, 'input.helper.unit', fields)
     if (h.phone != null && !PHONE.test(h.phone.trim())) fields.push({ path: 'input.helper.phone', message: 'must be a phone number (5–20 digits)' })
     changes.helperName = h.name?.trim() || null
     changes.helperUnit = h.unit?.trim() || null
@@ -311,10 +316,7 @@ export class HouseholdsService {
     if (!Number.isInteger(input.identificationYear) || input.identificationYear < 2014 || input.identificationYear > thisYear) {
       fields.push({ path: 'input.identificationYear', message: `must be a year from 2014 to ${thisYear}` })
     }
-    if (input.householdNo != null) {
-      if (!HOUSEHOLD_NO.test(input.householdNo)) fields.push({ path: 'input.householdNo', message: 'must be 1–30 letters, digits or dashes' })
-      else if (await repo.householdNoTaken(this.deps.db, input.householdNo)) fields.push({ path: 'input.householdNo', message: 'is already taken' })
-    }
+    if (input.householdNo != null && !HOUSEHOLD_NO.test(input.householdNo)) fields.push({ path: 'input.householdNo', message: 'must be 1–30 letters, digits or dashes' })
     const changes = householdChanges(input, fields, this.deps.sealer)
     if (input.members.length === 0 || input.members.length > 30) fields.push({ path: 'input.members', message: 'must list 1–30 members' })
     const heads = input.members.filter(m => m.relation === 'HEAD').length
@@ -328,7 +330,12 @@ export class HouseholdsService {
     })
     if (fields.length > 0) throw badInput(fields)
     const rows = prepared.filter(m => m !== null)
-    await assertNotActiveElsewhere(this.deps.db, rows, rows.map((_, i) => `input.members.${i}.nationalId`))
+    // What is registered already, in any area: named when in the caller's area, else one unnamed refusal (audited, limited).
+    assertMayRegister(this.deps, this.principal)
+    const taken: Taken[] = await activeMembersTaken(this.deps.db, rows, rows.map((_, i) => `input.members.${i}.nationalId`))
+    const numberRegion = input.householdNo == null ? null : await repo.householdNoRegion(this.deps.db, input.householdNo)
+    if (numberRegion !== null) taken.unshift({ path: 'input.householdNo', message: 'is already taken', regionCode: numberRegion, audit: { householdNo: input.householdNo } })
+    await refuseTaken(this.deps, this.principal, input.regionCode, taken)
 
     try {
       return await this.deps.db.transaction(async (tx) => {
@@ -349,7 +356,7 @@ export class HouseholdsService {
           entity: 'Household',
           entityId: household.id,
           regionCode: household.regionCode,
-          after: { ...householdAudit(household, this.deps.sealer), members: created.map(m => memberAudit(m, this.deps.sealer)) }
+          after: { ...householdAudit(household, this.deps.sealer), members: created.map(memberAudit) }
         })
         return this.view(household)
       })

@@ -1,10 +1,11 @@
 import type { Deps } from '../../shared/context.js'
 import { groupByHousehold } from '../../shared/ids.js'
-import { badInput, conflict, notFound } from '../../shared/errors.js'
+import { badInput, conflict, notFound, type FieldError } from '../../shared/errors.js'
 import { isUuid } from '../../shared/ids.js'
 import { validateMeasure, type MeasureFields } from '../../shared/measure-details.js'
 import { authorize } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
+import { checkName } from '../../shared/text.js'
 import { recordAudit } from '../audit/audit-service.js'
 import { HouseholdsService } from '../households/households-service.js'
 import * as members from '../members/members-repository.js'
@@ -19,6 +20,9 @@ export interface MeasureInput extends MeasureFields {
 export type MeasurePatch = Partial<Omit<MeasureInput, 'category' | 'memberId'>>
 function checkFundingSource (v: string | null | undefined): void {
   if (v != null && v.length > 100) throw badInput([{ path: 'input.fundingSource', message: 'must be at most 100 characters' }])
+  const fields: FieldError[] = []
+  checkName(v, 'input.fundingSource', fields)
+  if (fields.length > 0) throw badInput(fields)
 }
 
 export class MeasuresService {

@@ -39,13 +39,14 @@ export async function findActiveByHash (db: DbOrTx, p: Principal, hash: string):
 
 /**
  * Unscoped on purpose: a person may be an active member of one household only,
- * whichever area holds it. Answers only which of the hashes are taken.
+ * whichever area holds it. Answers which of the hashes are taken and the region of
+ * each (for the service to decide what the caller may be told, never to show it).
  */
-export async function activeHashesTaken (db: DbOrTx, hashes: readonly string[]): Promise<Set<string>> {
-  if (hashes.length === 0) return new Set()
-  const rows = await db.select({ hash: members.nationalIdHash }).from(members)
+export async function activeHashesTaken (db: DbOrTx, hashes: readonly string[]): Promise<Map<string, string>> {
+  if (hashes.length === 0) return new Map()
+  const rows = await db.select({ hash: members.nationalIdHash, regionCode: members.regionCode }).from(members)
     .where(and(inArray(members.nationalIdHash, [...hashes]), eq(members.active, true)))
-  return new Set(rows.map(r => r.hash))
+  return new Map(rows.map(r => [r.hash, r.regionCode]))
 }
 
 /** Living (not deceased) active members of a household. */

@@ -1,12 +1,15 @@
+import { randomUUID } from 'node:crypto'
 import type { Deps } from '../../shared/context.js'
 import { groupByHousehold } from '../../shared/ids.js'
 import { isIsoDate, isoDay } from '../../shared/dates.js'
-import { badInput, conflict, notFound, type FieldError } from '../../shared/errors.js'
+import { badInput, conflict, forbidden, notFound, type FieldError } from '../../shared/errors.js'
 import { isUuid } from '../../shared/ids.js'
-import { maskNationalId } from '../../shared/masking.js'
+import { maskBirthDate, maskNationalId } from '../../shared/masking.js'
 import { parseNationalId } from '../../shared/national-id.js'
 import { authorize, isMasked } from '../../shared/policy.js'
+import { checkName } from '../../shared/text.js'
 import type { Principal } from '../../shared/principal.js'
+import { inAreaOf } from '../../shared/region-code.js'
 import type { Sealer } from '../../shared/sealing.js'
 import { recordAudit } from '../audit/audit-service.js'
 import * as households from '../households/households-repository.js'
@@ -51,17 +54,24 @@ export interface MemberView extends Omit<repo.MemberRow, 'nationalIdSealed' | 'n
 export function memberView (row: repo.MemberRow, p: Principal, sealer: Sealer): MemberView {
   const { nationalIdSealed, nationalIdHash: _hash, ...rest } = row
   const view = rest as MemberView
+  const masked = isMasked(p)
   if (nationalIdSealed !== undefined) {
     const id = sealer.open(nationalIdSealed)
-    view.nationalId = isMasked(p) ? maskNationalId(id) : id
+    view.nationalId = masked ? maskNationalId(id) : id
   }
+  // The masked ID hides exactly the birth date: VIEWER sees its year only (contract §3).
+  if (masked && typeof rest.birthDate === 'string') view.birthDate = maskBirthDate(rest.birthDate)
   return view
 }
 
-/** What the audit trail keeps of a member: never the national ID in the clear. */
-export function memberAudit (row: repo.MemberRow, sealer: Sealer): Record<string, unknown> {
-  const { nationalIdSealed, nationalIdHash: _hash, createdAt: _c, updatedAt: _u, ...rest } = row
-  return { ...rest, nationalId: maskNationalId(sealer.open(nationalIdSealed)) }
+/**
+ * What the audit trail keeps of a member: the national ID's keyed hash (HMAC under
+ * DATA_KEY), never the ID nor any part of it. A masked ID beside the birth date would be
+ * the whole ID to anyone who reads the table without the key.
+ */
+export function memberAudit (row: repo.MemberRow): Record<string, unknown> {
+  const { nationalIdSealed: _sealed, createdAt: _c, updatedAt: _u, ...rest } = row
+  return rest
 }
 
 const trimmed = (v: string | null | undefined): string | null | undefined => (typeof v === 'string' ? v.trim() : v)
@@ -69,9 +79,11 @@ const trimmed = (v: string | null | undefined): string | null | undefined => (ty
 /** Field rules shared by new members and patches. */
 function checkAttributes (m: MemberPatch, path: string, fields: FieldError[], today: string, birthDate: string | null): void {
   if (m.name !== undefined && (m.name === null || m.name.trim() === '' || m.name.length > 50)) fields.push({ path: `${path}.name`, message: 'must be 1–50 characters' })
+  else checkName(m.name, `${path}.name`, fields)
   for (const key of ['ethnicity', 'education'] as const) {
     const v = m[key]
     if (typeof v === 'string' && v.length > 30) fields.push({ path: `${path}.${key}`, message: 'must be at most 30 characters' })
+    else checkName(v, `${path}.${key}`, fields)
   }
   const conditions = m.healthConditions ?? []
   if (new Set(conditions).size !== conditions.length) fields.push({ path: `${path}.healthConditions`, message: 'lists a condition twice' })
@@ -127,11 +139,66 @@ export function prepareMember (input: MemberInput, path: string, fields: FieldEr
   }
 }
 
-/** Refuses national IDs already active in some household (in any area), naming the fields only. */
-export async function assertNotActiveElsewhere (db: Deps['db'], rows: Array<{ nationalIdHash: string }>, paths: string[]): Promise<void> {
+/**
+ * Something a registration submits that is already registered (an active member's
+ * national ID, a household number): `path` names the field, `regionCode` is where the
+ * record is, `audit` is what the audit trail may keep of it (never the ID itself).
+ */
+export interface Taken { path: string, message: string, regionCode: string, audit: Record<string, unknown> }
+
+/** The national IDs of `rows` already active in some household (in any area), as Taken. */
+export async function activeMembersTaken (db: Deps['db'], rows: Array<{ nationalIdHash: string }>, paths: string[]): Promise<Taken[]> {
   const taken = await repo.activeHashesTaken(db, rows.map(r => r.nationalIdHash))
-  const fields = rows.flatMap((r, i) => taken.has(r.nationalIdHash) ? [{ path: paths[i]!, message: 'is already an active member of a household' }] : [])
-  if (fields.length > 0) throw badInput(fields)
+  return rows.flatMap((r, i) => {
+    const regionCode = taken.get(r.nationalIdHash)
+    return regionCode === undefined ? [] : [{ path: paths[i]!, message: 'is already an active member of a household', regionCode, audit: { nationalIdHash: r.nationalIdHash } }]
+  })
+}
+
+/**
+ * The registration oracle's limit: a user who has had `registrationRefusalsPerDay`
+ * registrations refused today for records outside their area may not register again
+ * until the next (UTC) day, so that nobody can probe the whole registry through the
+ * one-household rule. FORBIDDEN, with an alert in the log.
+ */
+export function assertMayRegister (deps: Deps, p: Principal): void {
+  const limit = deps.config.registrationRefusalsPerDay
+  const refusals = deps.registrationRefusals.count(p.sub, deps.clock())
+  if (refusals < limit) return
+  deps.log.error({ alert: 'registration-probing', sub: p.sub, role: p.role, region: p.regionCode, refusals, limit },
+    'ALERT: registration refused: the user is over the daily limit of registrations refused for records outside their area (probing the registry?)')
+  throw forbidden(`Too many registrations refused today (limit ${limit}); registering is blocked for this user until tomorrow (UTC)`)
+}
+
+/**
+ * Refuses a registration that submits records already registered (`taken`; nothing when
+ * empty). Records in the caller's area are named, field by field (BAD_USER_INPUT): the
+ * caller may read them anyway. A record outside the area must not be told apart: the
+ * answer is one CONFLICT that names no field, no ID and no place. Such a refusal is
+ * audited in a transaction of its own (who, when, the keyed hash of each ID or the
+ * household number; `regionCode` is the caller's target, never where the record is) and
+ * counted against the user's daily limit (see `assertMayRegister`); reaching the limit
+ * logs an alert.
+ */
+export async function refuseTaken (deps: Deps, p: Principal, regionCode: string, taken: Taken[]): Promise<void> {
+  const outside = taken.filter(x => !inAreaOf(p.regionCode, x.regionCode))
+  if (outside.length === 0) {
+    if (taken.length > 0) throw badInput(taken.map(({ path, message }) => ({ path, message })))
+    return
+  }
+  const now = deps.clock()
+  await deps.db.transaction(async (tx) => {
+    await recordAudit(tx, p, now, { action: 'registration.refuse', entity: 'Registration', entityId: randomUUID(), regionCode, after: { refused: outside.map(x => x.audit) } })
+  })
+  const refusals = deps.registrationRefusals.add(p.sub, now)
+  const limit = deps.config.registrationRefusalsPerDay
+  if (refusals >= limit) {
+    deps.log.error({ alert: 'registration-probing', sub: p.sub, role: p.role, region: p.regionCode, refusals, limit },
+      'ALERT: the user reached the daily limit of registrations refused for records outside their area (probing the registry?); registering is blocked until tomorrow (UTC)')
+  } else {
+    deps.log.warn({ sub: p.sub, refusals, limit }, 'registration refused: a record submitted is registered outside the user\'s area')
+  }
+  throw conflict('The registration conflicts with a record registered outside your area; ask the county office to resolve it')
 }
 
 /** The one-household rule enforced by the database under concurrency (unique partial index). */
@@ -195,11 +262,12 @@ export class MembersService {
       const current = await repo.byHouseholds(this.deps.db, this.principal, [householdId], false)
       if (current.some(m => m.relation === 'HEAD')) throw badInput([{ path: 'input.relation', message: 'the household already has a head' }])
     }
-    await assertNotActiveElsewhere(this.deps.db, [prepared], ['input.nationalId'])
+    assertMayRegister(this.deps, this.principal)
+    await refuseTaken(this.deps, this.principal, household.regionCode, await activeMembersTaken(this.deps.db, [prepared], ['input.nationalId']))
     try {
       return await this.deps.db.transaction(async (tx) => {
         const [row] = await repo.insert(tx, [{ ...prepared, householdId, regionCode: household.regionCode }])
-        await recordAudit(tx, this.principal, now, { action: 'member.add', entity: 'Member', entityId: row!.id, regionCode: row!.regionCode, after: memberAudit(row!, this.deps.sealer) })
+        await recordAudit(tx, this.principal, now, { action: 'member.add', entity: 'Member', entityId: row!.id, regionCode: row!.regionCode, after: memberAudit(row!) })
         return this.view(row!)
       })
     } catch (err) {
@@ -233,7 +301,7 @@ export class MembersService {
     return await this.deps.db.transaction(async (tx) => {
       const row = await repo.update(tx, this.principal, id, expectedVersion, changes, now)
       if (row === null) throw conflict(`The member was changed since version ${expectedVersion ?? '?'}`)
-      await recordAudit(tx, this.principal, now, { action: 'member.update', entity: 'Member', entityId: id, regionCode: row.regionCode, before: memberAudit(current, this.deps.sealer), after: memberAudit(row, this.deps.sealer) })
+      await recordAudit(tx, this.principal, now, { action: 'member.update', entity: 'Member', entityId: id, regionCode: row.regionCode, before: memberAudit(current), after: memberAudit(row) })
       return this.view(row)
     })
   }
@@ -251,7 +319,7 @@ export class MembersService {
     return await this.deps.db.transaction(async (tx) => {
       const row = await repo.update(tx, this.principal, id, current.version, { active: false, removedAt: now, removalReason: reason }, now)
       if (row === null) throw conflict('The member was changed meanwhile')
-      await recordAudit(tx, this.principal, now, { action: 'member.remove', entity: 'Member', entityId: id, regionCode: row.regionCode, before: memberAudit(current, this.deps.sealer), after: memberAudit(row, this.deps.sealer) })
+      await recordAudit(tx, this.principal, now, { action: 'member.remove', entity: 'Member', entityId: id, regionCode: row.regionCode, before: memberAudit(current), after: memberAudit(row) })
       return this.view(row)
     })
   }
