@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { sql } from 'drizzle-orm'
+import { isDatabaseBusy, isDatabaseUnavailable } from '../../db/index.js'
 import type { Deps } from '../../shared/context.js'
 import type { FieldError } from '../../shared/errors.js'
 import { maskNationalId } from '../../shared/masking.js'
@@ -18,9 +19,24 @@ const STOP_WAIT_MS = 10_000
 class LostLease extends Error {}
 /** A member of the batch changed between reading and writing it: the batch is tried again. */
 class ChangedMeanwhile extends Error {}
-const BATCH_ATTEMPTS = 5
-/** The file itself cannot be read (not the database): the job fails instead of being retried. */
+/**
+ * Tries of a batch: one that lost a race (ChangedMeanwhile) is read again; one that fails
+ * for any reason but the database being away or busy fails the job after this many.
+ */
+export const BATCH_ATTEMPTS = 5
+/** The file itself cannot be read or is refused (not the database): the job fails instead of being retried. */
 class UnreadableFile extends Error {}
+/** A batch failed BATCH_ATTEMPTS times for a reason that is not transient: the job fails with it. */
+class BatchFailed extends Error {}
+/** The database is away or overloaded: the job waits for its lease to expire and resumes. */
+const transient = (err: unknown): boolean => isDatabaseUnavailable(err) || isDatabaseBusy(err)
+
+/** The innermost cause's message: the database's own words, not drizzle's wrapper (which quotes the query's parameters). */
+function rootMessage (err: unknown): string {
+  let e = err as { message?: unknown, cause?: unknown }
+  while (e.cause !== null && typeof e.cause === 'object') e = e.cause as typeof e
+  return String(e.message)
+}
 
 /** A batch's rows checked in Node, before any database work. */
 interface Prepared {
@@ -48,6 +64,8 @@ async function * unreadable (records: AsyncGenerator<ParsedRecord>): AsyncGenera
   try {
     yield * records
   } catch (err) {
+    // The stored file is read from the database: its being away is no fault of the file.
+    if (transient(err)) throw err
     throw new UnreadableFile(`the file cannot be read: ${(err as Error).message}`)
   }
 }
@@ -146,10 +164,12 @@ export class ImportRunner {
       if (previous !== null) await previous.committed
     } catch (err) {
       // The batch in flight ends first (its failure, if it fails, is the one reported).
-      if (previous !== null) await previous.committed
-      if (!(err instanceof UnreadableFile)) throw err
+      let failure = err
+      if (previous !== null) await previous.committed.catch((e: unknown) => { failure = e })
+      if (!(failure instanceof UnreadableFile || failure instanceof BatchFailed)) throw failure
+      const message = failure.message
       await this.deps.db.transaction(async (tx) => {
-        if (!await repo.finish(tx, job, 'failed', this.deps.clock(), null, err.message)) throw new LostLease()
+        if (!await repo.finish(tx, job, 'failed', this.deps.clock(), null, message)) throw new LostLease()
       })
       return
     }
@@ -188,7 +208,11 @@ export class ImportRunner {
           await this.applyBatch(job, kind, prepared, previous, attempt === 1 ? lookup : null, wrote)
           return
         } catch (err) {
-          if (!(err instanceof ChangedMeanwhile) || attempt === BATCH_ATTEMPTS) throw err
+          // The batch before failed (this one waits for it), the lease is lost, the database is away: not this batch's to retry.
+          if (err instanceof BatchFailed || err instanceof LostLease || transient(err)) throw err
+          if (attempt < BATCH_ATTEMPTS) continue
+          if (err instanceof ChangedMeanwhile) throw err // members edited all along: the job resumes later
+          throw new BatchFailed(`lines ${prepared.after + 1}–${prepared.last} failed ${BATCH_ATTEMPTS} times: ${rootMessage(err)}`.slice(0, 1000))
         }
       }
     })()
