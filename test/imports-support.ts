@@ -1,6 +1,9 @@
 /** Shared by the import tests: the places, an uploader, a job poller and small builders of files and households. */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { sql } from 'drizzle-orm'
+import ExcelJS from 'exceljs'
+import yauzl from 'yauzl'
+import yazl from 'yazl'
 import { queryRows, type Database } from '../src/db/index.js'
 import type { TokenClaims } from '../src/infra/tokens.js'
 import { householdInput } from './fixtures.js'
@@ -56,4 +59,36 @@ export async function member (client: Client, id: string): Promise<any> {
 
 export async function auditsOf (database: Database, jobId: string): Promise<Array<{ entity_id: string, action: string, after: unknown }>> {
   return await queryRows(database.db, sql`SELECT entity_id, action, after FROM audit_events WHERE source = ${'exchange-job:' + jobId} ORDER BY seq`)
+}
+
+/** The parts of a zip, in its order (directories left out). */
+export async function zipParts (zip: Buffer): Promise<Array<[string, Buffer]>> {
+  const file = await yauzl.fromBufferPromise(zip, { lazyEntries: true })
+  const parts: Array<[string, Buffer]> = []
+  for await (const entry of file.eachEntry()) {
+    if (entry.fileName.endsWith('/')) continue
+    const chunks: Buffer[] = []
+    for await (const c of await file.openReadStreamPromise(entry)) chunks.push(c as Buffer)
+    parts.push([entry.fileName, Buffer.concat(chunks)])
+  }
+  return parts
+}
+
+/** A zip of these parts, in this order (deflated unless `store`). */
+export async function zipOf (parts: Array<[string, Buffer | string]>, opts: { store?: boolean } = {}): Promise<Buffer> {
+  const zip = new yazl.ZipFile()
+  for (const [name, data] of parts) zip.addBuffer(Buffer.from(data), name, { compress: opts.store !== true, mtime: new Date(0) })
+  zip.end()
+  const chunks: Buffer[] = []
+  for await (const c of zip.outputStream) chunks.push(c as Buffer)
+  return Buffer.concat(chunks)
+}
+
+/** A workbook written by exceljs (a header and these rows on its first sheet), as an .xlsx file. */
+export async function workbookOf (rows: unknown[][], setup?: (sheet: ExcelJS.Worksheet) => void): Promise<Buffer> {
+  const workbook = new ExcelJS.Workbook()
+  const sheet = workbook.addWorksheet('名单')
+  for (const r of rows) sheet.addRow(r)
+  setup?.(sheet)
+  return Buffer.from(await workbook.xlsx.writeBuffer())
 }

@@ -5,6 +5,7 @@ import { insertMany, queryRows } from '../../db/index.js'
 import { inArea } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 import { MEMBER_COLUMNS, type MemberColumn } from './kinds.js'
+import type { StoredFile } from './xlsx.js'
 
 export type JobRow = typeof exchangeJobs.$inferSelect
 export type JobInsert = typeof exchangeJobs.$inferInsert
@@ -55,12 +56,33 @@ export async function markQueued (db: DbOrTx, jobId: string, bytes: number, sha2
   return job!
 }
 
-/** The file's chunks in order, one query per chunk: memory stays at one chunk. */
-export async function * chunks (db: DbOrTx, jobId: string): AsyncGenerator<Buffer> {
-  for (let n = 0; ; n++) {
-    const [row] = await db.select({ data: exchangeJobChunks.data }).from(exchangeJobChunks).where(and(eq(exchangeJobChunks.jobId, jobId), eq(exchangeJobChunks.n, n)))
-    if (row === undefined) return
-    yield row.data
+/**
+ * The job's stored file, read by byte range: one query per chunk the range touches, each
+ * returning only the range's part of it (memory stays at one chunk). The chunks' sizes
+ * are read once, on the first read.
+ */
+export function storedFile (db: DbOrTx, jobId: string, size: number): StoredFile {
+  let offsets: Promise<Array<{ n: number, start: number, end: number }>> | null = null
+  const chunkOffsets = async (): Promise<Array<{ n: number, start: number, end: number }>> => {
+    const rows = await db.select({ n: exchangeJobChunks.n, length: sql<number>`octet_length(${exchangeJobChunks.data})::int` }).from(exchangeJobChunks)
+      .where(eq(exchangeJobChunks.jobId, jobId)).orderBy(asc(exchangeJobChunks.n))
+    let at = 0
+    return rows.map(r => ({ n: r.n, start: at, end: (at += r.length) }))
+  }
+  return {
+    size,
+    async * read (start: number, end: number): AsyncGenerator<Buffer> {
+      offsets ??= chunkOffsets()
+      for (const c of await offsets) {
+        if (c.end <= start || c.start >= end) continue
+        const from = Math.max(start, c.start) - c.start
+        const to = Math.min(end, c.end) - c.start
+        const [row] = await db.select({ data: sql<Buffer>`substring(${exchangeJobChunks.data} from ${from + 1} for ${to - from})`.mapWith(exchangeJobChunks.data) })
+          .from(exchangeJobChunks).where(and(eq(exchangeJobChunks.jobId, jobId), eq(exchangeJobChunks.n, c.n)))
+        if (row === undefined) throw new Error('the stored file is incomplete')
+        yield row.data
+      }
+    }
   }
 }
 

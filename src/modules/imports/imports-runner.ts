@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto'
-import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { sql } from 'drizzle-orm'
 import { isDatabaseBusy, isDatabaseUnavailable } from '../../db/index.js'
@@ -8,7 +7,7 @@ import type { FieldError } from '../../shared/errors.js'
 import { maskNationalId } from '../../shared/masking.js'
 import { recordAudit, type AuditEvent } from '../audit/audit-service.js'
 import { KINDS, validateRow, type Kind, type MemberColumn, type MemberState } from './kinds.js'
-import { readRecords, type Charset, type Format, type ParsedRecord } from './parse.js'
+import { readRecords, SpreadsheetRefused, type Charset, type Format, type ParsedRecord } from './parse.js'
 import * as repo from './imports-repository.js'
 
 /** How long a worker holds a job without committing a batch before another may take it over. */
@@ -66,7 +65,7 @@ async function * unreadable (records: AsyncGenerator<ParsedRecord>): AsyncGenera
   } catch (err) {
     // The stored file is read from the database: its being away is no fault of the file.
     if (transient(err)) throw err
-    throw new UnreadableFile(`the file cannot be read: ${(err as Error).message}`)
+    throw new UnreadableFile(err instanceof SpreadsheetRefused ? `the spreadsheet is refused: ${err.message}` : `the file cannot be read: ${(err as Error).message}`)
   }
 }
 
@@ -140,7 +139,8 @@ export class ImportRunner {
   private async process (job: repo.JobRow): Promise<void> {
     const kind = job.kind as Kind
     const batchRows = this.deps.config.importBatchRows
-    const records = unreadable(readRecords(Readable.from(repo.chunks(this.deps.db, job.id)), job.format as Format, job.charset as Charset))
+    const file = repo.storedFile(this.deps.db, job.id, job.bytes)
+    const records = unreadable(readRecords(file, job.format as Format, job.charset as Charset, this.deps.config.importXlsxMaxBytes))
     let batch: ParsedRecord[] = []
     let previous: InFlight | null = null
     try {
