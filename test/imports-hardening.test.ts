@@ -5,15 +5,17 @@
  * bounded number of tries; a job that keeps losing its worker is not taken up forever;
  * an Idempotency-Key returns its job only for the same kind and bytes and only to its caller.
  */
+import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { sql } from 'drizzle-orm'
+import pg from 'pg'
 import t from 'tap'
-import { queryRows } from '../src/db/index.js'
+import { openDatabase, queryRows } from '../src/db/index.js'
 import type { TokenClaims } from '../src/infra/tokens.js'
 import { BATCH_ATTEMPTS } from '../src/modules/imports/imports-runner.js'
 import { insertJob, MAX_CLAIMS } from '../src/modules/imports/imports-repository.js'
 import { memberInput, nationalId } from './fixtures.js'
-import { buildApp, uniqueSub } from './helper.js'
+import { buildApp, machinePgDatabase, testConfig, uniqueSub } from './helper.js'
 import { COUNTY, csv, finished, household, member, NDJSON, ndjson, uploader, VILLAGE } from './imports-support.js'
 
 const errorsOf = async (client: { get: (url: string) => Promise<{ body: string }> }, id: string): Promise<Array<{ line: number, path: string, message: string }>> =>
@@ -171,4 +173,49 @@ t.test('Idempotency-Key: the same kind and bytes return the same job; another ki
   const retried = await upload(health, 'health.insurance', body, NDJSON, emptyKey)
   t.equal(retried.status, 202)
   await finished(app.as(health), retried.json.id)
+})
+
+t.test('the database lost while the stored file is read is not a fault of the file: the job resumes and succeeds (machine PostgreSQL)', async (t) => {
+  const { name, url } = await machinePgDatabase()
+  const database = await openDatabase({ kind: 'postgres', url, poolMax: 5 }, { error: () => {} })
+  t.teardown(async () => { await database.close() })
+  let now = new Date('2026-01-10T08:00:00Z')
+  const app = await buildApp(t, { database, config: testConfig({ IMPORT_BATCH_ROWS: '500' }), clock: () => now })
+  const hr: TokenClaims = { sub: uniqueSub('rs'), role: 'EXCHANGE', dept: 'hr', region: COUNTY }
+  const client = app.as(hr)
+  await client.gql('{ me { sub } }')
+  // Unregistered people (all unmatched), with a long column the kind ignores: 5 MB, stored
+  // as five chunks (the upload arrives in pieces); the reader runs at most a chunk or so ahead.
+  const ROWS = 12_000
+  const note = '备注'.repeat(60)
+  const body = Buffer.from(ndjson(Array.from({ length: ROWS }, (_, i) => ({ national_id: nationalId(`19${50 + (i % 40)}-0${1 + (i % 9)}-1${i % 10}`, i % 2 === 0 ? 'MALE' : 'FEMALE'), employment: 'LOCAL', months: 1 + (i % 12), monthly_income: i, note }))))
+  t.ok(body.length > 4 * 1024 * 1024, `${body.length} bytes`)
+  const pieces = Array.from({ length: Math.ceil(body.length / 65_536) }, (_, i) => body.subarray(i * 65_536, (i + 1) * 65_536))
+  const submitted = await app.app.inject({ method: 'POST', url: '/api/v1/exchange/jobs?kind=hr.employment', headers: { authorization: `Bearer ${client.token}`, 'content-type': NDJSON }, payload: Readable.from(pieces) })
+  t.equal(submitted.statusCode, 202)
+  const jobId = submitted.json().id as string
+  const ctl = new pg.Client({ connectionString: url })
+  await ctl.connect()
+  t.teardown(async () => { await ctl.end() })
+  const { rows: [me] } = await ctl.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')
+  t.ok((await ctl.query('SELECT count(*)::int AS n FROM exchange_job_chunks WHERE job_id = $1', [jobId])).rows[0].n >= 4, 'four chunks or more')
+  const progress = async (): Promise<{ resume_line: number, status: string }> => (await ctl.query('SELECT resume_line, status FROM exchange_jobs WHERE id = $1', [jobId])).rows[0]
+  while ((await progress()).resume_line < 500) await sleep(5)
+  // An early chunk is being read; the read of the next one waits on the lock, and its connection is cut there.
+  await ctl.query('BEGIN')
+  await ctl.query('LOCK TABLE exchange_job_chunks IN ACCESS EXCLUSIVE MODE')
+  let cut = false
+  for (let i = 0; i < 1000 && !cut; i++) {
+    const { rows } = await ctl.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> $2 AND wait_event_type = 'Lock'", [name, me!.pid])
+    for (const { pid } of rows) { await ctl.query('SELECT pg_terminate_backend($1)', [pid]); cut = true }
+    if (!cut) await sleep(10)
+  }
+  await ctl.query('ROLLBACK')
+  t.ok(cut, 'the read of a chunk was cut')
+  await sleep(300)
+  const after = await progress()
+  t.equal(after.status, 'running', 'not failed as unreadable: it waits for its lease to pass')
+  t.ok(after.resume_line < ROWS / 2, `stopped after line ${after.resume_line}, while reading the file`)
+  now = new Date(now.getTime() + 5 * 60_000)
+  t.match(await finished(client, jobId), { status: 'succeeded', counts: { received: ROWS, unmatched: ROWS } })
 })
