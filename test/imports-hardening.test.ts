@@ -5,7 +5,7 @@
  * bounded number of tries; a job that keeps losing its worker is not taken up forever;
  * an Idempotency-Key returns its job only for the same kind and bytes and only to its caller.
  */
-import { Readable } from 'node:stream'
+import { PassThrough, Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { sql } from 'drizzle-orm'
 import pg from 'pg'
@@ -166,6 +166,21 @@ t.test('Idempotency-Key: the same kind and bytes return the same job; another ki
   t.equal(user.status, 202)
   t.not(user.json.id, first.json.id, 'another user: a job of its own')
   t.equal((await app.as({ ...health, dept: 'civil_affairs' }).get(`/api/v1/exchange/jobs/${first.json.id}`)).statusCode, 404, 'which the other department cannot read either')
+
+  // The same key while its first request is still arriving: 409, and the first completes as it would have.
+  const slowKey = uniqueSub('key')
+  const slow = new PassThrough()
+  slow.write(body.slice(0, 10))
+  const token = app.as(health)
+  await token.gql('{ me { sub } }')
+  const firstSlow = app.app.inject({ method: 'POST', url: '/api/v1/exchange/jobs?kind=health.insurance', headers: { authorization: `Bearer ${token.token}`, 'content-type': NDJSON, 'idempotency-key': slowKey }, payload: slow })
+  while ((await queryRows(app.database.db, sql`SELECT 1 FROM exchange_jobs WHERE idempotency_key = ${slowKey}`)).length === 0) await sleep(5)
+  const meanwhile = await upload(health, 'health.insurance', body, NDJSON, slowKey)
+  t.match(meanwhile, { status: 409, json: { code: 'CONFLICT' } }, 'the first request is still arriving')
+  slow.end(body.slice(10))
+  const slowJob = (await firstSlow).json()
+  t.match(await finished(app.as(health), slowJob.id), { status: 'succeeded', counts: { applied: 1 } })
+  t.equal((await upload(health, 'health.insurance', body, NDJSON, slowKey)).json.id, slowJob.id, 'and then answers for its key')
 
   // A failed upload frees its key: the client's retry is a new request.
   const emptyKey = uniqueSub('key')
