@@ -14,6 +14,7 @@ import fc from 'fast-check'
 import { sql } from 'drizzle-orm'
 import t from 'tap'
 import { queryRows } from '../src/db/index.js'
+import { readRecords } from '../src/modules/imports/parse.js'
 import type { TokenClaims } from '../src/infra/tokens.js'
 import { nationalId } from './fixtures.js'
 import { failure } from './fuzz-support.js'
@@ -59,6 +60,25 @@ t.test('roster rows of any text: the job always ends succeeded; each row with a 
 
 /** A damage done to one file in four or so. */
 const sometimes = <T>(arb: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> => fc.oneof({ arbitrary: fc.constant(undefined), weight: 3 }, { arbitrary: arb, weight: 1 })
+
+t.test('NDJSON lines split at CRLF, LF or CR the same wherever the stored chunks break, numbered as in the file', async (t) => {
+  await fc.assert(fc.asyncProperty(
+    fc.array(fc.tuple(fc.oneof(fc.constant(''), fc.integer().map(n => JSON.stringify({ n })), fc.constant('{ broken')), fc.constantFrom('\n', '\r\n', '\r')), { maxLength: 12 }),
+    fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 1, maxLength: 5 }),
+    async (lines, sizes) => {
+      const bytes = Buffer.from(lines.map(([l, sep]) => l + sep).join(''))
+      // The stored file read in chunks of the drawn sizes (a CR and its LF may fall in two).
+      const file = { size: bytes.length, async * read (start: number, end: number) { for (let at = start, i = 0; at < end; at += sizes[i++ % sizes.length]!) yield bytes.subarray(at, Math.min(end, at + sizes[i % sizes.length]!)) } }
+      const got: Array<[number, string]> = []
+      for await (const r of readRecords(file, 'ndjson', 'utf-8', 0)) got.push([r.line, 'error' in r ? 'error' : JSON.stringify(r.record)])
+      // As the whole text splits at once (a CR before an empty line's LF is one CRLF).
+      const whole = bytes.toString().split(/\r\n|\r|\n/)
+      if (whole.at(-1) === '') whole.pop()
+      const want = whole.flatMap((l, i) => l === '' ? [] : [[i + 1, l === '{ broken' ? 'error' : l] as [number, string]])
+      if (JSON.stringify(got) !== JSON.stringify(want)) throw new Error(`got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`)
+    }), { numRuns: 300, asyncReporter: async (d) => { if (d.failed) throw new Error(failure(d)) } })
+  t.pass('every split agrees with the file')
+})
 
 /** XML text of a cell: control characters and surrogates as Excel's `_xHHHH_` escapes, XML's specials as entities. */
 const xmlText = (s: string): string => s.replace(/_x/g, '_x005F_x').replace(/[\u0000-\u001f\uD800-\uDFFF\uFFFE\uFFFF]/g, c => `_x${c.charCodeAt(0).toString(16).padStart(4, '0')}_`)

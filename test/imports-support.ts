@@ -33,9 +33,9 @@ export function uploader (app: TestApp) {
   }
 }
 
-/** Polls the job until it has finished. */
-export async function finished (client: Client, id: string): Promise<any> {
-  for (let i = 0; i < 400; i++) {
+/** Polls the job until it has finished (every 25 ms, `tries` times). */
+export async function finished (client: Client, id: string, tries = 400): Promise<any> {
+  for (let i = 0; i < tries; i++) {
     const job = (await client.get(`/api/v1/exchange/jobs/${id}`)).json()
     if (job.status === 'succeeded' || job.status === 'failed') return job
     await sleep(25)

@@ -4,7 +4,6 @@
  * `xlsx.ts`). Each record carries the line (NDJSON, CSV) or row number (xlsx) that
  * officers see in their file.
  */
-import { createInterface } from 'node:readline'
 import { pipeline, Readable } from 'node:stream'
 import { parse as csvParse } from 'csv-parse'
 import iconv from 'iconv-lite'
@@ -43,9 +42,30 @@ function decoded (source: Readable, charset: Charset): NodeJS.ReadableStream {
   return pipeline(source, decoder, () => {})
 }
 
+/**
+ * The decoded text's lines (split at CRLF, LF or CR, as readline does). Read straight
+ * from the stream, whose iterator rejects when the stream fails: readline's iterator,
+ * used before, could wait for ever when its input failed while it was paused (a database
+ * cut while the stored file was read left the job's worker hanging).
+ */
+async function * lines (source: Readable, charset: Charset): AsyncGenerator<string> {
+  let rest = ''
+  for await (const text of decoded(source, charset) as AsyncIterable<string>) {
+    let buffer = rest + text
+    // A CR at the end may be the first half of a CRLF: keep it for the next chunk.
+    const cr = buffer.endsWith('\r')
+    if (cr) buffer = buffer.slice(0, -1)
+    const parts = buffer.split(/\r\n|\r|\n/)
+    rest = parts.pop()! + (cr ? '\r' : '')
+    yield * parts
+  }
+  if (rest.endsWith('\r')) rest = rest.slice(0, -1)
+  if (rest !== '') yield rest
+}
+
 async function * ndjson (source: Readable, charset: Charset): AsyncGenerator<ParsedRecord> {
   let line = 0
-  for await (const text of createInterface({ input: decoded(source, charset), crlfDelay: Infinity })) {
+  for await (const text of lines(source, charset)) {
     line++
     if (text.trim() === '') continue
     let value: unknown
