@@ -54,6 +54,8 @@ export interface Config {
   importBatchRows: number
   /** Largest file an import job accepts, in bytes. */
   importMaxBytes: number
+  /** Most an .xlsx file may inflate to, all its parts together, in bytes. */
+  importXlsxMaxBytes: number
   /** Browser origins allowed to call the API (CORS); none by default. */
   corsOrigins: string[]
   /** Which proxies in front of the service to believe about the client's address (X-Forwarded-For). */
@@ -235,6 +237,7 @@ export function loadConfig (env: Env = process.env): Config {
     exitNoticeDays: int('EXIT_NOTICE_DAYS', 7, 1, 60),
     importBatchRows: int('IMPORT_BATCH_ROWS', 1000, 1, 10_000),
     importMaxBytes: int('IMPORT_MAX_MB', 1024, 1, 16_384) * 1024 * 1024,
+    importXlsxMaxBytes: int('IMPORT_XLSX_MAX_MB', 4096, 1, 65_536) * 1024 * 1024,
     corsOrigins,
     trustProxy,
     bodyLimitBytes: int('BODY_LIMIT_KB', 1024, 16, 102_400) * 1024,

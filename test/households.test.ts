@@ -133,7 +133,7 @@ t.test('audit payloads of member writes hold the keyed hash of the national ID, 
   const memberId = added.data.addMember.id
   await op.gql(`mutation { updateMember(id: "${memberId}", expectedVersion: 1, input: { dibao: true }) { version } }`)
   const sealer = new Sealer(Buffer.from(TEST_DATA_KEY, 'base64'))
-  const audits = await queryRows<{ action: string, before: unknown, after: unknown }>(database.db, sql`SELECT action, before, after FROM audit_events WHERE action IN ('household.create', 'member.add', 'member.update') ORDER BY seq`)
+  const audits = await queryRows<{ action: string, before: unknown, after: unknown }>(database.db, sql`SELECT action, before, after FROM audit_events WHERE action IN ('household.create', 'member.add', 'member.update') ORDER BY id`)
   t.same(audits.map(a => a.action), ['household.create', 'member.add', 'member.update'])
   const payload = JSON.stringify(audits)
   for (const m of [...h.members.map((x: { nationalId: string }) => x.nationalId), id]) {

@@ -3,63 +3,12 @@ import { sql } from 'drizzle-orm'
 import ExcelJS from 'exceljs'
 import iconv from 'iconv-lite'
 import t from 'tap'
-import { queryRows, type Database } from '../src/db/index.js'
+import { queryRows } from '../src/db/index.js'
 import type { TokenClaims } from '../src/infra/tokens.js'
-import { householdInput, memberInput, nationalId } from './fixtures.js'
-import { buildApp, freshDatabase, testConfig, testDatabase, uniqueSub, type Client, type TestApp } from './helper.js'
+import { memberInput, nationalId } from './fixtures.js'
+import { buildApp, freshDatabase, testConfig, testDatabase, uniqueSub } from './helper.js'
+import { auditsOf, COUNTY, csv, finished, household, member, NDJSON, ndjson, OTHER_COUNTY_VILLAGE, SIBLING, uploader, VILLAGE, XLSX } from './imports-support.js'
 import { pageBothWays } from './paging.js'
-
-const VILLAGE = '411224101201' // 龙王庙村, 杜关镇, 卢氏县
-const SIBLING = '411224101202'
-const COUNTY = '411224'
-const OTHER_COUNTY_VILLAGE = '411282100001'
-const NDJSON = 'application/x-ndjson'
-const XLSX = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet'
-
-interface Upload { status: number, json: any }
-
-/** The app with an uploader: POST a file as the user. */
-function uploader (app: TestApp) {
-  return async (claims: TokenClaims, kind: string, body: string | Buffer, contentType: string, key?: string): Promise<Upload> => {
-    const client = app.as(claims)
-    await client.gql('{ me { sub } }')
-    const res = await app.app.inject({
-      method: 'POST',
-      url: `/api/v1/exchange/jobs?kind=${encodeURIComponent(kind)}`,
-      headers: { authorization: `Bearer ${client.token}`, 'content-type': contentType, ...(key !== undefined ? { 'idempotency-key': key } : {}) },
-      payload: body
-    })
-    return { status: res.statusCode, json: res.json() }
-  }
-}
-
-/** Polls the job until it has finished. */
-async function finished (client: Client, id: string): Promise<any> {
-  for (let i = 0; i < 400; i++) {
-    const job = (await client.get(`/api/v1/exchange/jobs/${id}`)).json()
-    if (job.status === 'succeeded' || job.status === 'failed') return job
-    await sleep(25)
-  }
-  throw new Error('the job did not finish')
-}
-
-async function household (op: Client, village: string, members: Array<Record<string, unknown>>, over: Record<string, unknown> = {}): Promise<{ id: string, members: Array<{ id: string, nationalId: string, name: string }> }> {
-  const res = await op.gql('mutation ($i: HouseholdInput!) { createHousehold(input: $i) { id members { id nationalId name } } }', { i: householdInput(village, { members, ...over }) })
-  if (res.errors !== undefined) throw new Error(JSON.stringify(res.errors))
-  return res.data.createHousehold
-}
-
-const ndjson = (rows: unknown[]): string => rows.map(r => (typeof r === 'string' ? r : JSON.stringify(r))).join('\n') + '\n'
-const csv = (header: string[], rows: unknown[][]): string => [header, ...rows].map(r => r.join(',')).join('\r\n') + '\r\n'
-
-async function member (client: Client, id: string): Promise<any> {
-  const res = await client.gql('query ($id: ID!) { household(id: $id) { members { id name nationalId dibao deceasedAt medicalInsurance seriousIllnessInsurance schooling healthConditions disabilityGrade employment employmentMonths monthlyIncome } } }', { id })
-  return res.data.household.members
-}
-
-async function auditsOf (database: Database, jobId: string): Promise<Array<{ entity_id: string, action: string, after: unknown }>> {
-  return await queryRows(database.db, sql`SELECT entity_id, action, after FROM audit_events WHERE source = ${'exchange-job:' + jobId} ORDER BY id`)
-}
 
 t.test('civil_affairs.dibao (NDJSON): valid, invalid and unmatched rows, the quarterly comparison as work items, idempotent retries', async (t) => {
   const app = await buildApp(t)

@@ -7,8 +7,11 @@
  * a field documented must be returned by some answer, and a field every answer returns
  * must be documented as required.
  */
+import { PassThrough } from 'node:stream'
+import { sql } from 'drizzle-orm'
 import type { LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
+import { queryRows } from '../src/db/index.js'
 import { householdInput, nationalId } from './fixtures.js'
 import { buildApp, testConfig, uniqueSub } from './helper.js'
 import { documentedProperties, errorsText, mediaPointer, nonConformance, observed, operations, responseOf, schemaOf, validatorOf } from './openapi-validator.js'
@@ -43,7 +46,7 @@ t.test('the examples in openapi.yaml conform to their schemas, and the exchange 
 })
 
 t.test('every REST response conforms to openapi.yaml: status, media type and body', async (t) => {
-  const { as, app, sequenced } = await buildApp(t)
+  const { as, app, sequenced, database } = await buildApp(t)
   const VILLAGE = '411224101201'
   const op = as({ sub: uniqueSub('op'), role: 'OPERATOR', region: VILLAGE })
   const created = await op.gql('mutation ($i: HouseholdInput!) { createHousehold(input: $i) { id members { nationalId } } }', { i: householdInput(VILLAGE) })
@@ -70,6 +73,19 @@ t.test('every REST response conforms to openapi.yaml: status, media type and bod
     ['post', '/api/v1/exchange/jobs', async () => await upload(school, 'health.insurance', '{}', 'application/x-ndjson')],
     ['post', '/api/v1/exchange/jobs', async () => await upload(hospital, 'health.insurance', '%PDF-1.7', 'application/pdf')],
     ['post', '/api/v1/exchange/jobs', async () => await upload(null, 'health.insurance', '{}', 'application/x-ndjson')],
+    ['post', '/api/v1/exchange/jobs', async () => { const key = uniqueSub('key'); await keyed(key, '{}\n'); return await keyed(key, '{"other":1}\n') }],
+    ['post', '/api/v1/exchange/jobs', async () => {
+      // The first request with the key still arriving: 409.
+      const key = uniqueSub('key')
+      const body = new PassThrough()
+      body.write('{}\n')
+      const first = keyed(key, body)
+      while ((await queryRows(database.db, sql`SELECT 1 FROM exchange_jobs WHERE idempotency_key = ${key}`)).length === 0) await new Promise(resolve => setTimeout(resolve, 5))
+      const second = await keyed(key, '{}\n')
+      body.end()
+      await first
+      return second
+    }],
     ['get', '/api/v1/exchange/jobs/{id}', async () => await hospital.get(`/api/v1/exchange/jobs/${jobId}`)],
     ['get', '/api/v1/exchange/jobs/{id}', async () => await viewer.get(`/api/v1/exchange/jobs/${jobId}`)],
     ['get', '/api/v1/exchange/jobs/{id}', async () => await school.get(`/api/v1/exchange/jobs/${jobId}`)],
@@ -178,6 +194,8 @@ t.test('every REST response conforms to openapi.yaml: status, media type and bod
   // Import jobs: one that applies a row and rejects one, and one whose file cannot be read.
   const upload = async (client: typeof hospital | null, kind: string, body: string, contentType: string): Promise<LightMyRequestResponse> =>
     await app.inject({ method: 'POST', url: `/api/v1/exchange/jobs?kind=${kind}`, headers: { ...(client === null ? {} : { authorization: `Bearer ${client.token}` }), 'content-type': contentType }, payload: body })
+  const keyed = async (key: string, body: string | PassThrough): Promise<LightMyRequestResponse> =>
+    await app.inject({ method: 'POST', url: '/api/v1/exchange/jobs?kind=health.insurance', headers: { authorization: `Bearer ${hospital.token}`, 'content-type': 'application/x-ndjson', 'idempotency-key': key }, payload: body })
   const finished = async (id: string): Promise<void> => {
     for (let i = 0; i < 400; i++) {
       if (['succeeded', 'failed'].includes((await hospital.get(`/api/v1/exchange/jobs/${id}`)).json().status as string)) return

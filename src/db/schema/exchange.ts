@@ -22,7 +22,10 @@ export const exchangeJobs = pgTable('exchange_jobs', {
   charset: text('charset').notNull(),
   /** receiving | queued | running | succeeded | failed */
   status: text('status').notNull(),
+  /** The client's Idempotency-Key, scoped to its caller (sub, role, dept, region: the unique index below). */
   idempotencyKey: text('idempotency_key'),
+  /** SHA-256 (hex) of the stored file, once received: a repeated Idempotency-Key must come with the same bytes. */
+  sha256: text('sha256'),
   submittedBy: text('submitted_by').notNull(),
   submitterRole: text('submitter_role').notNull(),
   dept: text('dept'),
@@ -39,12 +42,14 @@ export const exchangeJobs = pgTable('exchange_jobs', {
   leaseOwner: text('lease_owner'),
   leaseUntil: timestamp('lease_until', { withTimezone: true, mode: 'date' }),
   error: text('error'),
+  /** Times the job was taken up since its last committed batch: a job that keeps killing its worker fails after a few. */
+  attempts: integer('attempts').notNull().default(0),
   report: jsonb('report'),
   createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull(),
   startedAt: timestamp('started_at', { withTimezone: true, mode: 'date' }),
   finishedAt: timestamp('finished_at', { withTimezone: true, mode: 'date' })
 }, (t) => [
-  uniqueIndex('exchange_jobs_idempotency_key').on(t.submittedBy, t.idempotencyKey).where(sql`idempotency_key IS NOT NULL`),
+  uniqueIndex('exchange_jobs_idempotency_key').on(t.submittedBy, t.submitterRole, sql`coalesce(${t.dept}, '')`, t.regionCode, t.idempotencyKey).where(sql`idempotency_key IS NOT NULL`),
   index('exchange_jobs_status_idx').on(t.status, t.createdAt)
 ])
 

@@ -7,6 +7,7 @@ import { inArea } from '../../shared/policy.js'
 import type { IdRange } from '../../shared/pagination.js'
 import type { Principal } from '../../shared/principal.js'
 import { MEMBER_COLUMNS, type MemberColumn } from './kinds.js'
+import type { StoredFile } from './xlsx.js'
 
 export type JobRow = typeof exchangeJobs.$inferSelect
 export type JobInsert = typeof exchangeJobs.$inferInsert
@@ -28,8 +29,18 @@ export async function findJob (db: DbOrTx, id: string): Promise<JobRow | null> {
   return job ?? null
 }
 
-export async function findByIdempotencyKey (db: DbOrTx, submittedBy: string, key: string): Promise<JobRow | null> {
-  const [job] = await db.select().from(exchangeJobs).where(and(eq(exchangeJobs.submittedBy, submittedBy), eq(exchangeJobs.idempotencyKey, key)))
+/**
+ * The job of this caller's Idempotency-Key. A key belongs to its caller: the token's sub,
+ * role, department and region together (the unique index), so it never finds a job of
+ * another user, department or area.
+ */
+export async function findByIdempotencyKey (db: DbOrTx, p: Principal, key: string): Promise<JobRow | null> {
+  const [job] = await db.select().from(exchangeJobs).where(and(
+    eq(exchangeJobs.submittedBy, p.sub),
+    eq(exchangeJobs.submitterRole, p.role),
+    sql`coalesce(${exchangeJobs.dept}, '') = ${p.dept ?? ''}`,
+    eq(exchangeJobs.regionCode, p.regionCode),
+    eq(exchangeJobs.idempotencyKey, key)))
   return job ?? null
 }
 
@@ -42,34 +53,67 @@ export async function appendChunk (db: DbOrTx, jobId: string, n: number, data: B
 }
 
 /** The upload is complete and durable: the job may run. */
-export async function markQueued (db: DbOrTx, jobId: string, bytes: number): Promise<JobRow> {
-  const [job] = await db.update(exchangeJobs).set({ status: 'queued', bytes }).where(eq(exchangeJobs.id, jobId)).returning()
+export async function markQueued (db: DbOrTx, jobId: string, bytes: number, sha256: string): Promise<JobRow> {
+  const [job] = await db.update(exchangeJobs).set({ status: 'queued', bytes, sha256 }).where(eq(exchangeJobs.id, jobId)).returning()
   return job!
 }
 
-/** The file's chunks in order, one query per chunk: memory stays at one chunk. */
-export async function * chunks (db: DbOrTx, jobId: string): AsyncGenerator<Buffer> {
-  for (let n = 0; ; n++) {
-    const [row] = await db.select({ data: exchangeJobChunks.data }).from(exchangeJobChunks).where(and(eq(exchangeJobChunks.jobId, jobId), eq(exchangeJobChunks.n, n)))
-    if (row === undefined) return
-    yield row.data
+/**
+ * The job's stored file, read by byte range: one query per chunk the range touches, each
+ * returning only the range's part of it (memory stays at one chunk). The chunks' sizes
+ * are read once, on the first read.
+ */
+export function storedFile (db: DbOrTx, jobId: string, size: number): StoredFile {
+  let offsets: Promise<Array<{ n: number, start: number, end: number }>> | null = null
+  const chunkOffsets = async (): Promise<Array<{ n: number, start: number, end: number }>> => {
+    const rows = await db.select({ n: exchangeJobChunks.n, length: sql<number>`octet_length(${exchangeJobChunks.data})::int` }).from(exchangeJobChunks)
+      .where(eq(exchangeJobChunks.jobId, jobId)).orderBy(asc(exchangeJobChunks.n))
+    let at = 0
+    return rows.map(r => ({ n: r.n, start: at, end: (at += r.length) }))
+  }
+  return {
+    size,
+    async * read (start: number, end: number): AsyncGenerator<Buffer> {
+      offsets ??= chunkOffsets()
+      for (const c of await offsets) {
+        if (c.end <= start || c.start >= end) continue
+        const from = Math.max(start, c.start) - c.start
+        const to = Math.min(end, c.end) - c.start
+        const [row] = await db.select({ data: sql<Buffer>`substring(${exchangeJobChunks.data} from ${from + 1} for ${to - from})`.mapWith(exchangeJobChunks.data) })
+          .from(exchangeJobChunks).where(and(eq(exchangeJobChunks.jobId, jobId), eq(exchangeJobChunks.n, c.n)))
+        if (row === undefined) throw new Error('the stored file is incomplete')
+        yield row.data
+      }
+    }
   }
 }
 
+/** Times a job may be taken up without committing a batch in between (its worker died or stopped each time). */
+export const MAX_CLAIMS = 3
+
 /**
  * Takes the oldest job that is queued, or running under an expired lease (its worker
- * died), for `owner` until `leaseUntil`.
+ * died), for `owner` until `leaseUntil`. A job already taken up MAX_CLAIMS times without
+ * progress — one that kills its worker, say — fails instead (and the next is looked at).
  */
 export async function claim (db: DbOrTx, owner: string, now: Date, leaseUntil: Date): Promise<JobRow | null> {
   return await db.transaction(async (tx) => {
-    const [next] = await tx.select({ id: exchangeJobs.id }).from(exchangeJobs)
-      .where(or(eq(exchangeJobs.status, 'queued'), and(eq(exchangeJobs.status, 'running'), lt(exchangeJobs.leaseUntil, now))))
-      .orderBy(asc(exchangeJobs.createdAt)).limit(1).for('update', { skipLocked: true })
-    if (next === undefined) return null
-    const [job] = await tx.update(exchangeJobs)
-      .set({ status: 'running', leaseOwner: owner, leaseUntil, startedAt: sql`coalesce(${exchangeJobs.startedAt}, ${now})` })
-      .where(eq(exchangeJobs.id, next.id)).returning()
-    return job ?? null
+    for (;;) {
+      const [next] = await tx.select({ id: exchangeJobs.id, attempts: exchangeJobs.attempts }).from(exchangeJobs)
+        .where(or(eq(exchangeJobs.status, 'queued'), and(eq(exchangeJobs.status, 'running'), lt(exchangeJobs.leaseUntil, now))))
+        .orderBy(asc(exchangeJobs.createdAt)).limit(1).for('update', { skipLocked: true })
+      if (next === undefined) return null
+      if (next.attempts >= MAX_CLAIMS) {
+        await tx.delete(exchangeJobChunks).where(eq(exchangeJobChunks.jobId, next.id))
+        await tx.update(exchangeJobs).set({ status: 'failed', finishedAt: now, leaseOwner: null, leaseUntil: null, error: `the job was taken up ${MAX_CLAIMS} times without progress (its worker stopped each time); it is not tried again` })
+          .where(eq(exchangeJobs.id, next.id))
+        continue
+      }
+      const [job] = await tx.update(exchangeJobs)
+        .set({ status: 'running', leaseOwner: owner, leaseUntil, attempts: sql`${exchangeJobs.attempts} + 1`, startedAt: sql`coalesce(${exchangeJobs.startedAt}, ${now})` })
+        .where(eq(exchangeJobs.id, next.id)).returning()
+      return job ?? null
+    }
   })
 }
 
@@ -88,6 +132,7 @@ export async function commitProgress (tx: DbOrTx, job: JobRow, after: number, re
     applied: sql`${exchangeJobs.applied} + ${c.applied}`,
     unmatched: sql`${exchangeJobs.unmatched} + ${c.unmatched}`,
     rejected: sql`${exchangeJobs.rejected} + ${c.rejected}`,
+    attempts: 0,
     leaseUntil
   }).where(and(eq(exchangeJobs.id, job.id), eq(exchangeJobs.leaseOwner, job.leaseOwner!), eq(exchangeJobs.status, 'running'), eq(exchangeJobs.resumeLine, after))).returning({ id: exchangeJobs.id })
   return rows.length === 1
@@ -108,16 +153,20 @@ export async function finish (tx: DbOrTx, job: JobRow, status: 'succeeded' | 'fa
   return rows.length === 1
 }
 
-/** Uploads whose lease ran out before they completed (the process stopped mid-request) can never run. */
+/**
+ * Uploads whose lease ran out before they completed (the process stopped mid-request) can
+ * never run. As with every failed upload, their Idempotency-Key is freed: nothing was
+ * queued, so the client's retry with the same key is a new request.
+ */
 export async function failInterruptedUploads (db: DbOrTx, now: Date): Promise<void> {
-  await db.update(exchangeJobs).set({ status: 'failed', error: 'the upload was interrupted', finishedAt: now })
+  await db.update(exchangeJobs).set({ status: 'failed', error: 'the upload was interrupted', finishedAt: now, idempotencyKey: null })
     .where(and(eq(exchangeJobs.status, 'receiving'), lt(exchangeJobs.leaseUntil, now)))
 }
 
 export async function failUpload (db: DbOrTx, jobId: string, now: Date, error: string): Promise<void> {
   await db.transaction(async (tx) => {
     await tx.delete(exchangeJobChunks).where(eq(exchangeJobChunks.jobId, jobId))
-    await tx.update(exchangeJobs).set({ status: 'failed', error, finishedAt: now }).where(eq(exchangeJobs.id, jobId))
+    await tx.update(exchangeJobs).set({ status: 'failed', error, finishedAt: now, idempotencyKey: null }).where(eq(exchangeJobs.id, jobId))
   })
 }
 

@@ -37,7 +37,6 @@ const routes: FastifyPluginAsync = async (app) => {
   }, async (req, reply) => {
     const { job, created } = await servicesOf(req).imports.submit(req.query.kind, req.headers['content-type'], req.headers['idempotency-key'], req.body as Readable)
     if (created) app.wakeImports()
-    else (req.body as Readable).resume() // an idempotent retry: the body is not needed
     return await reply.code(202).header('location', `/api/v1/exchange/jobs/${job.id}`).send(job)
   })
 

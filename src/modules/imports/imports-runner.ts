@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto'
-import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { sql } from 'drizzle-orm'
+import { isDatabaseBusy, isDatabaseUnavailable } from '../../db/index.js'
 import type { Deps } from '../../shared/context.js'
 import type { FieldError } from '../../shared/errors.js'
 import { maskNationalId } from '../../shared/masking.js'
 import { recordAudit, type AuditEvent } from '../audit/audit-service.js'
 import { KINDS, validateRow, type Kind, type MemberColumn, type MemberState } from './kinds.js'
-import { readRecords, type Charset, type Format, type ParsedRecord } from './parse.js'
+import { readRecords, SpreadsheetRefused, type Charset, type Format, type ParsedRecord } from './parse.js'
 import * as repo from './imports-repository.js'
 
 /** How long a worker holds a job without committing a batch before another may take it over. */
@@ -18,9 +18,24 @@ const STOP_WAIT_MS = 10_000
 class LostLease extends Error {}
 /** A member of the batch changed between reading and writing it: the batch is tried again. */
 class ChangedMeanwhile extends Error {}
-const BATCH_ATTEMPTS = 5
-/** The file itself cannot be read (not the database): the job fails instead of being retried. */
+/**
+ * Tries of a batch: one that lost a race (ChangedMeanwhile) is read again; one that fails
+ * for any reason but the database being away or busy fails the job after this many.
+ */
+export const BATCH_ATTEMPTS = 5
+/** The file itself cannot be read or is refused (not the database): the job fails instead of being retried. */
 class UnreadableFile extends Error {}
+/** A batch failed BATCH_ATTEMPTS times for a reason that is not transient: the job fails with it. */
+class BatchFailed extends Error {}
+/** The database is away or overloaded: the job waits for its lease to expire and resumes. */
+const transient = (err: unknown): boolean => isDatabaseUnavailable(err) || isDatabaseBusy(err)
+
+/** The innermost cause's message: the database's own words, not drizzle's wrapper (which quotes the query's parameters). */
+function rootMessage (err: unknown): string {
+  let e = err as { message?: unknown, cause?: unknown }
+  while (e.cause !== null && typeof e.cause === 'object') e = e.cause as typeof e
+  return String(e.message)
+}
 
 /** A batch's rows checked in Node, before any database work. */
 interface Prepared {
@@ -48,7 +63,9 @@ async function * unreadable (records: AsyncGenerator<ParsedRecord>): AsyncGenera
   try {
     yield * records
   } catch (err) {
-    throw new UnreadableFile(`the file cannot be read: ${(err as Error).message}`)
+    // The stored file is read from the database: its being away is no fault of the file.
+    if (transient(err)) throw err
+    throw new UnreadableFile(err instanceof SpreadsheetRefused ? `the spreadsheet is refused: ${err.message}` : `the file cannot be read: ${(err as Error).message}`)
   }
 }
 
@@ -122,7 +139,8 @@ export class ImportRunner {
   private async process (job: repo.JobRow): Promise<void> {
     const kind = job.kind as Kind
     const batchRows = this.deps.config.importBatchRows
-    const records = unreadable(readRecords(Readable.from(repo.chunks(this.deps.db, job.id)), job.format as Format, job.charset as Charset))
+    const file = repo.storedFile(this.deps.db, job.id, job.bytes)
+    const records = unreadable(readRecords(file, job.format as Format, job.charset as Charset, this.deps.config.importXlsxMaxBytes))
     let batch: ParsedRecord[] = []
     let previous: InFlight | null = null
     try {
@@ -146,10 +164,12 @@ export class ImportRunner {
       if (previous !== null) await previous.committed
     } catch (err) {
       // The batch in flight ends first (its failure, if it fails, is the one reported).
-      if (previous !== null) await previous.committed
-      if (!(err instanceof UnreadableFile)) throw err
+      let failure = err
+      if (previous !== null) await previous.committed.catch((e: unknown) => { failure = e })
+      if (!(failure instanceof UnreadableFile || failure instanceof BatchFailed)) throw failure
+      const message = failure.message
       await this.deps.db.transaction(async (tx) => {
-        if (!await repo.finish(tx, job, 'failed', this.deps.clock(), null, err.message)) throw new LostLease()
+        if (!await repo.finish(tx, job, 'failed', this.deps.clock(), null, message)) throw new LostLease()
       })
       return
     }
@@ -188,7 +208,11 @@ export class ImportRunner {
           await this.applyBatch(job, kind, prepared, previous, attempt === 1 ? lookup : null, wrote)
           return
         } catch (err) {
-          if (!(err instanceof ChangedMeanwhile) || attempt === BATCH_ATTEMPTS) throw err
+          // The batch before failed (this one waits for it), the lease is lost, the database is away: not this batch's to retry.
+          if (err instanceof BatchFailed || err instanceof LostLease || transient(err)) throw err
+          if (attempt < BATCH_ATTEMPTS) continue
+          if (err instanceof ChangedMeanwhile) throw err // members edited all along: the job resumes later
+          throw new BatchFailed(`lines ${prepared.after + 1}–${prepared.last} failed ${BATCH_ATTEMPTS} times: ${rootMessage(err)}`.slice(0, 1000))
         }
       }
     })()

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import type { Deps } from '../../shared/context.js'
 import { AppError, badInput, conflict, notFound } from '../../shared/errors.js'
@@ -29,6 +30,8 @@ export interface JobView {
 /** Stored chunks of the upload: large enough to be few, small enough to keep memory flat. */
 const CHUNK_BYTES = 1024 * 1024
 const KEY = /^[\x21-\x7e]{1,200}$/
+
+const tooLarge = (max: number): AppError => new AppError('BAD_USER_INPUT', `The file is larger than the limit of ${Math.floor(max / 1024 / 1024)} MiB`, [{ path: 'body', message: `is larger than the limit of ${Math.floor(max / 1024 / 1024)} MiB` }], 413)
 
 export function jobView (j: repo.JobRow): JobView {
   return {
@@ -67,8 +70,14 @@ export class ImportsService {
 
   /**
    * Stores the uploaded file in the database chunk by chunk as it arrives (constant
-   * memory), then queues the job. The same Idempotency-Key from the same caller returns
-   * the first job and stores nothing. Returns the job and whether it is new.
+   * memory), then queues the job. Returns the job and whether it is new.
+   *
+   * An Idempotency-Key belongs to its caller (the token's sub, role, department and
+   * region together): the same key again with the same kind and the same bytes returns
+   * the first job and stores nothing; with another kind or other bytes it is 422 and
+   * nothing is queued. Another caller's key of the same text is another key: it never
+   * finds, returns or reveals their job. A failed upload (too large, empty, interrupted)
+   * frees its key.
    */
   async submit (kind: string | undefined, contentType: string | undefined, idempotencyKey: string | undefined, body: Readable): Promise<{ job: JobView, created: boolean }> {
     authorize(this.principal, 'exchange.submit')
@@ -79,8 +88,8 @@ export class ImportsService {
     if ('error' in type) throw badInput([{ path: 'headers.content-type', message: type.error }])
     const { db, clock } = this.deps
     if (idempotencyKey !== undefined) {
-      const existing = await repo.findByIdempotencyKey(db, this.principal.sub, idempotencyKey)
-      if (existing !== null) return { job: jobView(existing), created: false }
+      const existing = await repo.findByIdempotencyKey(db, this.principal, idempotencyKey)
+      if (existing !== null) return { job: await this.repeated(existing, kind, body), created: false }
     }
     let job: repo.JobRow
     try {
@@ -99,16 +108,34 @@ export class ImportsService {
       })
     } catch (err) {
       // The same key raced in from a concurrent request: answer with its job.
-      const existing = idempotencyKey === undefined ? null : await repo.findByIdempotencyKey(db, this.principal.sub, idempotencyKey)
-      if (existing !== null) return { job: jobView(existing), created: false }
+      const existing = idempotencyKey === undefined ? null : await repo.findByIdempotencyKey(db, this.principal, idempotencyKey)
+      if (existing !== null) return { job: await this.repeated(existing, kind, body), created: false }
       throw err
     }
-    const bytes = await this.store(job, body)
-    return { job: jobView(await repo.markQueued(db, job.id, bytes)), created: true }
+    const { bytes, sha256 } = await this.store(job, body)
+    return { job: jobView(await repo.markQueued(db, job.id, bytes, sha256)), created: true }
   }
 
-  private async store (job: repo.JobRow, body: Readable): Promise<number> {
+  /** A request repeating an Idempotency-Key: the first job, if it had the same kind and the same bytes. */
+  private async repeated (existing: repo.JobRow, kind: string, body: Readable): Promise<JobView> {
+    const other = [{ path: 'headers.idempotency-key', message: 'was used for another request (another kind or another file); use a new key' }]
+    if (existing.kind !== kind) throw new AppError('BAD_USER_INPUT', 'The Idempotency-Key was used for another request', other, 422)
+    const hash = createHash('sha256')
+    let total = 0
+    for await (const chunk of body) {
+      total += (chunk as Buffer).length
+      if (total > this.deps.config.importMaxBytes) { body.destroy(); throw tooLarge(this.deps.config.importMaxBytes) }
+      hash.update(chunk as Buffer)
+    }
+    // Still arriving: its bytes are not known yet.
+    if (existing.sha256 === null) throw conflict('The first request with this Idempotency-Key is still being received; retry later')
+    if (hash.digest('hex') !== existing.sha256) throw new AppError('BAD_USER_INPUT', 'The Idempotency-Key was used for another request', other, 422)
+    return jobView(existing)
+  }
+
+  private async store (job: repo.JobRow, body: Readable): Promise<{ bytes: number, sha256: string }> {
     const max = this.deps.config.importMaxBytes
+    const hash = createHash('sha256')
     let n = 0
     let total = 0
     let pending: Buffer[] = []
@@ -125,8 +152,9 @@ export class ImportsService {
       if (total > max) {
         body.destroy()
         await repo.failUpload(this.deps.db, job.id, this.deps.clock(), 'the file is larger than IMPORT_MAX_MB')
-        throw new AppError('BAD_USER_INPUT', `The file is larger than the limit of ${Math.floor(max / 1024 / 1024)} MiB`, [{ path: 'body', message: `is larger than the limit of ${Math.floor(max / 1024 / 1024)} MiB` }], 413)
+        throw tooLarge(max)
       }
+      hash.update(buf)
       pending.push(buf)
       pendingBytes += buf.length
       if (pendingBytes >= CHUNK_BYTES) await flush()
@@ -136,7 +164,7 @@ export class ImportsService {
       await repo.failUpload(this.deps.db, job.id, this.deps.clock(), 'the file is empty')
       throw badInput([{ path: 'body', message: 'is empty' }])
     }
-    return total
+    return { bytes: total, sha256: hash.digest('hex') }
   }
 
   /**

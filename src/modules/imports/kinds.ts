@@ -124,10 +124,18 @@ export type Kind = keyof typeof KINDS
 export const KIND_NAMES = Object.keys(KINDS) as Kind[]
 export const isKind = (k: unknown): k is Kind => typeof k === 'string' && k in KINDS
 
+/**
+ * Text no roster field may hold: control characters (C0, DEL, C1: NUL cannot be stored
+ * at all) and unpaired surrogates (not Unicode; they break the batch's JSON and the
+ * audit hash). Such a row is rejected, never retried.
+ */
+const POISON = /[\u0000-\u001F\u007F-\u009F]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
 const TRUE = new Set(['true', '1', 'yes', 'y', '是'])
 const FALSE = new Set(['false', '0', 'no', 'n', '否'])
 
 function check (field: FieldType, raw: unknown, today: Date): { value: Value } | { message: string } {
+  if (typeof raw === 'string' && POISON.test(raw.trim())) return { message: 'must not contain control characters or unpaired surrogates' }
   if (field.type === 'bool') {
     if (typeof raw === 'boolean') return { value: raw }
     const s = String(raw).trim().toLowerCase()

@@ -1,13 +1,15 @@
 /**
  * Reads an uploaded file as records, streaming, whatever its size: NDJSON, CSV (UTF-8
- * with or without BOM, or GB18030) and .xlsx (first sheet, header row). Each record
- * carries the line (NDJSON, CSV) or row number (xlsx) that officers see in their file.
+ * with or without BOM, or GB18030) and .xlsx (first sheet, header row; bounded, see
+ * `xlsx.ts`). Each record carries the line (NDJSON, CSV) or row number (xlsx) that
+ * officers see in their file.
  */
-import { createInterface } from 'node:readline'
-import { pipeline, type Readable } from 'node:stream'
+import { pipeline, Readable } from 'node:stream'
 import { parse as csvParse } from 'csv-parse'
-import ExcelJS from 'exceljs'
 import iconv from 'iconv-lite'
+import { readSheet, type StoredFile } from './xlsx.js'
+
+export { SpreadsheetRefused, type StoredFile } from './xlsx.js'
 
 export const FORMATS = ['ndjson', 'csv', 'xlsx'] as const
 export type Format = typeof FORMATS[number]
@@ -40,9 +42,30 @@ function decoded (source: Readable, charset: Charset): NodeJS.ReadableStream {
   return pipeline(source, decoder, () => {})
 }
 
+/**
+ * The decoded text's lines (split at CRLF, LF or CR, as readline does). Read straight
+ * from the stream, whose iterator rejects when the stream fails: readline's iterator,
+ * used before, could wait for ever when its input failed while it was paused (a database
+ * cut while the stored file was read left the job's worker hanging).
+ */
+async function * lines (source: Readable, charset: Charset): AsyncGenerator<string> {
+  let rest = ''
+  for await (const text of decoded(source, charset) as AsyncIterable<string>) {
+    let buffer = rest + text
+    // A CR at the end may be the first half of a CRLF: keep it for the next chunk.
+    const cr = buffer.endsWith('\r')
+    if (cr) buffer = buffer.slice(0, -1)
+    const parts = buffer.split(/\r\n|\r|\n/)
+    rest = parts.pop()! + (cr ? '\r' : '')
+    yield * parts
+  }
+  if (rest.endsWith('\r')) rest = rest.slice(0, -1)
+  if (rest !== '') yield rest
+}
+
 async function * ndjson (source: Readable, charset: Charset): AsyncGenerator<ParsedRecord> {
   let line = 0
-  for await (const text of createInterface({ input: decoded(source, charset), crlfDelay: Infinity })) {
+  for await (const text of lines(source, charset)) {
     line++
     if (text.trim() === '') continue
     let value: unknown
@@ -78,42 +101,24 @@ async function * csv (source: Readable, charset: Charset): AsyncGenerator<Parsed
   }
 }
 
-/** A cell of exceljs as a plain value: dates as YYYY-MM-DD, rich text and formulas by their text or result. */
-function cellValue (v: ExcelJS.CellValue): unknown {
-  if (v === null || v === undefined) return undefined
-  if (v instanceof Date) return v.toISOString().slice(0, 10)
-  if (typeof v === 'object') {
-    if ('richText' in v) return v.richText.map(r => r.text).join('')
-    if ('result' in v) return cellValue(v.result as ExcelJS.CellValue)
-    if ('text' in v) return v.text
-    return undefined
-  }
-  return v
-}
-
-async function * xlsx (source: Readable): AsyncGenerator<ParsedRecord> {
-  const workbook = new ExcelJS.stream.xlsx.WorkbookReader(source, { worksheets: 'emit', sharedStrings: 'cache', hyperlinks: 'ignore', styles: 'cache', entries: 'ignore' })
-  for await (const sheet of workbook) {
-    let header: string[] | null = null
-    for await (const row of sheet as AsyncIterable<ExcelJS.Row>) {
-      const values = (row.values as ExcelJS.CellValue[]).slice(1).map(cellValue)
-      if (header === null) {
-        header = values.map(v => normaliseKey(String(v ?? '')))
-        continue
-      }
-      if (values.every(v => v === undefined || v === '')) continue
-      yield { line: row.number, record: Object.fromEntries(header.map((k, i) => [k, values[i]])) }
+async function * xlsx (file: StoredFile, maxExpandedBytes: number): AsyncGenerator<ParsedRecord> {
+  let header: string[] | null = null
+  for await (const { line, values } of readSheet(file, maxExpandedBytes)) {
+    if (header === null) {
+      header = Array.from(values, v => normaliseKey(String(v ?? '')))
+      continue
     }
-    return // the first sheet only
+    if (values.every(v => v === undefined || v === '')) continue
+    yield { line, record: Object.fromEntries(header.map((k, i) => [k, values[i]])) }
   }
 }
 
-/** The records of a file, in order. */
-export function readRecords (source: Readable, format: Format, charset: Charset): AsyncGenerator<ParsedRecord> {
+/** The records of a stored file, in order. `maxExpandedBytes`: what an .xlsx may inflate to. */
+export function readRecords (file: StoredFile, format: Format, charset: Charset, maxExpandedBytes: number): AsyncGenerator<ParsedRecord> {
   switch (format) {
-    case 'ndjson': return ndjson(source, charset)
-    case 'csv': return csv(source, charset)
-    case 'xlsx': return xlsx(source)
+    case 'ndjson': return ndjson(Readable.from(file.read(0, file.size)), charset)
+    case 'csv': return csv(Readable.from(file.read(0, file.size)), charset)
+    case 'xlsx': return xlsx(file, maxExpandedBytes)
   }
 }
 
