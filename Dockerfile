@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # Production image: compiled JavaScript, production dependencies only, non-root, the
 # code read-only to the user it runs as. See README "Container". With a real PostgreSQL:
-#   docker run -e DATABASE_URL=postgres://… -e JWT_SECRET=… (or JWT_JWKS_URL=…) -e DATA_KEY=… -p 3000:3000 beneficiary-registry
+#   docker run -e DATABASE_URL=postgres://… -e JWT_SECRET=… (or JWT_JWKS_URL=…) -e DATA_KEY=… -e AUDIT_SIGNING_KEY=… -p 3000:3000 beneficiary-registry
 # Embedded database (a volume keeps it, and its generated secrets, across containers):
 #   docker run -v registry-data:/app/data -p 3000:3000 beneficiary-registry
 # Tokens and migrations (tsx is not in the image; the commands are compiled):

@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import { projectRoot } from '../src/paths.js'
-import { MACHINE_PG_URL, TEST_DATA_KEY, TEST_SECRET, withDatabase } from './helper.js'
+import { MACHINE_PG_URL, TEST_AUDIT_KEY, TEST_DATA_KEY, TEST_SECRET, withDatabase } from './helper.js'
 import { attr, cleanEnv, freePort, JWT, otlpCollector, run, runToEnd, waitForSpans, waitReady, type Running } from './processes.js'
 
 const NOBODY = { uid: 65534, gid: 65534 }
@@ -127,7 +127,7 @@ t.test('as nobody, with DATABASE_URL: the compiled migrate command, then the ser
   const collector = await otlpCollector()
   t.teardown(collector.close)
   const port = await freePort()
-  const pgEnv = env({ PORT: String(port), DATABASE_URL: withDatabase(MACHINE_PG_URL, name), JWT_SECRET: TEST_SECRET, DATA_KEY: TEST_DATA_KEY })
+  const pgEnv = env({ PORT: String(port), DATABASE_URL: withDatabase(MACHINE_PG_URL, name), JWT_SECRET: TEST_SECRET, DATA_KEY: TEST_DATA_KEY, AUDIT_SIGNING_KEY: TEST_AUDIT_KEY })
   const tracedEnv = { ...pgEnv, OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, OTEL_BSP_SCHEDULE_DELAY: '200' }
   const migrated = await runToEnd(process.execPath, ['dist/src/cli/migrate.js'], { ...asNobody, env: pgEnv })
   t.equal(migrated.code, 0, migrated.stderr)

@@ -6,7 +6,7 @@
  */
 import t from 'tap'
 import { projectRoot } from '../src/paths.js'
-import { machinePgDatabase, TEST_DATA_KEY, TEST_SECRET, token } from './helper.js'
+import { machinePgDatabase, TEST_AUDIT_KEY, TEST_DATA_KEY, TEST_SECRET, token } from './helper.js'
 import { attr, cleanEnv, freePort, otlpCollector, run, waitForSpans, waitReady, type Span } from './processes.js'
 
 t.test('a GraphQL request exports its HTTP, GraphQL and pg spans over OTLP/HTTP', async (t) => {
@@ -24,6 +24,7 @@ t.test('a GraphQL request exports its HTTP, GraphQL and pg spans over OTLP/HTTP'
       DATABASE_URL: url,
       JWT_SECRET: TEST_SECRET,
       DATA_KEY: TEST_DATA_KEY,
+      AUDIT_SIGNING_KEY: TEST_AUDIT_KEY,
       LOG_LEVEL: 'warn',
       OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
       OTEL_BSP_SCHEDULE_DELAY: '200'
