@@ -1,7 +1,7 @@
 /**
  * `npm run bench:writes` — scenario f of issue 18: writes at 1, 16 and 64 connections.
  *
- *   npm run bench:writes -- [--duration 15] [--households 20000] [--connections 1,16,64] [--fresh]
+ *   npm run bench:writes -- [--duration 15] [--households 20000] [--connections 1,16,64] [--no-clerk] [--fresh]
  *
  * Dataset: database br_bench_writes on the machine's PostgreSQL, filled once by the demo
  * generator and reused. Candidates, each in its own process:
@@ -31,7 +31,8 @@ const { values } = parseArgs({
     households: { type: 'string', default: '20000' },
     connections: { type: 'string', default: '1,16,64' },
     pool: { type: 'string', default: '20' },
-    fresh: { type: 'boolean', default: false }
+    fresh: { type: 'boolean', default: false },
+    'no-clerk': { type: 'boolean', default: false }
   }
 })
 const DURATION = Number(values.duration)
@@ -56,10 +57,12 @@ const request = (c: Candidate): { method: 'POST', path: string, headers: Record<
   return { method: 'POST', path: `/member/${id}${c === 'floor+lock' ? '?lock=1' : ''}`, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ employmentMonths: months }) }
 }
 
-interface Run { rps: number, p50: number, p99: number, errors: number }
+interface Run { rps: number, p50: number, p99: number, errors: number, cpuMs: number }
+/** A timed run; `cpuMs`: the server process's CPU time per request. */
 async function timed (server: BenchServer, c: Candidate, connections: number, duration: number): Promise<Run> {
+  const cpu0 = server.cpuSeconds()
   const r = await load({ url: server.base, connections, pipelining: 1, duration, requests: [{ setupRequest: (req) => ({ ...req, ...request(c) }) }] })
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx + r.timeouts }
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx + r.timeouts, cpuMs: (server.cpuSeconds() - cpu0) * 1000 / Math.max(1, r.requests.total) }
 }
 
 /** The age of the oldest committed entry not yet in the log (0 when none), and how many. */
@@ -70,6 +73,7 @@ async function backlog (): Promise<{ ageMs: number, pending: number }> {
   return { ageMs: r?.n === 0 ? 0 : Number(r?.age ?? 0), pending: r?.n ?? 0 }
 }
 
+class Skip extends Error {}
 const results: Array<{ c: Candidate, connections: number, run: Run }> = []
 const ours = await startServer(url, 3961, POOL)
 const floor = await startProcess(['--import', 'tsx', 'bench/raw-floor.ts'], 3962, { DATABASE_URL: url, PORT: '3962', POOL_MAX: String(POOL) }, '/readyz')
@@ -90,7 +94,7 @@ try {
       running = false
       await sampler
       results.push({ c, connections, run })
-      console.log(`  f ${c} at ${connections}: ${run.rps.toFixed(0)} writes/s, p50 ${run.p50} ms, p99 ${run.p99} ms, ${run.errors} errors, load ${loadavg()[0]!.toFixed(1)}`)
+      console.log(`  f ${c} at ${connections}: ${run.rps.toFixed(0)} writes/s, p50 ${run.p50} ms, p99 ${run.p99} ms, server CPU ${run.cpuMs.toFixed(2)} ms/write, ${run.errors} errors, load ${loadavg()[0]!.toFixed(1)}`)
       if (sampling) {
         const stopped = Date.now()
         while ((await backlog()).pending > 0 && Date.now() - stopped < 60_000) await sleep(50)
@@ -101,6 +105,7 @@ try {
     }
   }
   // A clerk's writes alone, then while an import job runs.
+  if (values['no-clerk']) throw new Skip()
   const alone = await timed(ours, 'ours', 4, DURATION)
   const dir = mkdtempSync(join(tmpdir(), 'br-bench-writes-'))
   try {
@@ -118,6 +123,8 @@ try {
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
+} catch (err) {
+  if (!(err instanceof Skip)) throw err
 } finally {
   await ours.stop().catch(() => {})
   await floor.stop()
