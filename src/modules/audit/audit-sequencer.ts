@@ -3,6 +3,7 @@ import { sql } from 'drizzle-orm'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../../config.js'
 import type { Database, Db, DbOrTx, Session } from '../../db/index.js'
+import { BackgroundLoop } from '../../shared/background-loop.js'
 import type { Clock } from '../../shared/context.js'
 import { signHead, type TreeHead } from '../../shared/tree-heads.js'
 import { entryLeafHash } from './audit-entry.js'
@@ -67,10 +68,7 @@ export function headOf (row: repo.HeadRow): TreeHead {
  * commit became visible, and a step that fails leaves nothing behind. A head is signed
  * at least every AUDIT_HEAD_INTERVAL_SECONDS while entries arrive.
  */
-export class AuditSequencer {
-  private stopped = true
-  private loop: Promise<void> = Promise.resolve()
-  private wakeUp: (() => void) | null = null
+export class AuditSequencer extends BackgroundLoop {
   private session: Session | null = null
   /** The tree as the last committed step left it (null: read it again). */
   private tree: CompactRange | null = null
@@ -80,25 +78,11 @@ export class AuditSequencer {
   /** When the last step ran, and how long after its oldest entry was written (for metrics). */
   lastStep = { at: 0, lagMs: 0, sequenced: 0 }
 
-  constructor (private readonly deps: { database: Database, config: Config, clock: Clock, log: FastifyBaseLogger }) {}
-
-  start (): void {
-    if (!this.stopped) return
-    this.stopped = false
-    this.loop = this.run()
-  }
-
-  /** Look now rather than at the next poll. */
-  wake (): void {
-    this.wakeUp?.()
-  }
+  constructor (private readonly deps: { database: Database, config: Config, clock: Clock, log: FastifyBaseLogger }) { super() }
 
   /** Stops after the current step; a step stuck on a lost connection is cut off (its transaction never commits). */
   async stop (): Promise<void> {
-    this.stopped = true
-    this.wake()
-    const late = sleep(STOP_WAIT_MS, 'late' as const, { ref: false })
-    if (await Promise.race([this.loop.then(() => 'done' as const), late]) === 'late') {
+    if (!await this.halt(STOP_WAIT_MS)) {
       await this.session?.close()
       await this.loop
     }
@@ -114,21 +98,14 @@ export class AuditSequencer {
     }
   }
 
-  private async pause (ms: number): Promise<void> {
-    const ac = new AbortController()
-    this.wakeUp = () => { ac.abort() }
-    await Promise.race([sleep(ms, undefined, { signal: ac.signal }).catch(() => {}), this.session?.ended])
-    this.wakeUp = null
-  }
-
-  private async run (): Promise<void> {
+  protected async run (): Promise<void> {
     const { log } = this.deps
     while (!this.stopped) {
       let ended = false
       try {
         const session = this.session = await this.deps.database.session()
         void session.ended.then(() => { ended = true })
-        while (!this.stopped && !ended && !await this.tryLead(session.db)) await this.pause(FOLLOW_MS)
+        while (!this.stopped && !ended && !await this.tryLead(session.db)) await this.pause(FOLLOW_MS, session.ended)
         if (this.stopped || ended) continue
         this.leading = true
         this.tree = null
@@ -137,7 +114,7 @@ export class AuditSequencer {
         while (!this.stopped && !ended) {
           const n = await this.step(session.db)
           idle = n > 0 ? POLL_MS : Math.min(idle * 2, IDLE_POLL_MS)
-          if (n < BATCH) await this.pause(idle)
+          if (n < BATCH) await this.pause(idle, session.ended)
         }
       } catch (err) {
         if (!this.stopped) log.error({ err }, 'audit sequencer: step failed; trying again')

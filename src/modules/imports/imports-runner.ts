@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { sql } from 'drizzle-orm'
 import { isDatabaseBusy, isDatabaseUnavailable } from '../../db/index.js'
 import type { Deps } from '../../shared/context.js'
 import type { FieldError } from '../../shared/errors.js'
 import { maskNationalId } from '../../shared/masking.js'
+import { BackgroundLoop } from '../../shared/background-loop.js'
 import { recordAudit, type AuditEvent } from '../audit/audit-service.js'
 import { KINDS, validateRow, type Kind, type MemberColumn, type MemberState } from './kinds.js'
 import { readRecords, SpreadsheetRefused, type Charset, type Format, type ParsedRecord } from './parse.js'
@@ -83,24 +83,10 @@ async function * unreadable (records: AsyncGenerator<ParsedRecord>): AsyncGenera
  * N's last line — so the resume point never passes a batch that did not commit.
  * At the end the kind's reconciliation becomes work items and the job's report.
  */
-export class ImportRunner {
+export class ImportRunner extends BackgroundLoop {
   private readonly owner = randomUUID()
-  private stopped = true
-  private loop: Promise<void> = Promise.resolve()
-  private wakeUp: (() => void) | null = null
 
-  constructor (private readonly deps: Omit<Deps, 'log'> & { log: Deps['log'] }) {}
-
-  start (): void {
-    if (!this.stopped) return
-    this.stopped = false
-    this.loop = this.run()
-  }
-
-  /** A job was queued: look now rather than at the next poll. */
-  wake (): void {
-    this.wakeUp?.()
-  }
+  constructor (private readonly deps: Omit<Deps, 'log'> & { log: Deps['log'] }) { super() }
 
   /**
    * Stops after the current batch; the job stays running and is taken over once its lease
@@ -108,15 +94,10 @@ export class ImportRunner {
    * not hold up the shutdown (its transaction never commits, so nothing is half-applied).
    */
   async stop (): Promise<void> {
-    this.stopped = true
-    this.wake()
-    let timer: NodeJS.Timeout | undefined
-    const late = new Promise<void>(resolve => { timer = setTimeout(() => { this.deps.log.warn('import runner: stopping without waiting for the current batch'); resolve() }, STOP_WAIT_MS) })
-    await Promise.race([this.loop, late])
-    clearTimeout(timer)
+    if (!await this.halt(STOP_WAIT_MS)) this.deps.log.warn('import runner: stopping without waiting for the current batch')
   }
 
-  private async run (): Promise<void> {
+  protected async run (): Promise<void> {
     const { db, clock, log } = this.deps
     await repo.failInterruptedUploads(db, clock()).catch((err: unknown) => { log.warn({ err }, 'import runner: could not close interrupted uploads') })
     while (!this.stopped) {
@@ -127,12 +108,7 @@ export class ImportRunner {
       } catch (err) {
         if (!(err instanceof LostLease)) log.error({ err, jobId: job?.id }, 'import job interrupted; it resumes when its lease expires')
       }
-      if (job === null && !this.stopped) {
-        const ac = new AbortController()
-        this.wakeUp = () => { ac.abort() }
-        await sleep(POLL_MS, undefined, { signal: ac.signal }).catch(() => {})
-        this.wakeUp = null
-      }
+      if (job === null && !this.stopped) await this.pause(POLL_MS)
     }
   }
 
