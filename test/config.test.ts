@@ -169,7 +169,7 @@ t.test('REDIS_URL: unset by default (limits per process); a redis:// or rediss:/
 })
 
 t.test('METRICS_TOKEN: unset by default, 32–512 token characters', async (t) => {
-  const env = { JWT_SECRET: SECRET, DATA_KEY: KEY, DATABASE_URL: 'postgres://u@h/db' }
+  const env = { JWT_SECRET: SECRET, DATA_KEY: KEY, AUDIT_SIGNING_KEY: TEST_AUDIT_KEY, DATABASE_URL: 'postgres://u@h/db' }
   t.equal(loadConfig(env).metricsToken, null)
   const good = 'f'.repeat(64)
   t.equal(loadConfig({ ...env, METRICS_TOKEN: good }).metricsToken, good)
