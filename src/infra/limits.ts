@@ -111,11 +111,11 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     store = shared.store
     counting = shared.counting
     app.addHook('onClose', async () => { shared.closing(); redis.disconnect() })
-    // Ready with Redis when it answers within the connect timeout; serving without it otherwise.
+    // Ready with Redis once it answers; without it (counting per process) once it is refused or silent for 2 s.
     await new Promise<void>(resolve => {
-      const done = (): void => { clearTimeout(timer); redis.off('ready', done); resolve() }
+      const done = (): void => { clearTimeout(timer); redis.off('ready', done).off('error', done); resolve() }
       const timer = setTimeout(done, 2000)
-      redis.on('ready', done)
+      redis.on('ready', done).on('error', done)
     })
   }
   app.decorate('rateLimitCounting', () => counting())
