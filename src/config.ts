@@ -68,6 +68,11 @@ export interface Config {
   /** Requests per minute: per user (token `sub`), per EXCHANGE user, per client address without a valid token. 0: no limit. */
   rateLimit: { perMinute: number, exchangePerMinute: number, ipPerMinute: number }
   /**
+   * REDIS_URL: where every replica counts the rate limits together (keys under `keyPrefix`,
+   * REDIS_KEY_PREFIX); null: each process counts its own, in memory.
+   */
+  redis: { url: string, keyPrefix: string } | null
+  /**
    * Registrations (createHousehold, addMember) a user may have refused per UTC day because
    * a national ID or household number submitted is registered outside the user's area;
    * beyond it the user may not register until the next day (FORBIDDEN), and an alert is logged.
@@ -133,6 +138,9 @@ export function loadConfig (env: Env = process.env): Config {
   const databaseUrl = url('DATABASE_URL', ['postgres:', 'postgresql:'])
   const poolMax = int('DATABASE_POOL_MAX', 10, 1, 500)
   const jwksUrl = url('JWT_JWKS_URL', ['https:', 'http:'])
+  const redisUrl = url('REDIS_URL', ['redis:', 'rediss:'])
+  const redisKeyPrefix = str('REDIS_KEY_PREFIX', 'beneficiary-registry:rate-limit:')
+  if (!/^[\w.:-]{1,100}$/.test(redisKeyPrefix)) problems.push(`REDIS_KEY_PREFIX must be 1–100 letters, digits and _.:- (got "${redisKeyPrefix}")`)
   const rawSecret = env.JWT_SECRET
   const regionSeed = str('REGION_SEED', '4112')
   if (!/^\d{2}(\d{2}){0,1}$/.test(regionSeed)) problems.push(`REGION_SEED must be a 2- or 4-digit province or city code (got "${regionSeed}")`)
@@ -248,6 +256,7 @@ export function loadConfig (env: Env = process.env): Config {
       exchangePerMinute: int('RATE_LIMIT_EXCHANGE_PER_MINUTE', inTest ? 0 : 6000, 0, 1_000_000),
       ipPerMinute: int('RATE_LIMIT_IP_PER_MINUTE', inTest ? 0 : 120, 0, 1_000_000)
     },
+    redis: redisUrl ? { url: redisUrl.toString(), keyPrefix: redisKeyPrefix } : null,
     registrationRefusalsPerDay: int('REGISTRATION_REFUSALS_PER_DAY', 20, 1, 100_000),
     loadShedding: {
       maxEventLoopDelayMs: int('LOAD_SHED_EVENT_LOOP_DELAY_MS', inTest ? 0 : 1000, 0, 60_000),

@@ -158,6 +158,16 @@ t.test('bad HTTP limit values are named', async (t) => {
   t.throws(() => loadConfig({ JWT_SECRET: SECRET, AUDIT_SIGNING_KEY: TEST_AUDIT_KEY, TRUST_PROXY: '10.0.0.1,proxy.local' }), /TRUST_PROXY must be/)
 })
 
+t.test('REDIS_URL: unset by default (limits per process); a redis:// or rediss:// URL; the key prefix named when bad', async (t) => {
+  const env = { JWT_SECRET: SECRET, DATA_KEY: KEY, AUDIT_SIGNING_KEY: TEST_AUDIT_KEY }
+  t.equal(loadConfig(env).redis, null)
+  t.same(loadConfig({ ...env, REDIS_URL: 'redis://127.0.0.1:6379/2' }).redis, { url: 'redis://127.0.0.1:6379/2', keyPrefix: 'beneficiary-registry:rate-limit:' })
+  t.same(loadConfig({ ...env, REDIS_URL: 'rediss://cache.internal:6380', REDIS_KEY_PREFIX: 'smx:rl:' }).redis, { url: 'rediss://cache.internal:6380', keyPrefix: 'smx:rl:' })
+  t.throws(() => loadConfig({ ...env, REDIS_URL: 'http://127.0.0.1:6379' }), /REDIS_URL must be a redis: or rediss: URL/)
+  t.throws(() => loadConfig({ ...env, REDIS_URL: '127.0.0.1:6379' }), /REDIS_URL must be/)
+  t.throws(() => loadConfig({ ...env, REDIS_URL: 'redis://127.0.0.1', REDIS_KEY_PREFIX: 'a b' }), /REDIS_KEY_PREFIX must be/)
+})
+
 t.test('METRICS_TOKEN: unset by default, 32–512 token characters', async (t) => {
   const env = { JWT_SECRET: SECRET, DATA_KEY: KEY, AUDIT_SIGNING_KEY: TEST_AUDIT_KEY, DATABASE_URL: 'postgres://u@h/db' }
   t.equal(loadConfig(env).metricsToken, null)

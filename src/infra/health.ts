@@ -7,7 +7,8 @@ const probe = { logLevel: 'warn', schema: { querystring: { type: 'object', addit
 const health: FastifyPluginAsync = async (app) => {
   app.get('/healthz', probe, async () => ({ status: 'ok' }))
   app.get('/readyz', probe, async (_req, reply) => {
-    if (await databaseAnswers(app.db)) return { status: 'ready' }
+    // Ready while the database answers, whether Redis does or not (the limits then count per process).
+    if (await databaseAnswers(app.db)) return { status: 'ready', rateLimits: app.rateLimitCounting() }
     return reply.code(503).send({ status: 'database unavailable' })
   })
 }
