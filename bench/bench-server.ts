@@ -4,7 +4,7 @@
  * the service started on 127.0.0.1 in its own process over it, as `npm start` runs it.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { randomInt } from 'node:crypto'
+import { createPrivateKey, randomInt } from 'node:crypto'
 import { once } from 'node:events'
 import { createReadStream, createWriteStream, existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -20,15 +20,18 @@ import { mintToken, type TokenClaims } from '../src/infra/tokens.js'
 import { nationalIdCheckDigit } from '../src/shared/national-id.js'
 import { Sealer } from '../src/shared/sealing.js'
 import { projectRoot } from '../src/paths.js'
-import { newSigningKeyPem } from '../src/shared/tree-heads.js'
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 // Fixed bench-only secrets, so that a database filled by an earlier run can be reused.
 const DATA_KEY = Buffer.alloc(32, 42)
 /** The data key as the service's DATA_KEY takes it (hex), for a floor that computes the same keyed hashes. */
 export const BENCH_DATA_KEY = DATA_KEY.toString('hex')
-/** The benchmarks' audit signing key, made once per run. */
-export const AUDIT_SIGNING_KEY = newSigningKeyPem()
+/**
+ * The benchmarks' audit signing key (Ed25519, from a fixed seed): a database filled by an
+ * earlier run holds tree heads signed by it, which a key made afresh per run could not verify.
+ */
+export const AUDIT_SIGNING_KEY = createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), Buffer.alloc(32, 7)]), format: 'der', type: 'pkcs8' })
+  .export({ format: 'pem', type: 'pkcs8' }).toString()
 const JWT_SECRET = 'bench-secret-for-the-benchmarks-only-not-a-real-one'
 const log = { error: (obj: unknown) => { console.error(obj) } }
 

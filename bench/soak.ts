@@ -3,16 +3,31 @@
  * steady rate for a set time, against the service on 127.0.0.1 over its own PostgreSQL
  * database (br_bench_soak, filled once). Every 10 s it prints the window's requests, error
  * rates and p99, and the server's resident memory; at the end it checks the audit chain
- * (Query.verifyAuditChain as ADMIN). Exits non-zero on any 5xx, a broken chain, or memory
- * that kept growing (last third's median RSS over 1.25 × the first third's).
+ * (Query.verifyAuditChain as ADMIN).
  *
- *   npm run bench:soak -- [--duration 60] [--rate 200] [--users 50] [--households 10000] [--fresh]
+ * With `--abuse` (a share of the requests, 0.05 unless given; 0 for none) a request in
+ * every 1/share is one of issue 17's abuses instead (bench/soak-abuse.ts: spreadsheet
+ * bombs and poison rows as import jobs, Idempotency-Key reuse, registration probes,
+ * costly, deep and aliased GraphQL, oversize bodies and headers, bad request ids,
+ * control characters in names, formulas in a CSV export), each of which must get the
+ * answer the hardening gives. The server runs with a fresh TMPDIR of its own. After the
+ * load it waits (up to 60 s) for the jobs, then checks and prints each of: no 5xx and no
+ * unexpected answer, memory flat (last third's median RSS at most 1.25 × the first
+ * third's), the temp directory empty, no import job of the run left receiving, queued or
+ * running and every bomb failed as refused, and the audit log valid with nothing pending.
+ * Exits non-zero if any fails.
+ *
+ *   npm run bench:soak -- [--duration 60] [--rate 200] [--users 50] [--households 10000] [--abuse 0.05] [--fresh]
  */
 import { randomInt } from 'node:crypto'
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import pg from 'pg'
 import { nationalIdCheckDigit } from '../src/shared/national-id.js'
 import { benchDatabase, benchToken, startServer } from './bench-server.js'
+import { ABUSE_KINDS, abuser, type AbuseKind } from './soak-abuse.js'
 
 const { values } = parseArgs({
   options: {
@@ -21,12 +36,17 @@ const { values } = parseArgs({
     users: { type: 'string', default: '50' },
     households: { type: 'string', default: '10000' },
     port: { type: 'string', default: '3921' },
+    abuse: { type: 'string', default: '0.05' },
     fresh: { type: 'boolean', default: false }
   }
 })
 const duration = Number(values.duration) * 1000
 const rate = Number(values.rate)
 const userCount = Number(values.users)
+const abuseShare = Number(values.abuse)
+/** Every `abuseEvery`-th request is an abuse (none when 0). */
+const abuseEvery = abuseShare > 0 ? Math.max(1, Math.round(1 / abuseShare)) : 0
+const REFUSALS_PER_DAY = 20
 
 const url = await benchDatabase('br_bench_soak', Number(values.households), values.fresh)
 const client = new pg.Client({ connectionString: url })
@@ -58,7 +78,23 @@ function nationalId (): string {
   return first17 + nationalIdCheckDigit(first17)
 }
 
-const server = await startServer(url, Number(values.port), 10)
+// The server's own temporary directory: whatever an import leaves there is seen at the end.
+const serverTmp = mkdtempSync(join(tmpdir(), 'br-soak-tmp-'))
+const port = Number(values.port)
+const server = await startServer(url, port, 10, { TMPDIR: serverTmp, REGISTRATION_REFUSALS_PER_DAY: String(REFUSALS_PER_DAY) })
+const { abuse, jobs } = await abuser({ base: server.base, port, url, villages, probers: 5, refusalsPerDay: REFUSALS_PER_DAY, nationalId })
+/** Per abuse kind: how many were sent, the outcomes seen, and how many were not the expected answer. */
+const abuses = new Map<AbuseKind, { count: number, outcomes: Map<string, number>, unexpected: number }>(ABUSE_KINDS.map(k => [k, { count: 0, outcomes: new Map(), unexpected: 0 }]))
+let abuseSent = 0
+async function oneAbuse (): Promise<number> {
+  const kind = ABUSE_KINDS[abuseSent++ % ABUSE_KINDS.length]!
+  const seen = abuses.get(kind)!
+  seen.count++
+  const result = await abuse(kind, Math.floor(abuseSent / ABUSE_KINDS.length)).catch((err: unknown) => ({ outcome: `error ${(err as Error).message}`, expected: false }))
+  seen.outcomes.set(result.outcome, (seen.outcomes.get(result.outcome) ?? 0) + 1)
+  if (!result.expected) seen.unexpected++
+  return /\b5\d\d\b|INTERNAL/.test(result.outcome) ? 500 : result.outcome.startsWith('error') ? 0 : 200
+}
 const post = (u: User, path: string, body: unknown): Promise<Response> =>
   fetch(server.base + path, { method: 'POST', headers: { authorization: u.auth, 'content-type': 'application/json' }, body: JSON.stringify(body) })
 const get = (u: User, path: string): Promise<Response> => fetch(server.base + path, { headers: { authorization: u.auth } })
@@ -111,7 +147,7 @@ const rss: number[] = []
 const started = performance.now()
 let inFlight = 0
 let n = 0
-console.log(`soak: ${rate} req/s for ${duration / 1000} s, ${userCount} users over ${villages.length} villages; server RSS ${(server.rssKiB() / 1024).toFixed(0)} MB at start`)
+console.log(`soak: ${rate} req/s for ${duration / 1000} s, ${userCount} users over ${villages.length} villages, ${abuseEvery === 0 ? 'no abuse' : `1 request in ${abuseEvery} an abuse`}; server RSS ${(server.rssKiB() / 1024).toFixed(0)} MB at start`)
 console.log('   t s | requests | 5xx | 4xx | net err | p50 ms | p99 ms | in flight | RSS MB')
 
 function report (): void {
@@ -131,10 +167,11 @@ await new Promise<void>((resolve) => {
     while (n < due) {
       const u = users[n % users.length]!
       const k = Math.floor(n / users.length)
+      const isAbuse = abuseEvery > 0 && n % abuseEvery === abuseEvery - 1
       n++
       inFlight++
       const t0 = performance.now()
-      one(u, k).then(status => status, () => 0).then((status) => {
+      ;(isAbuse ? oneAbuse() : one(u, k)).then(status => status, () => 0).then((status) => {
         inFlight--
         window.push({ ms: performance.now() - t0, status })
         all.requests++
@@ -146,21 +183,69 @@ await new Promise<void>((resolve) => {
     if (performance.now() - started >= duration) { clearInterval(tick); resolve() }
   }, 5)
 })
-while (inFlight > 0) await new Promise(resolve => setTimeout(resolve, 50))
+// Nothing may hang: requests still unanswered 60 s after the load stopped are counted as hung.
+for (let i = 0; i < 1200 && inFlight > 0; i++) await new Promise(resolve => setTimeout(resolve, 50))
+const hung = inFlight
 clearInterval(reporter)
 report()
 
+// The run's import jobs, once none is left unfinished or 60 s have passed.
+const db = new pg.Client({ connectionString: url })
+await db.connect()
+type JobRow = { id: string, status: string, error: string | null, rejected: number }
+let jobRows: JobRow[] = []
+const jobsSettled = performance.now()
+for (;;) {
+  jobRows = (await db.query<JobRow>('SELECT id, status, error, rejected FROM exchange_jobs WHERE id = ANY($1::uuid[])', [jobs.map(j => j.id)])).rows
+  if (!jobRows.some(r => ['receiving', 'queued', 'running'].includes(r.status)) || performance.now() - jobsSettled > 60_000) break
+  await new Promise(resolve => setTimeout(resolve, 1000))
+}
+await db.end()
+const jobKind = new Map(jobs.map(j => [j.id, j.kind]))
+const stuck = jobRows.filter(r => ['receiving', 'queued', 'running'].includes(r.status))
+const bombs = jobRows.filter(r => jobKind.get(r.id) === 'xlsx bomb')
+const bombsRefused = bombs.filter(r => r.status === 'failed' && r.error?.startsWith('the spreadsheet is refused') === true)
+const others = jobRows.filter(r => jobKind.get(r.id) !== 'xlsx bomb')
+const othersOk = others.filter(r => r.status === 'succeeded' && (jobKind.get(r.id)?.startsWith('poison') !== true || r.rejected > 0))
+const tmpLeft = readdirSync(serverTmp)
+
+// The audit log: every entry sequenced (within a second normally; up to 30 s allowed) and the whole log valid.
 const admin = users.find(u => u.role === 'ADMIN')!
-const chain = await (await post(admin, '/graphql', { query: '{ verifyAuditChain { valid checked } }' })).json() as { data?: { verifyAuditChain: { valid: boolean, checked: number } } }
+type Check = { valid: boolean, checked: number, pending: number, treeSize: number, problem: string | null }
+let chain: { data?: { verifyAuditChain: Check } } = {}
+for (let i = 0; i < 30; i++) {
+  chain = await (await post(admin, '/graphql', { query: '{ verifyAuditChain { valid checked pending treeSize problem } }' })).json() as typeof chain
+  if (chain.data === undefined || chain.data.verifyAuditChain.pending === 0) break
+  await new Promise(resolve => setTimeout(resolve, 1000))
+}
 await server.stop()
+rmSync(serverTmp, { recursive: true, force: true })
 
 const third = Math.max(1, Math.floor(rss.length / 3))
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const early = median(rss.slice(0, third))
 const late = median(rss.slice(-third))
 const flat = late <= early * 1.25
-console.log(`total: ${all.requests} requests (${(all.requests / (duration / 1000)).toFixed(0)}/s), 5xx ${all.s5xx}, 4xx ${all.s4xx}, network errors ${all.failed}; ` +
-  `RSS median ${early.toFixed(0)} MB (first third) → ${late.toFixed(0)} MB (last third)${flat ? '' : ' GROWING'}; ` +
-  `audit chain ${chain.data?.verifyAuditChain.valid === true ? `verifies (${chain.data.verifyAuditChain.checked} entries)` : `DOES NOT VERIFY ${JSON.stringify(chain)}`}`)
+console.log(`total: ${all.requests} requests (${(all.requests / (duration / 1000)).toFixed(0)}/s), ${abuseSent} of them abuse; 5xx ${all.s5xx}, 4xx ${all.s4xx}, network errors ${all.failed}, hung ${hung}`)
 for (const [what, count] of [...refusals].sort((a, b) => b[1] - a[1]).slice(0, 8)) console.log(`  refused ${count}×  ${what}`)
-if (all.s5xx > 0 || all.failed > 0 || chain.data?.verifyAuditChain.valid !== true || !flat) process.exitCode = 1
+if (abuseEvery > 0) {
+  console.log('\nabuse kind                 | count | unexpected | outcomes seen')
+  for (const [kind, seen] of abuses) {
+    console.log(`${kind.padEnd(26)} | ${String(seen.count).padStart(5)} | ${String(seen.unexpected).padStart(10)} | ${[...seen.outcomes].map(([o, c]) => `${o} ×${c}`).join(', ')}`)
+  }
+}
+const check = chain.data?.verifyAuditChain
+const unexpected = [...abuses.values()].reduce((sum, s) => sum + s.unexpected, 0)
+const checks: Array<[string, boolean, string]> = [
+  ['no 5xx, no network error, nothing hung', all.s5xx === 0 && all.failed === 0 && hung === 0, `5xx ${all.s5xx}, network errors ${all.failed}, hung ${hung}`],
+  ['every abuse answered as expected', unexpected === 0, `${unexpected} unexpected of ${abuseSent}`],
+  ['RSS flat', flat, `median ${early.toFixed(0)} MB (first third) → ${late.toFixed(0)} MB (last third)`],
+  ['temp directory empty', tmpLeft.length === 0, tmpLeft.length === 0 ? 'nothing left' : `left: ${tmpLeft.slice(0, 5).join(', ')}`],
+  ['no import job stuck', stuck.length === 0 && jobRows.length === jobs.length, `${jobs.length} jobs, ${stuck.length} unfinished (${[...new Set(stuck.map(r => r.status))].join(', ')})`],
+  ['every bomb failed as refused', bombsRefused.length === bombs.length, `${bombsRefused.length} of ${bombs.length}`],
+  ['the other jobs succeeded (poison rows rejected)', othersOk.length === others.length, `${othersOk.length} of ${others.length}`],
+  ['audit log valid, nothing pending', check?.valid === true && check.pending === 0, check === undefined ? JSON.stringify(chain) : `valid ${check.valid}, checked ${check.checked} of ${check.treeSize}, pending ${check.pending}${check.problem !== null ? `, ${check.problem}` : ''}`]
+]
+console.log('')
+for (const [name, ok, detail] of checks) console.log(`${ok ? 'ok  ' : 'FAIL'}  ${name}: ${detail}`)
+if (checks.some(([, ok]) => !ok)) process.exitCode = 1
