@@ -9,8 +9,9 @@ import { Sealer } from '../shared/sealing.js'
 /**
  * Applies the committed migrations, then the idempotent reference seed (regions, poverty
  * lines) and, given the demo settings, the demo data of a first start — under the
- * start-up lock, so that replicas starting together on one database do each once (two
- * processes that both found the registry empty would load the demo households twice).
+ * start-up lock, so that replicas starting together on one database do each once (without
+ * it, processes that all found the registry empty all loaded the demo households: the
+ * first succeeded, the others failed on its household numbers and did not start).
  * Returns whether the demo data was loaded.
  */
 export async function migrateAndSeed (database: Database, config: Pick<Config, 'regionSeed'>, demo?: Pick<Config, 'demoData' | 'dataKey'>): Promise<boolean> {
