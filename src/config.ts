@@ -52,6 +52,11 @@ export interface Config {
   exitNoticeDays: number
   /** Rows an import job applies per transaction. */
   importBatchRows: number
+  /**
+   * An import job's (or upload's) lease: its worker renews it a third of the way through;
+   * another process takes the job over once it has run out (its worker died).
+   */
+  importLeaseMs: number
   /** Largest file an import job accepts, in bytes. */
   importMaxBytes: number
   /** Most an .xlsx file may inflate to, all its parts together, in bytes. */
@@ -244,6 +249,7 @@ export function loadConfig (env: Env = process.env): Config {
     regionSeed,
     exitNoticeDays: int('EXIT_NOTICE_DAYS', 7, 1, 60),
     importBatchRows: int('IMPORT_BATCH_ROWS', 1000, 1, 10_000),
+    importLeaseMs: int('IMPORT_LEASE_SECONDS', 60, 3, 3600) * 1000,
     importMaxBytes: int('IMPORT_MAX_MB', 1024, 1, 16_384) * 1024 * 1024,
     importXlsxMaxBytes: int('IMPORT_XLSX_MAX_MB', 4096, 1, 65_536) * 1024 * 1024,
     corsOrigins,

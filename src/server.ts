@@ -4,7 +4,7 @@ import fp from 'fastify-plugin'
 import app, { serverOptions } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { openDatabase } from './db/index.js'
-import { loadDemoDataIfEmpty, migrateAndSeed } from './infra/migrate.js'
+import { migrateAndSeed } from './infra/migrate.js'
 import { mintToken } from './infra/tokens.js'
 import { stopTelemetry } from './telemetry.js'
 
@@ -23,8 +23,7 @@ function readConfig (): Config {
 const config = readConfig()
 const server = Fastify({ ...serverOptions(config), pluginTimeout: 60_000 })
 const database = await openDatabase(config.database, server.log)
-await migrateAndSeed(database, config)
-if (await loadDemoDataIfEmpty(database, config)) server.log.info('loaded 200 demo households into 卢氏县 (DEMO_DATA=false turns this off)')
+if (await migrateAndSeed(database, config, config)) server.log.info('loaded 200 demo households into 卢氏县 (DEMO_DATA=false turns this off)')
 // The app closes the database it is given only if it opened it; here the server owns it.
 server.addHook('onClose', async () => { await database.close() })
 await server.register(fp(app), { config, database })

@@ -7,9 +7,7 @@
  * position, positions run 1..n with no gap, a transaction's entries keep their order, and
  * the log verifies.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -19,53 +17,25 @@ import t, { type Test } from 'tap'
 import { openDatabase, queryRows } from '../src/db/index.js'
 import { migrateAndSeed } from '../src/infra/migrate.js'
 import { paths, projectRoot } from '../src/paths.js'
+import { allSequenced, pending, wellFormed } from './audit-support.js'
 import { buildApp, machinePgDatabase, TEST_AUDIT_KEY, TEST_DATA_KEY, TEST_SECRET, token, uniqueSub } from './helper.js'
+import { serviceProcess, type ServiceProcess } from './processes.js'
 
 const LEADER_LOCK = 4112_0003 // src/modules/audit/audit-sequencer.ts
 
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise<void>(resolve => server.close(() => resolve()))
-  return port
-}
-
-interface Service { child: ChildProcess, port: number, log: string[], leading: () => boolean, exited: Promise<void> }
+interface Service extends ServiceProcess { leading: () => boolean }
 
 /** A service process of its own (as `npm start` runs it) on the database. */
 async function service (t: Test, url: string): Promise<Service> {
-  const port = await freePort()
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    cwd: projectRoot,
-    env: {
-      PATH: process.env.PATH, NODE_ENV: 'production', LOG_LEVEL: 'info', HOST: '127.0.0.1', PORT: String(port), DATABASE_URL: url,
-      JWT_SECRET: TEST_SECRET, DATA_KEY: TEST_DATA_KEY, AUDIT_SIGNING_KEY: TEST_AUDIT_KEY, DEMO_DATA: 'false', RATE_LIMIT_PER_MINUTE: '0'
-    },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  const log: string[] = []
-  let buffered = ''
-  child.stdout!.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString()
-    const lines = buffered.split('\n')
-    buffered = lines.pop()!
-    log.push(...lines)
-  })
-  child.stderr!.on('data', (chunk: Buffer) => { log.push(chunk.toString()) })
-  const exited = new Promise<void>(resolve => child.once('exit', () => resolve()))
-  t.teardown(async () => { if (child.exitCode === null && child.signalCode === null) { child.kill('SIGKILL'); await exited } })
+  const s = await serviceProcess(t, {
+    NODE_ENV: 'production', LOG_LEVEL: 'info', DATABASE_URL: url,
+    JWT_SECRET: TEST_SECRET, DATA_KEY: TEST_DATA_KEY, AUDIT_SIGNING_KEY: TEST_AUDIT_KEY, DEMO_DATA: 'false', RATE_LIMIT_PER_MINUTE: '0'
+  }, projectRoot)
   const leading = (): boolean => {
-    const last = log.filter(l => /audit sequencer: (this process sequences|no longer leading)/.test(l)).at(-1)
+    const last = s.log.filter(l => /audit sequencer: (this process sequences|no longer leading)/.test(l)).at(-1)
     return last !== undefined && /this process sequences/.test(last)
   }
-  for (let i = 0; i < 600; i++) {
-    const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then(r => r.status === 200, () => false)
-    if (ready) return { child, port, log, leading, exited }
-    if (child.exitCode !== null) break
-    await sleep(100)
-  }
-  throw new Error(`the service did not start: ${log.join('\n')}`)
+  return { ...s, leading }
 }
 
 /** Inserts `n` entries in one transaction, as an import batch does. */
@@ -88,32 +58,6 @@ function clerks (url: string, tag: string): { stop: () => Promise<number> } {
     }
   })
   return { stop: async () => { running = false; await Promise.all(workers); await pool.end(); return committed } }
-}
-
-async function pending (client: pg.Client): Promise<number> {
-  const { rows } = await client.query(`SELECT count(*)::int AS n FROM audit_events e WHERE NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.entry_id = e.id)`)
-  return rows[0].n
-}
-
-async function allSequenced (client: pg.Client, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (await pending(client) > 0) {
-    if (Date.now() > deadline) throw new Error(`${await pending(client)} entries still pending`)
-    await sleep(100)
-  }
-}
-
-/** Every entry once, positions 1..n, each transaction's entries in insert order. */
-async function wellFormed (t: Test, client: pg.Client): Promise<void> {
-  const { rows: [c] } = await client.query(`SELECT (SELECT count(*)::int FROM audit_events) AS entries, count(*)::int AS positions,
-    count(DISTINCT entry_id)::int AS distinct_entries, coalesce(min(seq), 1)::int AS first, coalesce(max(seq), 0)::int AS last FROM audit_log`)
-  t.equal(c.positions, c.entries, `every entry has a position (${c.entries})`)
-  t.equal(c.distinct_entries, c.positions, 'no entry has two')
-  t.same([c.first, c.last], [1, c.positions], 'positions 1..n with no gap')
-  const { rows: [o] } = await client.query(`SELECT count(*)::int AS n FROM (
-      SELECT e.txid, l.seq, lag(l.seq) OVER (PARTITION BY e.txid ORDER BY e.id) AS previous FROM audit_log l JOIN audit_events e ON e.id = l.entry_id) x
-    WHERE previous > seq`)
-  t.equal(o.n, 0, 'within each transaction, positions follow insert order')
 }
 
 async function verifies (t: Test, s: Service): Promise<void> {

@@ -132,3 +132,48 @@ export async function waitForSpans<T> (found: () => T | undefined): Promise<T | 
   }
   return value
 }
+
+/** A service process on PostgreSQL, as `node --import tsx src/server.ts` runs it (see `serviceProcess`). */
+export interface ServiceProcess {
+  child: ChildProcess
+  port: number
+  /** Its output so far, one entry per line (pino JSON on stdout; stderr as it came). */
+  log: string[]
+  /** Its log lines parsed, those that are JSON. */
+  entries: () => Array<Record<string, unknown>>
+  exited: Promise<void>
+}
+
+/**
+ * Starts the service on `env.DATABASE_URL` in a process of its own with exactly this
+ * environment (plus PATH and a free PORT), waits until `/readyz` answers 200, and kills it
+ * (SIGKILL) at the end of the test if it still runs. Several started at once race for the
+ * same database as replicas do.
+ */
+export async function serviceProcess (t: { teardown: (fn: () => unknown) => void }, env: Record<string, string>, cwd: string): Promise<ServiceProcess> {
+  const port = await freePort()
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd,
+    env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: String(port), ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const log: string[] = []
+  let buffered = ''
+  child.stdout!.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString()
+    const lines = buffered.split('\n')
+    buffered = lines.pop()!
+    log.push(...lines)
+  })
+  child.stderr!.on('data', (chunk: Buffer) => { log.push(chunk.toString()) })
+  const exited = new Promise<void>(resolve => child.once('exit', () => resolve()))
+  t.teardown(async () => { if (child.exitCode === null && child.signalCode === null) { child.kill('SIGKILL'); await exited } })
+  const entries = (): Array<Record<string, unknown>> => log.flatMap((l) => { try { return [JSON.parse(l) as Record<string, unknown>] } catch { return [] } })
+  for (let i = 0; i < 1200; i++) {
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then(r => r.status === 200, () => false)
+    if (ready) return { child, port, log, entries, exited }
+    if (child.exitCode !== null) break
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  throw new Error(`the service did not start: ${log.join('\n')}`)
+}

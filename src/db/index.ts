@@ -21,8 +21,12 @@ export type DbOrTx = Db | Tx
 export interface Database {
   db: Db
   kind: 'postgres' | 'pglite'
-  /** Applies the committed migrations (serialised across processes on PostgreSQL). */
-  migrate: () => Promise<void>
+  /**
+   * Applies the committed migrations, then runs `afterwards` (the seed), all under one
+   * lock on PostgreSQL: processes starting together on one database do this one after
+   * another, so each migration and each first-start step runs once. PGlite is one process.
+   */
+  migrate: (afterwards?: () => Promise<void>) => Promise<void>
   /**
    * A connection of its own, outside the pool, for work that holds a session (a
    * leader's advisory lock): `ended` settles when the connection is lost. PGlite has one
@@ -95,13 +99,15 @@ export async function openDatabase (cfg: Config['database'], log: Logger, onQuer
     return {
       db: drizzlePg({ client: pool, schema, ...(logger ? { logger } : {}) }) as unknown as Db,
       kind: 'postgres',
-      async migrate () {
-        // One connection holds an advisory lock so that concurrent starts migrate once.
+      async migrate (afterwards) {
+        // One connection holds an advisory lock (released when it closes, also when this
+        // process dies) so that concurrent starts migrate and seed once.
         const client = new pg.Client({ connectionString: cfg.url })
         await client.connect()
         try {
           await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK])
           await migratePg(drizzlePg({ client }), { migrationsFolder: paths.migrations })
+          await afterwards?.()
         } finally {
           await client.end()
         }
@@ -124,7 +130,10 @@ export async function openDatabase (cfg: Config['database'], log: Logger, onQuer
   return {
     db,
     kind: 'pglite',
-    migrate: async () => { await migratePglite(drizzlePglite({ client }), { migrationsFolder: paths.migrations }) },
+    migrate: async (afterwards) => {
+      await migratePglite(drizzlePglite({ client }), { migrationsFolder: paths.migrations })
+      await afterwards?.()
+    },
     // The same connection, without the statement logger: a session's own work is not the requests'.
     session: async () => ({ db: drizzlePglite({ client, schema }) as unknown as Db, ended: new Promise<void>(() => {}), close: async () => {} }),
     close: async () => { await client.close() },

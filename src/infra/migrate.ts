@@ -6,10 +6,21 @@ import { households } from '../db/schema/index.js'
 import { seedReference } from '../db/seed.js'
 import { Sealer } from '../shared/sealing.js'
 
-/** Applies the committed migrations, then the idempotent reference seed (regions, poverty lines). */
-export async function migrateAndSeed (database: Database, config: Pick<Config, 'regionSeed'>): Promise<void> {
-  await database.migrate()
-  await seedReference(database.db, config.regionSeed)
+/**
+ * Applies the committed migrations, then the idempotent reference seed (regions, poverty
+ * lines) and, given the demo settings, the demo data of a first start — under the
+ * start-up lock, so that replicas starting together on one database do each once (without
+ * it, processes that all found the registry empty all loaded the demo households: the
+ * first succeeded, the others failed on its household numbers and did not start).
+ * Returns whether the demo data was loaded.
+ */
+export async function migrateAndSeed (database: Database, config: Pick<Config, 'regionSeed'>, demo?: Pick<Config, 'demoData' | 'dataKey'>): Promise<boolean> {
+  let loaded = false
+  await database.migrate(async () => {
+    await seedReference(database.db, config.regionSeed)
+    if (demo !== undefined) loaded = await loadDemoDataIfEmpty(database, { ...demo, regionSeed: config.regionSeed })
+  })
+  return loaded
 }
 
 /** A newcomer's first start: 200 demo households in 卢氏县 when the registry is empty (DEMO_DATA). */

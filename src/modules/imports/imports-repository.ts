@@ -138,6 +138,14 @@ export async function commitProgress (tx: DbOrTx, job: JobRow, after: number, re
   return rows.length === 1
 }
 
+/** Extends the lease of a running job while it is still ours (never shortens it); false when it is not ours. */
+export async function renewLease (db: DbOrTx, job: JobRow, leaseUntil: Date): Promise<boolean> {
+  const rows = await db.update(exchangeJobs).set({ leaseUntil: sql`greatest(${exchangeJobs.leaseUntil}, ${leaseUntil.toISOString()}::timestamptz)` })
+    .where(and(eq(exchangeJobs.id, job.id), eq(exchangeJobs.leaseOwner, job.leaseOwner!), eq(exchangeJobs.status, 'running')))
+    .returning({ id: exchangeJobs.id })
+  return rows.length === 1
+}
+
 /** Gives the job back (the worker is stopping): another worker may take it over at once. */
 export async function releaseLease (db: DbOrTx, job: JobRow, now: Date): Promise<void> {
   await db.update(exchangeJobs).set({ leaseUntil: now }).where(and(eq(exchangeJobs.id, job.id), eq(exchangeJobs.leaseOwner, job.leaseOwner!)))

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { hostname } from 'node:os'
 import { sql } from 'drizzle-orm'
 import { isDatabaseBusy, isDatabaseUnavailable } from '../../db/index.js'
 import type { Deps } from '../../shared/context.js'
@@ -10,8 +11,6 @@ import { KINDS, validateRow, type Kind, type MemberColumn, type MemberState } fr
 import { readRecords, SpreadsheetRefused, type Charset, type Format, type ParsedRecord } from './parse.js'
 import * as repo from './imports-repository.js'
 
-/** How long a worker holds a job without committing a batch before another may take it over. */
-export const LEASE_MS = 60_000
 const POLL_MS = 2_000
 const STOP_WAIT_MS = 10_000
 
@@ -84,7 +83,8 @@ async function * unreadable (records: AsyncGenerator<ParsedRecord>): AsyncGenera
  * At the end the kind's reconciliation becomes work items and the job's report.
  */
 export class ImportRunner extends BackgroundLoop {
-  private readonly owner = randomUUID()
+  /** The lease owner: the host and process, so that an operator sees which replica works a job (exchange_jobs.lease_owner). */
+  private readonly owner = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`
 
   constructor (private readonly deps: Omit<Deps, 'log'> & { log: Deps['log'] }) { super() }
 
@@ -103,12 +103,39 @@ export class ImportRunner extends BackgroundLoop {
     while (!this.stopped) {
       let job: repo.JobRow | null = null
       try {
-        job = await repo.claim(db, this.owner, clock(), new Date(clock().getTime() + LEASE_MS))
-        if (job !== null) await this.process(job)
+        job = await repo.claim(db, this.owner, clock(), this.leaseFrom(clock()))
+        if (job !== null) {
+          log.info({ jobId: job.id, kind: job.kind, resumeLine: job.resumeLine, leaseOwner: this.owner }, 'import job taken up')
+          await this.holding(job, async () => { await this.process(job!) })
+        }
       } catch (err) {
         if (!(err instanceof LostLease)) log.error({ err, jobId: job?.id }, 'import job interrupted; it resumes when its lease expires')
       }
       if (job === null && !this.stopped) await this.pause(POLL_MS)
+    }
+  }
+
+  private leaseFrom (now: Date): Date {
+    return new Date(now.getTime() + this.deps.config.importLeaseMs)
+  }
+
+  /**
+   * Runs `work` while renewing the job's lease every third of it, so that the lease runs
+   * out only when this process is gone (or cannot reach the database): then, and only
+   * then, another process takes the job over. A renewal that finds the lease no longer
+   * ours changes nothing; the batch in flight then fails to commit (LostLease).
+   */
+  private async holding (job: repo.JobRow, work: () => Promise<void>): Promise<void> {
+    const { db, clock, log, config } = this.deps
+    const timer = setInterval(() => {
+      repo.renewLease(db, job, this.leaseFrom(clock())).then((ours) => {
+        if (!ours) log.warn({ jobId: job.id }, 'import job: the lease is no longer ours')
+      }, (err: unknown) => { log.warn({ err, jobId: job.id }, 'import job: could not renew the lease') })
+    }, Math.max(1000, Math.floor(config.importLeaseMs / 3)))
+    try {
+      await work()
+    } finally {
+      clearInterval(timer)
     }
   }
 
@@ -268,7 +295,7 @@ export class ImportRunner extends BackgroundLoop {
       await previous?.committed
       await recordAudit(tx, { sub: job.submittedBy, role: job.submitterRole }, now, audits)
       const counts = { received: p.received, applied: matches.length, unmatched: valid.length - matches.length, rejected: p.rejected }
-      if (!await repo.commitProgress(tx, job, p.after, p.last, counts, new Date(now.getTime() + LEASE_MS))) throw new LostLease()
+      if (!await repo.commitProgress(tx, job, p.after, p.last, counts, this.leaseFrom(this.deps.clock()))) throw new LostLease()
     })
   }
 

@@ -6,7 +6,6 @@ import { isUuid } from '../../shared/ids.js'
 import { authorize, can } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 import { isKind, KIND_NAMES, KINDS } from './kinds.js'
-import { LEASE_MS } from './imports-runner.js'
 import { formatOf } from './parse.js'
 import * as repo from './imports-repository.js'
 
@@ -103,7 +102,7 @@ export class ImportsService {
         submitterRole: this.principal.role,
         dept: this.principal.dept,
         regionCode: this.principal.regionCode,
-        leaseUntil: new Date(clock().getTime() + LEASE_MS),
+        leaseUntil: new Date(clock().getTime() + this.deps.config.importLeaseMs),
         createdAt: clock()
       })
     } catch (err) {
@@ -142,7 +141,7 @@ export class ImportsService {
     let pendingBytes = 0
     const flush = async (): Promise<void> => {
       if (pendingBytes === 0) return
-      await repo.appendChunk(this.deps.db, job.id, n++, Buffer.concat(pending, pendingBytes), new Date(this.deps.clock().getTime() + LEASE_MS))
+      await repo.appendChunk(this.deps.db, job.id, n++, Buffer.concat(pending, pendingBytes), new Date(this.deps.clock().getTime() + this.deps.config.importLeaseMs))
       pending = []
       pendingBytes = 0
     }

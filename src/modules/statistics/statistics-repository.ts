@@ -77,10 +77,16 @@ export async function extendSummary (tx: DbOrTx, lastYear: number): Promise<void
   await tx.execute(sql`UPDATE stats_state SET last_year = ${lastYear} WHERE id = 1`)
 }
 
-/** Removes the stale marks of the region's villages; returns those villages. */
+/**
+ * Removes the stale marks of the region's villages; returns those villages. A mark held by
+ * a write still in flight (its trigger holds it, migration 0014) is left for the next
+ * read, which will see that write: the rebuild waits for no writer and loses none.
+ */
 export async function takeDirty (tx: DbOrTx, code: string): Promise<string[]> {
   const rows = await queryRows<{ village: string }>(tx, sql`
-    WITH taken AS (DELETE FROM stats_dirty WHERE village LIKE ${code + '%'} RETURNING village)
+    WITH taken AS (
+      DELETE FROM stats_dirty WHERE ctid = ANY (ARRAY(SELECT ctid FROM stats_dirty WHERE village LIKE ${code + '%'} FOR UPDATE SKIP LOCKED))
+      RETURNING village)
     SELECT DISTINCT village FROM taken`)
   return rows.map(r => r.village)
 }

@@ -154,10 +154,11 @@ function progress (f: Figures, target: PlanTarget | undefined): TargetProgress[]
  * Serialised by an advisory lock; nothing to do in the common case. Returns the number of
  * villages rebuilt. Run before every read, and by `npm run stats:refresh` after bulk loads.
  */
-export async function refreshSummary (db: Deps['db'], code: string, thisYear: number): Promise<number> {
+export async function refreshSummary (db: Deps['db'], code: string, thisYear: number, log?: Pick<Deps['log'], 'info'>): Promise<number> {
   const state = await repo.summaryState(db, code)
   if (!state.dirty && state.lastYear >= thisYear) return 0
-  return await db.transaction(async (tx) => {
+  const start = Date.now()
+  const rebuilt = await db.transaction(async (tx) => {
     let lastYear = await repo.lockSummary(tx)
     // Waiting for the lock is bounded by the statement timeout; the rebuild is not: after a
     // bulk load it is long by design (docs/benchmarks.md), and it runs one at a time.
@@ -170,6 +171,9 @@ export async function refreshSummary (db: Deps['db'], code: string, thisYear: nu
     await repo.rebuildVillages(tx, villages, lastYear)
     return villages.length
   })
+  // Concurrent readers (of this process or another replica) wait for the lock and find nothing left to do.
+  if (rebuilt > 0) log?.info({ region: code, villages: rebuilt, ms: Date.now() - start }, 'statistics summary rebuilt')
+  return rebuilt
 }
 
 export class StatisticsService {
@@ -221,7 +225,7 @@ export class StatisticsService {
     const childLevel = ADMIN_LEVELS[ADMIN_LEVELS.indexOf(level) + 1]
     const children = childLevel === undefined ? [] : (await this.regions.childrenOf([region.code]))[0] ?? []
     const scope: repo.Scope = { code: region.code, childLength: childLevel === undefined ? region.code.length : codeLength(childLevel), years }
-    await refreshSummary(this.deps.db, region.code, this.thisYear())
+    await refreshSummary(this.deps.db, region.code, this.thisYear(), this.deps.log)
     const rowSets = [await repo.summaryFigures(this.deps.db, this.principal, scope), await repo.regionFigures(this.deps.db, scope)]
     const targets = await repo.targetsFor(this.deps.db, [region.code, ...children.map(c => c.code)], years)
 
