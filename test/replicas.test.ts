@@ -7,10 +7,12 @@
  * ignores replicas.
  */
 import { execFileSync } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
 import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { Redis } from 'ioredis'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import { openDatabase } from '../src/db/index.js'
@@ -139,6 +141,50 @@ t.test('a writer reads its own write through the replica: 1,000 writes, each see
   const throughReplica = routed.replica + routed['replica-after-wait']
   t.comment(`routes of the 1,001 reads: ${JSON.stringify(routed)}`)
   t.ok(throughReplica >= 900, `at least 900 of the reads went through the replica (${throughReplica})`)
+})
+
+/** A key prefix of the test's own on the machine's Redis, its keys deleted when the test ends. */
+function redisPrefix (test: Test): string {
+  const prefix = `br-test:${randomUUID()}:`
+  test.teardown(async () => {
+    const redis = new Redis('redis://127.0.0.1:6379')
+    const keys = await redis.keys(`${prefix}*`)
+    if (keys.length > 0) await redis.del(...keys)
+    redis.disconnect()
+  })
+  return prefix
+}
+
+/** `n` writes through `a`, each followed by a read through `b`: how many reads saw older data than the write. */
+async function writeThenRead (a: TestApp, b: TestApp, sub: string, n: number): Promise<number> {
+  const writer = a.as({ ...operator, sub })
+  const reader = b.as({ ...operator, sub })
+  const id = created[1]!
+  let version = (await writer.gql(`{ household(id: "${id}") { version } }`)).data.household.version as number
+  let stale = 0
+  for (let i = 0; i < n; i++) {
+    version = (await writer.gql(`mutation { updateHousehold(id: "${id}", expectedVersion: ${version}, input: { phone: "139${String(i).padStart(8, '0')}" }) { version } }`)).data.updateHousehold.version
+    if ((await reader.gql(`{ household(id: "${id}") { version } }`)).data.household.version !== version) stale++
+  }
+  return stale
+}
+
+t.test('with REDIS_URL, another process of the service knows a user\'s last write: it reads it too', async (t) => {
+  const env = { REDIS_URL: 'redis://127.0.0.1:6379', REDIS_KEY_PREFIX: redisPrefix(t) }
+  const a = await replicatedApp(t, env)
+  const b = await replicatedApp(t, env)
+  const sub = uniqueSub('writer')
+  t.equal(await b.app.replicas!.positions.lastWrite(sub), null, 'no write yet')
+  t.equal(await writeThenRead(a, b, sub, 200), 0, 'every read through the other process saw its writer\'s write')
+  t.ok(typeof await b.app.replicas!.positions.lastWrite(sub) === 'bigint', 'the other process knows the position from Redis')
+})
+
+t.test('while Redis does not answer, a process reads at the primary\'s current position: still its writers\' writes', async (t) => {
+  const a = await replicatedApp(t, { REDIS_URL: 'redis://127.0.0.1:6379', REDIS_KEY_PREFIX: redisPrefix(t) })
+  const deaf = await replicatedApp(t, { REDIS_URL: 'redis://127.0.0.1:1' })
+  const sub = uniqueSub('writer')
+  t.equal(await deaf.app.replicas!.positions.lastWrite(sub), 'unknown')
+  t.equal(await writeThenRead(a, deaf, sub, 100), 0, 'every read saw the write made through the other process')
 })
 
 t.test('a replica more than REPLICA_MAX_LAG_MS behind is skipped: reads go to the primary, and back once it catches up', async (t) => {
