@@ -191,12 +191,12 @@ t.test('a replica more than REPLICA_MAX_LAG_MS behind is skipped: reads go to th
   const app = await replicatedApp(t, { REPLICA_MAX_LAG_MS: '500' })
   const ready = async (): Promise<{ state: string, lagMs: number | null }> => (await app.app.inject('/readyz')).json().replicas[0]
   t.equal((await ready()).state, 'streaming')
+  const started = Date.now()
   await query(replicaAdmin, 'SELECT pg_wal_replay_pause()')
   t.teardown(async () => { await query(replicaAdmin, 'SELECT pg_wal_replay_resume()').catch(() => {}) })
   // Writes continue on the primary; the replica does not replay them.
   const writer = app.as({ ...operator, sub: uniqueSub('writer') })
   const fresh = (await writer.gql('mutation ($i: HouseholdInput!) { createHousehold(input: $i) { id } }', { i: householdInput(VILLAGE) })).data.createHousehold.id as string
-  const started = Date.now()
   let state = 'streaming'
   while (state === 'streaming' && Date.now() - started < 10_000) {
     await writer.gql(`mutation { updateHousehold(id: "${fresh}", expectedVersion: ${(await writer.gql(`{ household(id: "${fresh}") { version } }`)).data.household.version}, input: { housingSafe: true }) { id } }`)

@@ -52,8 +52,11 @@ export default fp<{ config: Config, database: Database }>(async (app, { config, 
   app.addHook('preHandler', async (req) => {
     if (req.principal !== null && isReadingRoute(req)) req.readDb = await replicas.forRead(req.principal.sub)
   })
-  app.addHook('onSend', async (req, reply, payload) => {
-    if (req.principal !== null && mayHaveWritten(req)) await replicas.wrote(req.principal.sub)
+  app.addHook('onSend', async (req, _reply, payload) => {
+    if (req.principal === null || !mayHaveWritten(req)) return payload
+    // The primary unreachable just now: the answer still goes out (a write it reports did
+    // commit), and the user's next reads are only as fresh as the replica (logged).
+    await replicas.wrote(req.principal.sub).catch((err: unknown) => { req.log.warn({ err }, 'the write position could not be read from the primary: the user\'s next reads may not see the write') })
     return payload
   })
 
