@@ -13,6 +13,7 @@ import limits from './infra/limits.js'
 import metrics from './infra/metrics.js'
 import { loggerOptions } from './infra/logger.js'
 import openapi from './infra/openapi.js'
+import replicas from './infra/replicas.js'
 import { registerAuditMetrics } from './modules/audit/audit-metrics.js'
 import { auditKeys } from './modules/audit/audit-routes.js'
 import { AuditSequencer } from './modules/audit/audit-sequencer.js'
@@ -72,7 +73,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   const { config } = opts
   const database = opts.database ?? await openDatabase(config.database, fastify.log)
   await fastify.register(db, { database, closeDatabase: opts.database === undefined })
-  fastify.decorate('deps', { db: database.db, config, clock: opts.clock ?? (() => new Date()), sealer: new Sealer(config.dataKey), registrationRefusals: new DailyCounter() })
+  fastify.decorate('deps', { db: database.db, primary: database.db, config, clock: opts.clock ?? (() => new Date()), sealer: new Sealer(config.dataKey), registrationRefusals: new DailyCounter() })
 
   // The background worker of import jobs: started once the app is ready, stopped before it closes.
   const imports = new ImportRunner({ ...fastify.deps, log: fastify.log })
@@ -100,6 +101,8 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   await fastify.register(limits, { config })
   await fastify.register(auth, { auth: config.auth, regionExists: createRegionDirectory(database.db).exists, metricsToken: config.metricsToken })
   await fastify.register(metrics, { database })
+  // Reads of requests that change nothing go to the read replicas (DATABASE_REPLICA_URLS).
+  await fastify.register(replicas, { config, database })
   registerAuditMetrics(fastify.metrics.registry, sequencer, database.db)
   // Browsers may call the API only from the configured origins (none by default). After
   // auth, so that its preflight route is checked against the policy like every route.

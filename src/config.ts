@@ -19,6 +19,12 @@ export interface Config {
     /** `statementTimeoutMs`: PostgreSQL's statement_timeout on every pooled connection (absent or 0: the server's own). */
     | { kind: 'postgres', url: string, poolMax: number, statementTimeoutMs?: number }
     | { kind: 'pglite', dataDir: string }
+  /**
+   * DATABASE_REPLICA_URLS: PostgreSQL streaming replicas that serve reads (docs/replicas.md),
+   * skipped while more than `maxLagMs` (REPLICA_MAX_LAG_MS) behind the primary or down.
+   * Empty: every read goes to the primary. The embedded PGlite ignores them.
+   */
+  replicas: { urls: string[], maxLagMs: number }
   /** Directory for generated development secrets (and the embedded database). */
   dataDir: string
   auth: {
@@ -142,6 +148,12 @@ export function loadConfig (env: Env = process.env): Config {
   const dataDir = resolve(str('DATA_DIR', './data'))
   const databaseUrl = url('DATABASE_URL', ['postgres:', 'postgresql:'])
   const poolMax = int('DATABASE_POOL_MAX', 10, 1, 500)
+  const replicaUrls = str('DATABASE_REPLICA_URLS', '').split(',').map(u => u.trim()).filter(u => u !== '')
+  for (const [i, raw] of replicaUrls.entries()) {
+    let ok = false
+    try { const u = new URL(raw); ok = u.protocol === 'postgres:' || u.protocol === 'postgresql:' } catch {}
+    if (!ok) problems.push(`DATABASE_REPLICA_URLS must be comma-separated postgres URLs (entry ${i + 1} is not one)`)
+  }
   const jwksUrl = url('JWT_JWKS_URL', ['https:', 'http:'])
   const redisUrl = url('REDIS_URL', ['redis:', 'rediss:'])
   const redisKeyPrefix = str('REDIS_KEY_PREFIX', 'beneficiary-registry:rate-limit:')
@@ -229,6 +241,7 @@ export function loadConfig (env: Env = process.env): Config {
     database: databaseUrl
       ? { kind: 'postgres', url: databaseUrl.toString(), poolMax, statementTimeoutMs: int('DB_STATEMENT_TIMEOUT_MS', 30_000, 0, 3_600_000) }
       : { kind: 'pglite', dataDir: join(dataDir, 'pglite') },
+    replicas: { urls: replicaUrls, maxLagMs: int('REPLICA_MAX_LAG_MS', 2000, 50, 600_000) },
     dataDir,
     auth: {
       issuer: str('JWT_ISSUER', 'beneficiary-registry'),

@@ -9,7 +9,7 @@ t.test('/healthz answers while the process runs; /readyz while the database answ
   t.equal((await app.inject('/healthz')).statusCode, 200)
   const ready = await app.inject('/readyz')
   t.equal(ready.statusCode, 200)
-  t.same(ready.json(), { status: 'ready', rateLimits: 'local' }, 'without REDIS_URL the rate limits count in the process')
+  t.same(ready.json(), { status: 'ready', rateLimits: 'local', replicas: [] }, 'without REDIS_URL the rate limits count in the process; no read replica')
 })
 
 t.test('the database stops under a running app: /readyz turns 503, errors are masked, and it recovers', async (t) => {

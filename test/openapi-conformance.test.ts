@@ -11,12 +11,20 @@ import { PassThrough } from 'node:stream'
 import { sql } from 'drizzle-orm'
 import type { LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
-import { queryRows } from '../src/db/index.js'
+import { openDatabase, queryRows } from '../src/db/index.js'
 import { householdInput, nationalId } from './fixtures.js'
-import { buildApp, testConfig, uniqueSub } from './helper.js'
+import { buildApp, machinePgDatabase, testConfig, uniqueSub } from './helper.js'
 import { documentedProperties, errorsText, mediaPointer, nonConformance, observed, operations, responseOf, schemaOf, validatorOf } from './openapi-validator.js'
 
 /** Operations whose successes must show an example (the exchange routes and the registry reads; a binary file, e.g. xlsx, needs none); every example present is checked. */
+/** The app on a database of the machine's PostgreSQL with a read replica that refuses connections. */
+async function replicatedApp (t: Test): Promise<import('fastify').FastifyInstance> {
+  const { url } = await machinePgDatabase()
+  const database = await openDatabase({ kind: 'postgres', url, poolMax: 2 }, { error: () => {} })
+  t.teardown(async () => { await database.close() })
+  return (await buildApp(t, { database, config: testConfig({ DATABASE_URL: url, DATABASE_REPLICA_URLS: 'postgres://postgres@127.0.0.1:1/none' }) })).app
+}
+
 const EXAMPLES_REQUIRED = new Set(['/api/v1/me', '/api/v1/households', '/api/v1/households/{id}', '/api/v1/households/export', '/api/v1/changes', '/api/v1/eligibility',
   '/api/v1/exchange/jobs', '/api/v1/exchange/jobs/{id}', '/api/v1/exchange/jobs/{id}/errors', '/api/v1/exchange/jobs/{id}/report'])
 
@@ -111,6 +119,8 @@ t.test('every REST response conforms to openapi.yaml: status, media type and bod
     ['get', '/readyz', async () => await anonymous('/readyz')],
     ['get', '/healthz', async () => await anonymous('/healthz?verbose=1')],
     ['get', '/readyz', async () => await anonymous('/readyz?verbose=1')],
+    // With a read replica that does not answer: listed as down (test/replicas.test.ts has a real one).
+    ['get', '/readyz', async () => await (await replicatedApp(t)).inject('/readyz')],
     ['get', '/openapi.yaml', async () => await anonymous('/openapi.yaml')],
     ['get', '/metrics', async () => await admin.get('/metrics')],
     ['get', '/metrics', async () => await viewer.get('/metrics')],

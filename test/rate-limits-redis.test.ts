@@ -19,7 +19,7 @@ const MACHINE_REDIS = 'redis://127.0.0.1:6379'
 const bearer = async (claims: Parameters<typeof token>[0]): Promise<Record<string, string>> => ({ authorization: `Bearer ${await token(claims)}` })
 const me = async (app: FastifyInstance, headers: Record<string, string>, remoteAddress = '127.0.0.1'): Promise<number> =>
   (await app.inject({ url: '/api/v1/me', headers, remoteAddress })).statusCode
-const readiness = async (app: FastifyInstance): Promise<{ statusCode: number, body: { status: string, rateLimits: string } }> => {
+const readiness = async (app: FastifyInstance): Promise<{ statusCode: number, body: { status: string, rateLimits: string, replicas: unknown[] } }> => {
   const res = await app.inject('/readyz')
   return { statusCode: res.statusCode, body: res.json() }
 }
@@ -71,7 +71,7 @@ t.test('two replicas with REDIS_URL share each budget: per user, per EXCHANGE sy
   const config = testConfig({ REDIS_URL: MACHINE_REDIS, REDIS_KEY_PREFIX: prefix, RATE_LIMIT_PER_MINUTE: '5', RATE_LIMIT_EXCHANGE_PER_MINUTE: '3', RATE_LIMIT_IP_PER_MINUTE: '3' })
   const { app: a, database } = await buildApp(t, { config })
   const { app: b } = await buildApp(t, { config, database })
-  t.same(await readiness(a), { statusCode: 200, body: { status: 'ready', rateLimits: 'redis' } })
+  t.same(await readiness(a), { statusCode: 200, body: { status: 'ready', rateLimits: 'redis', replicas: [] } })
 
   const op = await bearer({ sub: uniqueSub('op'), role: 'OPERATOR', region: VILLAGE })
   for (let i = 0; i < 3; i++) t.equal(await me(a, op), 200, 'spent on replica A')
@@ -132,8 +132,8 @@ t.test('Redis away: each replica counts alone, never a 5xx, a warning once, /rea
 
   await server.kill()
   await until('replica A to notice', async () => (await readiness(a)).body.rateLimits !== 'redis')
-  t.same(await readiness(a), { statusCode: 200, body: { status: 'ready', rateLimits: 'local (redis unreachable)' } }, '/readyz stays 200 and says the limits are per process')
-  t.same(await readiness(b), { statusCode: 200, body: { status: 'ready', rateLimits: 'local (redis unreachable)' } })
+  t.same(await readiness(a), { statusCode: 200, body: { status: 'ready', rateLimits: 'local (redis unreachable)', replicas: [] } }, '/readyz stays 200 and says the limits are per process')
+  t.same(await readiness(b), { statusCode: 200, body: { status: 'ready', rateLimits: 'local (redis unreachable)', replicas: [] } })
 
   const user = await bearer({ sub: uniqueSub('op'), role: 'OPERATOR', region: VILLAGE })
   for (let i = 0; i < 4; i++) t.equal(await me(a, user), 200, 'answered without Redis')
@@ -157,7 +157,7 @@ t.test('Redis away: each replica counts alone, never a 5xx, a warning once, /rea
 t.test('REDIS_URL set but Redis not there at the start: the app starts, counts per process and says so', async (t) => {
   const logs: Array<{ level: number, msg: string }> = []
   const { app } = await buildApp(t, { config: testConfig({ REDIS_URL: `redis://127.0.0.1:${await freePort()}`, RATE_LIMIT_IP_PER_MINUTE: '2' }), log: (line) => { logs.push(JSON.parse(line)) } })
-  t.same(await readiness(app), { statusCode: 200, body: { status: 'ready', rateLimits: 'local (redis unreachable)' } })
+  t.same(await readiness(app), { statusCode: 200, body: { status: 'ready', rateLimits: 'local (redis unreachable)', replicas: [] } })
   t.equal(logs.filter(l => l.level === 40 && /Redis is unreachable/.test(l.msg)).length, 1)
   t.equal(await me(app, {}, '10.200.0.1'), 401)
   t.equal(await me(app, {}, '10.200.0.1'), 401)

@@ -14,6 +14,6 @@ await withDatabase(async (database, config, log) => {
   const region = values.region === '' ? config.regionSeed : values.region
   if (!isRegionCode(region)) throw new Error('--region must be an administrative code')
   const start = Date.now()
-  const villages = await refreshSummary(database.db, region, new Date().getUTCFullYear())
+  const villages = await refreshSummary(database.db, region, new Date().getUTCFullYear()) ?? 0
   log.info({ region, villages, ms: Date.now() - start }, 'statistics summary rebuilt')
 })

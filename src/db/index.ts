@@ -21,6 +21,8 @@ export type DbOrTx = Db | Tx
 export interface Database {
   db: Db
   kind: 'postgres' | 'pglite'
+  /** The pg pool behind `db` (PostgreSQL), for replicas' fallback to the primary; null on PGlite. */
+  pool: pg.Pool | null
   /**
    * Applies the committed migrations, then runs `afterwards` (the seed), all under one
    * lock on PostgreSQL: processes starting together on one database do this one after
@@ -78,27 +80,34 @@ class ReleasingPool extends pg.Pool {
   }
 }
 
+/** A pool of connections to PostgreSQL at `url` (the primary's, or a replica's). */
+export function openPool (url: string, poolMax: number, statementTimeoutMs: number | undefined, log: Logger): pg.Pool {
+  const pool = new ReleasingPool({
+    connectionString: url,
+    max: poolMax,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    // Sent at connection start-up: no statement of a request runs longer (0: the server's setting).
+    // PGlite has no such limit (it does not enforce statement_timeout).
+    statement_timeout: statementTimeoutMs !== undefined && statementTimeoutMs > 0 ? statementTimeoutMs : false
+  })
+  // A client losing its connection (database restart) must not crash the process: idle
+  // ones report through the pool; one checked out (a transaction, e.g. a background
+  // import batch, between statements) through its own listener, its query failing.
+  pool.on('error', (err) => log.error({ err }, 'idle database connection failed'))
+  pool.on('connect', (client) => { client.on('error', (err) => log.error({ err }, 'database connection failed')) })
+  return pool
+}
+
 /** `onQuery` sees every statement drizzle sends (tests count them to catch N+1 queries). */
 export async function openDatabase (cfg: Config['database'], log: Logger, onQuery?: (query: string) => void): Promise<Database> {
   const logger = onQuery === undefined ? undefined : { logQuery: (query: string) => { onQuery(query) } }
   if (cfg.kind === 'postgres') {
-    const pool = new ReleasingPool({
-      connectionString: cfg.url,
-      max: cfg.poolMax,
-      connectionTimeoutMillis: 5_000,
-      idleTimeoutMillis: 30_000,
-      // Sent at connection start-up: no statement of a request runs longer (0: the server's setting).
-      // PGlite has no such limit (it does not enforce statement_timeout).
-      statement_timeout: cfg.statementTimeoutMs !== undefined && cfg.statementTimeoutMs > 0 ? cfg.statementTimeoutMs : false
-    })
-    // A client losing its connection (database restart) must not crash the process: idle
-    // ones report through the pool; one checked out (a transaction, e.g. a background
-    // import batch, between statements) through its own listener, its query failing.
-    pool.on('error', (err) => log.error({ err }, 'idle database connection failed'))
-    pool.on('connect', (client) => { client.on('error', (err) => log.error({ err }, 'database connection failed')) })
+    const pool = openPool(cfg.url, cfg.poolMax, cfg.statementTimeoutMs, log)
     return {
       db: drizzlePg({ client: pool, schema, ...(logger ? { logger } : {}) }) as unknown as Db,
       kind: 'postgres',
+      pool,
       async migrate (afterwards) {
         // One connection holds an advisory lock (released when it closes, also when this
         // process dies) so that concurrent starts migrate and seed once.
@@ -130,6 +139,7 @@ export async function openDatabase (cfg: Config['database'], log: Logger, onQuer
   return {
     db,
     kind: 'pglite',
+    pool: null,
     migrate: async (afterwards) => {
       await migratePglite(drizzlePglite({ client }), { migrationsFolder: paths.migrations })
       await afterwards?.()

@@ -215,6 +215,11 @@ export default fp<{ production: boolean }>(async (app, opts) => {
       trace.getActiveSpan()?.setAttributes({ 'graphql.operation.name': req.graphqlOperation.name, 'graphql.operation.type': ast.operation })
     }
     checkCost(schema, document, variables)
+    // A query changes nothing: it reads from a replica, one that has its user's last write (src/db/replicas.ts).
+    if (ast?.operation === 'query' && app.replicas !== null && req.principal !== null) {
+      req.readDb = await app.replicas.forRead(req.principal.sub)
+      context.services = servicesOf(req)
+    }
   })
-}, { name: 'graphql', dependencies: ['auth'] })
+}, { name: 'graphql', dependencies: ['auth', 'replicas'] })
 

@@ -8,7 +8,8 @@ const health: FastifyPluginAsync = async (app) => {
   app.get('/healthz', probe, async () => ({ status: 'ok' }))
   app.get('/readyz', probe, async (_req, reply) => {
     // Ready while the database answers, whether Redis does or not (the limits then count per process).
-    if (await databaseAnswers(app.db)) return { status: 'ready', rateLimits: app.rateLimitCounting() }
+    // The replicas do not decide it either: reads go to the primary while none is usable.
+    if (await databaseAnswers(app.db)) return { status: 'ready', rateLimits: app.rateLimitCounting(), replicas: app.replicas?.status() ?? [] }
     return reply.code(503).send({ status: 'database unavailable' })
   })
 }

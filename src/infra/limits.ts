@@ -16,6 +16,8 @@ declare module 'fastify' {
     checkRateLimit: (req: FastifyRequest, reply: FastifyReply) => Promise<void>
     /** Where the rate limits are counted now (shown by /readyz). */
     rateLimitCounting: () => RateLimitCounting
+    /** The connection to REDIS_URL (null without it), shared with the replicas' read-your-writes positions. */
+    redis: Redis | null
   }
 }
 
@@ -105,20 +107,23 @@ export default fp<{ config: Config }>(async (app, { config }) => {
 
   let counting = (): RateLimitCounting => 'local'
   let store: FastifyRateLimitStore | null = null
+  let redis: Redis | null = null
   if (config.redis !== null) {
-    const redis = connectRedis(config.redis.url)
+    redis = connectRedis(config.redis.url)
     const shared = sharedStore(redis, config.redis.keyPrefix, app.log)
     store = shared.store
     counting = shared.counting
-    app.addHook('onClose', async () => { shared.closing(); redis.disconnect() })
+    const connection = redis
+    app.addHook('onClose', async () => { shared.closing(); connection.disconnect() })
     // Ready with Redis once it answers; without it (counting per process) once it is refused or silent for 2 s.
     await new Promise<void>(resolve => {
-      const done = (): void => { clearTimeout(timer); redis.off('ready', done).off('error', done); resolve() }
+      const done = (): void => { clearTimeout(timer); connection.off('ready', done).off('error', done); resolve() }
       const timer = setTimeout(done, 2000)
-      redis.on('ready', done).on('error', done)
+      connection.on('ready', done).on('error', done)
     })
   }
   app.decorate('rateLimitCounting', () => counting())
+  app.decorate('redis', redis)
 
   // The plugin makes its store with `new`; this one is made already (a constructor may return an object).
   const Store = function () { return store } as unknown as FastifyRateLimitStoreCtor

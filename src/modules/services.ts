@@ -30,7 +30,8 @@ export function createServices (deps: Deps, principal: Principal) {
     eligibility: new EligibilityService(deps, principal)
   }
 }
-export type Services = ReturnType<typeof createServices>
+/** A request's services, and the database they read from. */
+export type Services = ReturnType<typeof createServices> & { db: Deps['db'] }
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -41,11 +42,13 @@ declare module 'fastify' {
 
 const perRequest = new WeakMap<FastifyRequest, Services>()
 
+/** The request's services, reading where the request reads (`req.readDb`: a replica, for a request that changes nothing). */
 export function servicesOf (req: FastifyRequest): Services {
   let services = perRequest.get(req)
-  if (services === undefined) {
+  const db = req.readDb ?? req.server.deps.primary
+  if (services === undefined || services.db !== db) {
     if (req.principal === null) throw unauthenticated()
-    services = createServices({ ...req.server.deps, log: req.log }, req.principal)
+    services = { ...createServices({ ...req.server.deps, db, log: req.log }, req.principal), db }
     perRequest.set(req, services)
   }
   return services

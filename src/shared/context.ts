@@ -9,7 +9,14 @@ export type Clock = () => Date
 
 /** What services are built from, once per request, together with the principal. */
 export interface Deps {
+  /**
+   * Where this request reads: a read replica for a request that changes nothing when
+   * DATABASE_REPLICA_URLS is set (src/infra/replicas.ts), else the primary. It can only
+   * read there: a write, and anything read for it, goes to `primary`.
+   */
   db: Db
+  /** The primary: every transaction, and the reads a write depends on. */
+  primary: Db
   config: Config
   clock: Clock
   log: FastifyBaseLogger

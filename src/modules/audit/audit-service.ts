@@ -244,14 +244,15 @@ export class AuditService {
    */
   async treeHead (): Promise<TreeHead> {
     authorize(this.principal, 'audit.read')
-    return await signCurrentHead(this.deps.db, this.deps.config, this.deps.clock())
+    // Signing writes a head: on the primary, with the tree it covers; so do the proofs checked against it.
+    return await signCurrentHead(this.deps.primary, this.deps.config, this.deps.clock())
   }
 
   /** The audit path of the entry at `seq` in the tree of `treeSize` entries (by default the latest head's). */
   async inclusionProof (seq: number, treeSize: number | null | undefined, paths: Paths = GRAPHQL_PATHS): Promise<InclusionProofView> {
     authorize(this.principal, 'audit.read')
     const size = treeSize ?? (await this.treeHead()).treeSize
-    const current = await repo.treeSize(this.deps.db)
+    const current = await repo.treeSize(this.deps.primary)
     const fields: FieldError[] = []
     if (!Number.isSafeInteger(size) || size < 1 || size > current) fields.push({ path: paths.treeSize, message: `must be a tree size between 1 and ${current}, the entries sequenced so far` })
     if (!Number.isSafeInteger(seq) || seq < 1 || seq > size) fields.push({ path: paths.seq, message: 'must be a position in the tree: between 1 and its size' })
@@ -263,7 +264,7 @@ export class AuditService {
   /** RFC 9162 consistency proof between the trees of `first` and `second` entries. */
   async consistencyProof (first: number, second: number, paths: Paths = GRAPHQL_PATHS): Promise<string[]> {
     authorize(this.principal, 'audit.read')
-    const current = await repo.treeSize(this.deps.db)
+    const current = await repo.treeSize(this.deps.primary)
     const fields: FieldError[] = []
     if (!Number.isSafeInteger(second) || second < 1 || second > current) fields.push({ path: paths.second, message: `must be a tree size between 1 and ${current}, the entries sequenced so far` })
     if (!Number.isSafeInteger(first) || first < 1 || first > second) fields.push({ path: paths.first, message: 'must be a tree size between 1 and second' })
@@ -273,7 +274,7 @@ export class AuditService {
 
   /** Runs a proof over the stored nodes it needs, read in one statement (O(log n) rows), with `extra` nodes read beside them. */
   private async proof (make: (get: NodeReader) => Buffer[], extra: Array<{ level: number, index: number }>): Promise<{ hashes: string[], extra: string[] }> {
-    const stored = await repo.readNodes(this.deps.db, [...nodesNeeded(make), ...extra])
+    const stored = await repo.readNodes(this.deps.primary, [...nodesNeeded(make), ...extra])
     const get = (level: number, index: number): string => {
       const hex = stored.get(`${level}:${index}`)
       if (hex === undefined) throw new Error(`audit tree node ${level}:${index} is missing`)

@@ -47,7 +47,7 @@ export class EligibilityService {
       registered++
       return { nationalId, registered: true, householdStatus: r.status, attribute: r.attribute }
     })
-    await recordRead(this.deps.db, this.principal, now, {
+    await recordRead(this.deps.primary, this.principal, now, {
       action: 'eligibility.check',
       entity: 'EligibilityCheck',
       entityId: randomUUID(),

@@ -281,7 +281,7 @@ export class HouseholdsService {
     const { db } = this.deps
     const q: repo.HouseholdQuery = { regionCode: region }
     const total = await repo.countMatching(db, this.principal, q)
-    await recordRead(db, this.principal, this.deps.clock(), {
+    await recordRead(this.deps.primary, this.principal, this.deps.clock(), {
       action: 'household.export',
       entity: 'Export',
       entityId: randomUUID(),

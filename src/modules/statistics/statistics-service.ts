@@ -151,12 +151,14 @@ function progress (f: Figures, target: PlanTarget | undefined): TargetProgress[]
 /**
  * Brings the summary of a region's villages up to date (docs/statistics.md): rebuilds the
  * villages that writes marked stale, and every village once a new year has begun.
- * Serialised by an advisory lock; nothing to do in the common case. Returns the number of
- * villages rebuilt. Run before every read, and by `npm run stats:refresh` after bulk loads.
+ * Serialised by an advisory lock; nothing to do in the common case, which is found out on
+ * `read` (a replica, for a request that changes nothing). Returns the number of villages
+ * rebuilt on `db` (the primary), or null when nothing was stale (nothing written). Run
+ * before every read, and by `npm run stats:refresh` after bulk loads.
  */
-export async function refreshSummary (db: Deps['db'], code: string, thisYear: number, log?: Pick<Deps['log'], 'info'>): Promise<number> {
-  const state = await repo.summaryState(db, code)
-  if (!state.dirty && state.lastYear >= thisYear) return 0
+export async function refreshSummary (db: Deps['db'], code: string, thisYear: number, read: Deps['db'] = db, log?: Pick<Deps['log'], 'info'>): Promise<number | null> {
+  const state = await repo.summaryState(read, code)
+  if (!state.dirty && state.lastYear >= thisYear) return null
   const start = Date.now()
   const rebuilt = await db.transaction(async (tx) => {
     let lastYear = await repo.lockSummary(tx)
@@ -225,9 +227,10 @@ export class StatisticsService {
     const childLevel = ADMIN_LEVELS[ADMIN_LEVELS.indexOf(level) + 1]
     const children = childLevel === undefined ? [] : (await this.regions.childrenOf([region.code]))[0] ?? []
     const scope: repo.Scope = { code: region.code, childLength: childLevel === undefined ? region.code.length : codeLength(childLevel), years }
-    await refreshSummary(this.deps.db, region.code, this.thisYear(), this.deps.log)
-    const rowSets = [await repo.summaryFigures(this.deps.db, this.principal, scope), await repo.regionFigures(this.deps.db, scope)]
-    const targets = await repo.targetsFor(this.deps.db, [region.code, ...children.map(c => c.code)], years)
+    // A rebuild is written on the primary, and read there: a replica may not have replayed it yet.
+    const db = (await refreshSummary(this.deps.primary, region.code, this.thisYear(), this.deps.db, this.deps.log)) === null ? this.deps.db : this.deps.primary
+    const rowSets = [await repo.summaryFigures(db, this.principal, scope), await repo.regionFigures(db, scope)]
+    const targets = await repo.targetsFor(db, [region.code, ...children.map(c => c.code)], years)
 
     // (year, child) → figure → value; the total row has child null.
     const values = new Map<string, Map<string, number>>()
