@@ -54,11 +54,14 @@ export async function lockSequencer (tx: DbOrTx): Promise<SequencerState> {
  */
 function unsequenced (snapshot: SQL): SQL {
   return sql`(e.txid >= pg_snapshot_xmax(${snapshot}) OR e.txid IN (SELECT pg_snapshot_xip(${snapshot})))
-    AND NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.entry_id = e.id)`
+    AND NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.entry_id = e.id AND l.at = e.at)`
 }
 
-export async function unsequencedEntries (tx: DbOrTx, snapshot: string, limit: number): Promise<EntryRow[]> {
-  return await queryRows<EntryRow>(tx, sql`SELECT ${ENTRY_COLUMNS} FROM audit_events e WHERE ${unsequenced(sql`${snapshot}::pg_snapshot`)} ORDER BY e.txid, e.id LIMIT ${limit}`)
+/** An entry as the sequencer reads it, with its `at` exactly as stored (to the microsecond): the log's partition key. */
+export interface UnsequencedRow extends EntryRow { atKey: string }
+
+export async function unsequencedEntries (tx: DbOrTx, snapshot: string, limit: number): Promise<UnsequencedRow[]> {
+  return await queryRows<UnsequencedRow>(tx, sql`SELECT ${ENTRY_COLUMNS}, e.at::text AS "atKey" FROM audit_events e WHERE ${unsequenced(sql`${snapshot}::pg_snapshot`)} ORDER BY e.txid, e.id LIMIT ${limit}`)
 }
 
 /** Committed entries still waiting for their position. */
@@ -67,9 +70,9 @@ export async function pendingCount (db: DbOrTx): Promise<number> {
   return row?.n ?? 0
 }
 
-export async function appendLog (tx: DbOrTx, rows: Array<{ seq: number, entryId: string, regionCode: string, leafHash: string }>): Promise<void> {
-  await tx.execute(sql`INSERT INTO audit_log (seq, entry_id, region_code, leaf_hash)
-    SELECT (v->>'seq')::bigint, (v->>'entryId')::bigint, v->>'regionCode', decode(v->>'leafHash', 'hex') FROM jsonb_array_elements(${JSON.stringify(rows)}::jsonb) v`)
+export async function appendLog (tx: DbOrTx, rows: Array<{ seq: number, entryId: string, at: string, regionCode: string, leafHash: string }>): Promise<void> {
+  await tx.execute(sql`INSERT INTO audit_log (seq, entry_id, at, region_code, leaf_hash)
+    SELECT (v->>'seq')::bigint, (v->>'entryId')::bigint, (v->>'at')::timestamptz, v->>'regionCode', decode(v->>'leafHash', 'hex') FROM jsonb_array_elements(${JSON.stringify(rows)}::jsonb) v`)
 }
 
 export async function insertNodes (tx: DbOrTx, nodes: Array<{ level: number, index: number, hash: string }>): Promise<void> {
@@ -87,15 +90,15 @@ export async function treeSize (db: DbOrTx): Promise<number> {
   return Number(row!.n)
 }
 
-/** Stored hashes of complete subtrees (level 0: the leaves), keyed `level:index`, as hex. */
+/** Stored hashes of complete subtrees (level 0: the leaves, from the log or, once archived, from the nodes), keyed `level:index`, as hex. */
 export async function readNodes (db: DbOrTx, keys: ReadonlyArray<{ level: number, index: number }>): Promise<Map<string, string>> {
   if (keys.length === 0) return new Map()
   const json = JSON.stringify(keys.map(k => ({ level: k.level, idx: k.index })))
   const rows = await queryRows<{ key: string, hash: string | null }>(db, sql`
     SELECT k.level || ':' || k.idx AS key, encode(coalesce(n.hash, l.leaf_hash), 'hex') AS hash
     FROM jsonb_to_recordset(${json}::jsonb) AS k(level int, idx bigint)
-    LEFT JOIN audit_tree_nodes n ON k.level > 0 AND n.level = k.level AND n.idx = k.idx
-    LEFT JOIN audit_log l ON k.level = 0 AND l.seq = k.idx + 1`)
+    LEFT JOIN audit_tree_nodes n ON n.level = k.level AND n.idx = k.idx
+    LEFT JOIN audit_log l ON k.level = 0 AND n.hash IS NULL AND l.seq = k.idx + 1`)
   return new Map(rows.flatMap(r => r.hash === null ? [] : [[r.key, r.hash] as const]))
 }
 
@@ -124,7 +127,7 @@ export async function headsBetween (db: DbOrTx, afterSize: number, upToSize: num
 
 /** Positions from..to (inclusive) in order, each with its entry. */
 export async function logRange (db: DbOrTx, from: number, to: number): Promise<LoggedRow[]> {
-  return await queryRows<LoggedRow>(db, sql`SELECT ${LOGGED_COLUMNS} FROM audit_log l JOIN audit_events e ON e.id = l.entry_id
+  return await queryRows<LoggedRow>(db, sql`SELECT ${LOGGED_COLUMNS} FROM audit_log l JOIN audit_events e ON e.id = l.entry_id AND e.at = l.at
     WHERE l.seq BETWEEN ${from} AND ${to} ORDER BY l.seq`)
 }
 
@@ -156,13 +159,13 @@ function where (p: Principal, q: AuditQuery): SQL {
  * from its end (oldest first), the caller turns it around.
  */
 export async function listInArea (db: DbOrTx, p: Principal, q: AuditQuery, range: { after: bigint | null, before: bigint | null, backward: boolean }, limit: number): Promise<LoggedRow[]> {
-  return await queryRows<LoggedRow>(db, sql`SELECT ${LOGGED_COLUMNS} FROM audit_log l JOIN audit_events e ON e.id = l.entry_id
+  return await queryRows<LoggedRow>(db, sql`SELECT ${LOGGED_COLUMNS} FROM audit_log l JOIN audit_events e ON e.id = l.entry_id AND e.at = l.at
     WHERE ${where(p, q)} ${range.after !== null ? sql`AND l.seq < ${range.after.toString()}` : sql``} ${range.before !== null ? sql`AND l.seq > ${range.before.toString()}` : sql``}
     ORDER BY l.seq ${range.backward ? sql`ASC` : sql`DESC`} LIMIT ${limit}`)
 }
 
 export async function countInArea (db: DbOrTx, p: Principal, q: AuditQuery): Promise<number> {
-  const [row] = await queryRows<{ n: number }>(db, sql`SELECT count(*)::int AS n FROM audit_log l JOIN audit_events e ON e.id = l.entry_id WHERE ${where(p, q)}`)
+  const [row] = await queryRows<{ n: number }>(db, sql`SELECT count(*)::int AS n FROM audit_log l JOIN audit_events e ON e.id = l.entry_id AND e.at = l.at WHERE ${where(p, q)}`)
   return row?.n ?? 0
 }
 
@@ -170,7 +173,7 @@ export async function countInArea (db: DbOrTx, p: Principal, q: AuditQuery): Pro
 export async function changesInArea (db: DbOrTx, p: Principal, afterSeq: bigint, limit: number, excludeActions: readonly string[]): Promise<Array<{ seq: string, at: Date, entity: string, entityId: string, action: string, hasBefore: boolean }>> {
   return await queryRows(db, sql`SELECT l.seq::text AS "seq", e.at AS "at", e.entity AS "entity", e.entity_id AS "entityId", e.action AS "action",
       (e.before IS NOT NULL AND e.before <> 'null'::jsonb) AS "hasBefore"
-    FROM audit_log l JOIN audit_events e ON e.id = l.entry_id
+    FROM audit_log l JOIN audit_events e ON e.id = l.entry_id AND e.at = l.at
     WHERE ${areaOf(p)} AND l.seq > ${afterSeq.toString()}
       ${excludeActions.length > 0 ? sql`AND e.action NOT IN (${sql.join(excludeActions.map(a => sql`${a}`), sql`, `)})` : sql``}
     ORDER BY l.seq LIMIT ${limit}`)

@@ -151,12 +151,12 @@ export class AuditSequencer extends BackgroundLoop {
       const tree = this.tree !== null && this.tree.size === size ? this.tree.clone() : await loadTree(tx, size)
       const entries = await repo.unsequencedEntries(tx, state.snapshot, BATCH)
       if (entries.length === 0) return { tree, count: 0, oldest: null }
-      const log: Array<{ seq: number, entryId: string, regionCode: string, leafHash: string }> = []
+      const log: Array<{ seq: number, entryId: string, at: string, regionCode: string, leafHash: string }> = []
       const nodes: Array<{ level: number, index: number, hash: string }> = []
       for (const e of entries) {
         const seq = tree.size + 1
         const leaf = entryLeafHash(seq, e)
-        log.push({ seq, entryId: e.id, regionCode: e.regionCode, leafHash: leaf })
+        log.push({ seq, entryId: e.id, at: e.atKey, regionCode: e.regionCode, leafHash: leaf })
         tree.append(Buffer.from(leaf, 'hex'), (level, index, hash) => { nodes.push({ level, index, hash: hash.toString('hex') }) })
       }
       await repo.appendLog(tx, log)
