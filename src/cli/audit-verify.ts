@@ -7,8 +7,8 @@
  * `--keys`: the public keys (`GET /.well-known/audit-keys.json`, kept where the head is kept);
  * `--proof`: with a log of positions first..last only, the range proof that joins them to
  * the head (an archive's proof.json); `--archive DIR` reads DIR's log.ndjson, head.json,
- * keys.json and proof.json (a head and keys given beside it are used instead of its own:
- * check an archive against a head kept elsewhere).
+ * keys.json and proof.json (keys given beside it are used instead of its own: check its
+ * head against keys kept elsewhere).
  * Exits 0 when the log is the one the head signed, 1 naming the first bad position when
  * not, 2 when the files cannot be read.
  */
@@ -29,7 +29,7 @@ try {
 }
 if (values.archive !== undefined) {
   const dir = values.archive
-  values = { log: join(dir, 'log.ndjson'), head: values.head ?? join(dir, 'head.json'), keys: values.keys ?? join(dir, 'keys.json'), ...(existsSync(join(dir, 'proof.json')) ? { proof: join(dir, 'proof.json') } : {}) }
+  values = { log: join(dir, 'log.ndjson'), head: join(dir, 'head.json'), keys: values.keys ?? join(dir, 'keys.json'), ...(existsSync(join(dir, 'proof.json')) ? { proof: join(dir, 'proof.json') } : {}) }
   if (!existsSync(join(dir, 'proof.json'))) {
     // A month with no entries is archived as its manifest, head and keys alone.
     console.log(`valid: ${dir} holds no entries`)
