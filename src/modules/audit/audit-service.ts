@@ -223,7 +223,8 @@ export function logLines (db: DbOrTx, from: number, to: number, area: string): A
     for await (const slice of logSlices(db, from, to)) {
       let lines = ''
       for (const { seq, row, leaf } of slice) {
-        if (leaf === null) throw new Error(`audit log position ${seq} is neither in the log nor archived`)
+        // Neither in the log nor archived (removed behind the triggers' back): left out, which the verifier names.
+        if (leaf === null) continue
         lines += JSON.stringify(row !== null && row.regionCode.startsWith(area) ? { ...exportedEntry(seq, row), leafHash: leaf } : { seq, leafHash: leaf }) + '\n'
       }
       yield lines
