@@ -49,6 +49,8 @@ export interface Config {
     publicKeys: PublicJwk[]
     /** A new head is signed at least this often while entries arrive. */
     headIntervalMs: number
+    /** A month is archived (detached) only this many months after it ended, never fewer than 6. */
+    archiveMinMonths: number
   }
   /** Load a small demo set into an empty registry on start (default: on for the embedded database only). */
   demoData: boolean
@@ -256,7 +258,9 @@ export function loadConfig (env: Env = process.env): Config {
       signingKey: signingKey!,
       generatedSigningKey,
       publicKeys: [...(signingKey ? [signingKey.publicJwk] : []), ...retiredKeys.filter(k => k.kid !== signingKey?.keyId)],
-      headIntervalMs: int('AUDIT_HEAD_INTERVAL_SECONDS', 60, 1, 60) * 1000
+      headIntervalMs: int('AUDIT_HEAD_INTERVAL_SECONDS', 60, 1, 60) * 1000,
+      // Network logs are kept at least six months (Cybersecurity Law, art. 21): never less.
+      archiveMinMonths: int('AUDIT_ARCHIVE_MIN_MONTHS', 6, 6, 1200)
     },
     demoData: rawDemo === 'true',
     regionSeed,

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import fc from 'fast-check'
 import t from 'tap'
-import { CompactRange, consistencyProof, EMPTY_ROOT, frontierNodes, inclusionPath, leafHash, nodeHash, nodesNeeded, treeRoot, verifyConsistency, verifyInclusion } from '../src/modules/audit/audit-merkle.js'
+import { CompactRange, consistencyProof, EMPTY_ROOT, frontierNodes, inclusionPath, leafHash, nodeHash, nodesNeeded, rangeNodes, treeRoot, verifyConsistency, verifyInclusion } from '../src/modules/audit/audit-merkle.js'
 
 /** RFC 9162 §2.1.1 MTH, written out as the RFC states it: the oracle. */
 function mth (leaves: Buffer[]): Buffer {
@@ -76,4 +76,27 @@ t.test('proofs fail for another leaf, another position, another root or a change
   t.notOk(verifyConsistency(6, 13, proof, mth([...all.slice(0, 5), leafHash('forged')]), root), 'a rewritten history')
   t.notOk(verifyConsistency(6, 13, [], mth(all.slice(0, 6)), root), 'an empty proof')
   t.ok(verifyConsistency(13, 13, [], root, root), 'a tree is consistent with itself')
+})
+
+t.test('a range proof (the subtrees left and right of positions first..last) makes the root of the whole tree from the range\'s leaves', async (t) => {
+  fc.assert(fc.property(fc.integer({ min: 1, max: 300 }), fc.nat(), fc.nat(), fc.nat(), (n, a, b, c) => {
+    const all = leaves(n)
+    const { get } = stored(all)
+    const [first, last] = [1 + (a % n), 1 + (b % n)].sort((x, y) => x - y) as [number, number]
+    t.same(rangeNodes(0, n), frontierNodes(n), 'from 0 it is the tree\'s own decomposition')
+    const left = rangeNodes(0, first - 1)
+    const frontier: Buffer[] = []
+    for (const { level, index } of left) frontier[level] = get(level, index)
+    const range = new CompactRange(first - 1, frontier)
+    for (let i = first - 1; i < last; i++) range.append(all[i]!)
+    for (const { level, index } of rangeNodes(last, n)) range.appendSubtree(level, get(level, index))
+    if (!range.root().equals(mth(all)) || range.size !== n) return false
+    // Any altered leaf in the range changes the root.
+    const altered = new CompactRange(first - 1, frontier)
+    const bad = first - 1 + (c % (last - first + 1))
+    for (let i = first - 1; i < last; i++) altered.append(i === bad ? leafHash({ forged: i }) : all[i]!)
+    for (const { level, index } of rangeNodes(last, n)) altered.appendSubtree(level, get(level, index))
+    return !altered.root().equals(mth(all))
+  }), { numRuns: 300 })
+  t.throws(() => { new CompactRange(3).appendSubtree(1, Buffer.alloc(32)) }, /cannot follow/)
 })

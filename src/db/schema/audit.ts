@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm'
-import { bigint, bigserial, customType, index, jsonb, pgTable, smallint, text, timestamp, uniqueIndex, primaryKey } from 'drizzle-orm/pg-core'
+import { bigint, bigserial, boolean, customType, index, jsonb, pgTable, smallint, text, timestamp, uniqueIndex, primaryKey } from 'drizzle-orm/pg-core'
 import { regionCode } from './types.js'
 
 /** A 64-bit transaction id (`pg_current_xact_id()`), carried as its decimal text. */
@@ -16,9 +16,11 @@ const hash = customType<{ data: Buffer, driverData: Buffer }>({ dataType: () => 
  * that became visible since its last look. Append-only: a trigger refuses UPDATE,
  * DELETE and TRUNCATE (migration 0001). `prev_hash`/`hash` are the hash chain of the
  * entries written before the Merkle log (migration 0009), null on later ones.
+ * Partitioned by UTC month of `at` (migration 0013, docs/audit.md "Partitions and
+ * retention"), hence `at` in the primary key; `id` is unique by its sequence.
  */
 export const auditEvents = pgTable('audit_events', {
-  id: bigserial('id', { mode: 'bigint' }).primaryKey(),
+  id: bigserial('id', { mode: 'bigint' }).notNull(),
   txid: xid8('txid').notNull().default(sql`pg_current_xact_id()`),
   at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull(),
   actorSub: text('actor_sub').notNull(),
@@ -35,6 +37,7 @@ export const auditEvents = pgTable('audit_events', {
   prevHash: text('prev_hash'),
   hash: text('hash')
 }, (t) => [
+  primaryKey({ columns: [t.id, t.at] }),
   index('audit_events_txid_idx').on(t.txid),
   index('audit_events_entity_idx').on(t.entity, t.entityId, t.id)
 ])
@@ -42,21 +45,27 @@ export const auditEvents = pgTable('audit_events', {
 /**
  * The verifiable log: entry `entry_id` at position `seq` (1, 2, 3 … with no gaps), in
  * the order the sequencer saw the entries commit, with its RFC 9162 leaf hash. The
- * region is copied from the entry so that area reads page the log by one index.
+ * region is copied from the entry so that area reads page the log by one index, and its
+ * `at`, by which the log is partitioned like the entries (a month's positions are
+ * detached with its entries). `seq` is unique by the one sequencer.
  */
 export const auditLog = pgTable('audit_log', {
-  seq: bigint('seq', { mode: 'bigint' }).primaryKey(),
+  seq: bigint('seq', { mode: 'bigint' }).notNull(),
   entryId: bigint('entry_id', { mode: 'bigint' }).notNull(),
+  at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull(),
   regionCode: regionCode('region_code').notNull(),
   leafHash: hash('leaf_hash').notNull()
 }, (t) => [
-  uniqueIndex('audit_log_entry_idx').on(t.entryId),
+  primaryKey({ columns: [t.seq, t.at] }),
+  uniqueIndex('audit_log_entry_idx').on(t.entryId, t.at),
   index('audit_log_region_seq_idx').on(t.regionCode, t.seq)
 ])
 
 /**
  * Every complete subtree of the Merkle tree above the leaves: node (`level`, `idx`)
  * is the hash of leaves [idx·2^level, (idx+1)·2^level). A proof reads O(log n) of them.
+ * Kept for ever; the leaves (level 0) of an archived month are copied here when its
+ * positions are detached, so that proofs and the root never need the archive.
  */
 export const auditTreeNodes = pgTable('audit_tree_nodes', {
   level: smallint('level').notNull(),
@@ -82,4 +91,21 @@ export const auditSequencer = pgTable('audit_sequencer', {
   treeSize: bigint('tree_size', { mode: 'bigint' }).notNull(),
   snapshot: pgSnapshot('snapshot').notNull(),
   updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull()
+})
+
+/**
+ * Months archived (`npm run audit:archive`): exported with a signed head covering them,
+ * then detached (and perhaps dropped). Positions first..last hold the month's entries
+ * (and perhaps a few of the neighbouring months', sequenced in between). Append-only.
+ */
+export const auditArchives = pgTable('audit_archives', {
+  /** `YYYY_MM`, the partitions' suffix. */
+  month: text('month').primaryKey(),
+  firstSeq: bigint('first_seq', { mode: 'bigint' }),
+  lastSeq: bigint('last_seq', { mode: 'bigint' }),
+  entries: bigint('entries', { mode: 'bigint' }).notNull(),
+  treeSize: bigint('tree_size', { mode: 'bigint' }).notNull(),
+  rootHash: hash('root_hash').notNull(),
+  archivedAt: timestamp('archived_at', { withTimezone: true, mode: 'date' }).notNull(),
+  dropped: boolean('dropped').notNull()
 })

@@ -70,6 +70,26 @@ export class CompactRange {
     this.count++
   }
 
+  /**
+   * Appends a complete subtree of 2^level leaves (its hash), which must start where the
+   * range ends and be aligned (the range's size a multiple of 2^level): how a range proof
+   * joins the subtrees right of an archived month.
+   */
+  appendSubtree (level: number, hash: Buffer): void {
+    const width = 2 ** level
+    if (this.count % width !== 0) throw new Error(`a subtree of ${width} leaves cannot follow ${this.count} leaves`)
+    let h = hash
+    let l = level
+    let index = this.count / width
+    while (index % 2 === 1) {
+      h = nodeHash(this.frontier[l]!, h)
+      l++
+      index = (index - 1) / 2
+    }
+    this.frontier[l] = h
+    this.count += width
+  }
+
   /** The root hash of the leaves appended so far. */
   root (): Buffer {
     let root: Buffer | null = null
@@ -90,6 +110,23 @@ export function frontierNodes (size: number): Array<{ level: number, index: numb
       out.push({ level, index: offset / width })
       offset += width
     }
+  }
+  return out
+}
+
+/**
+ * The complete subtrees that cover leaves [from, to), left to right, each as large as its
+ * alignment allows: with `from` = 0 the tree's own decomposition; as the proof of a range
+ * of positions, those of [0, first − 1) and [last, treeSize).
+ */
+export function rangeNodes (from: number, to: number): Array<{ level: number, index: number }> {
+  const out: Array<{ level: number, index: number }> = []
+  let offset = from
+  while (offset < to) {
+    let level = 0
+    while (offset % 2 ** (level + 1) === 0 && offset + 2 ** (level + 1) <= to) level++
+    out.push({ level, index: offset / 2 ** level })
+    offset += 2 ** level
   }
   return out
 }

@@ -29,4 +29,10 @@ export function registerAuditMetrics (registry: Registry, sequencer: AuditSequen
     registers: [registry],
     collect () { this.set(sequencer.leading ? sequencer.lastStep.lagMs / 1000 : 0) }
   })
+  new Gauge({
+    name: 'audit_default_partition_entries',
+    help: 'Audit entries dated in a month with no partition (they fell into the DEFAULT partition), as the leader last counted (0 when not leading)',
+    registers: [registry],
+    collect () { this.set(sequencer.leading ? sequencer.inDefault : 0) }
+  })
 }

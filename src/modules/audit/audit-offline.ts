@@ -1,5 +1,5 @@
 import { headProblem, type PublicJwk, type TreeHead } from '../../shared/tree-heads.js'
-import { CompactRange, leafHash } from './audit-merkle.js'
+import { CompactRange, leafHash, rangeNodes } from './audit-merkle.js'
 
 export type OfflineResult =
   | { ok: true, treeSize: number, rootHash: string }
@@ -9,19 +9,42 @@ export type OfflineResult =
 const HASH = /^[0-9a-f]{64}$/
 
 /**
- * Checks an exported log (`GET /api/v1/audit/log` from position 1, NDJSON lines) against
+ * What an archive of positions first..last (`npm run audit:archive`) carries to be
+ * verified without the positions before and after it: the hashes of the complete
+ * subtrees of leaves [0, first − 1) (`left`) and [last, treeSize) (`right`), in the order
+ * `rangeNodes` lists them.
+ */
+export interface RangeProof { first: number, last: number, treeSize: number, left: string[], right: string[] }
+
+/**
+ * Checks an exported log (`GET /api/v1/audit/log` from position 1 — or, with a range
+ * proof, an archive's positions first..last — NDJSON lines) against
  * a signed tree head and the public keys, with no database and no service: the head's
  * signature; every position present once and in order; every full entry's content
  * against its `leafHash`; and the root of the first `treeSize` leaves against the head's.
  * Lines beyond the head's size are not looked at.
  */
-export async function verifyExport (lines: AsyncIterable<string> | Iterable<string>, head: TreeHead, keys: readonly PublicJwk[]): Promise<OfflineResult> {
+export async function verifyExport (lines: AsyncIterable<string> | Iterable<string>, head: TreeHead, keys: readonly PublicJwk[], proof?: RangeProof): Promise<OfflineResult> {
   const bad = (position: number | null, reason: string): OfflineResult => ({ ok: false, position, reason })
   const problem = headProblem(head, keys)
   if (problem !== null) return bad(null, `the tree head: ${problem}`)
-  const range = new CompactRange()
+  let range = new CompactRange()
+  let end = head.treeSize
+  if (proof !== undefined) {
+    const { first, last, treeSize } = proof
+    const left = rangeNodes(0, first - 1)
+    const right = rangeNodes(last, treeSize)
+    if (!Number.isSafeInteger(first) || !Number.isSafeInteger(last) || first < 1 || last < first || treeSize !== head.treeSize || last > treeSize ||
+      proof.left.length !== left.length || proof.right.length !== right.length || ![...proof.left, ...proof.right].every(h => HASH.test(h))) {
+      return bad(null, `the range proof does not fit the head of size ${head.treeSize}`)
+    }
+    const frontier: Buffer[] = []
+    left.forEach(({ level }, i) => { frontier[level] = Buffer.from(proof.left[i]!, 'hex') })
+    range = new CompactRange(first - 1, frontier)
+    end = last
+  }
   for await (const line of lines) {
-    if (range.size === head.treeSize) break
+    if (range.size === end) break
     if (line.trim() === '') continue
     const expected = range.size + 1
     let record: Record<string, unknown>
@@ -37,7 +60,8 @@ export async function verifyExport (lines: AsyncIterable<string> | Iterable<stri
     if (Object.keys(entry).length > 1 && leafHash(entry).toString('hex') !== leaf) return bad(expected, 'the entry was altered: its content does not make its leafHash')
     range.append(Buffer.from(leaf, 'hex'))
   }
-  if (range.size < head.treeSize) return bad(range.size + 1, `the log ends at position ${range.size}, before the head's size ${head.treeSize}`)
+  if (range.size < end) return bad(range.size + 1, `the log ends at position ${range.size}, before ${proof === undefined ? 'the head\'s size' : 'the range\'s last position'} ${end}`)
+  if (proof !== undefined) rangeNodes(proof.last, proof.treeSize).forEach(({ level }, i) => { range.appendSubtree(level, Buffer.from(proof.right[i]!, 'hex')) })
   const root = range.root().toString('hex')
   if (root !== head.rootHash) return bad(null, 'the entries do not make the signed root: an entry or a leafHash was changed, added or removed')
   return { ok: true, treeSize: head.treeSize, rootHash: root }

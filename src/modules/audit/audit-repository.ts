@@ -30,6 +30,13 @@ export interface LoggedRow extends EntryRow { seq: string, leafHash: string }
 const ENTRY_SELECT = `e.id::text AS "id", e.at AS "at", e.actor_sub AS "actorSub", e.actor_role AS "actorRole", e.action AS "action",
   e.entity AS "entity", e.entity_id AS "entityId", e.region_code AS "regionCode", e.source AS "source", e.before AS "before", e.after AS "after"`
 const ENTRY_COLUMNS = sql.raw(ENTRY_SELECT)
+/**
+ * The entry of each position `l`, looked up by its key (id, at) in its own month's
+ * partition: a lateral lookup (kept from being flattened into a join by its LIMIT), so
+ * that a slice of the log costs one index probe per position however long the log —
+ * a plain join of two partitioned tables is planned as a hash join over every entry.
+ */
+const ENTRY_OF_POSITION = sql.raw('CROSS JOIN LATERAL (SELECT * FROM audit_events e1 WHERE e1.id = l.entry_id AND e1.at = l.at LIMIT 1) e')
 const LOGGED_COLUMNS = sql.raw(`l.seq::text AS "seq", encode(l.leaf_hash, 'hex') AS "leafHash", ${ENTRY_SELECT}`)
 
 // ---- the sequencer ----------------------------------------------------------------
@@ -48,28 +55,41 @@ export async function lockSequencer (tx: DbOrTx): Promise<SequencerState> {
 
 /**
  * Entries committed but not yet in the log: those of transactions invisible to the
- * sequencer's last complete look (in progress then, or begun after it) that this
- * snapshot sees. Both halves are index ranges on `txid`, so a long transaction
- * elsewhere does not widen the scan. Oldest transaction first, each in insert order.
+ * sequencer's last complete look (`snapshot`, its text `xmin:xmax:xip,…`: begun after it,
+ * txid ≥ xmax, or in progress then, txid ∈ xip) that this transaction sees. The two halves
+ * are separate statements with constant bounds, so that each partition answers by its
+ * `txid` index — a range from xmax and a few keys — however long the log, and a long
+ * transaction elsewhere does not widen the scan; an entry already logged is skipped by
+ * the log's (entry_id, at) index, in the entry's own partition.
  */
-function unsequenced (snapshot: SQL): SQL {
-  return sql`(e.txid >= pg_snapshot_xmax(${snapshot}) OR e.txid IN (SELECT pg_snapshot_xip(${snapshot})))
-    AND NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.entry_id = e.id)`
+function unsequenced (snapshot: string, columns: SQL, limit: number | null): SQL {
+  const [, xmax, xip = ''] = snapshot.split(':')
+  const notLogged = sql`NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.entry_id = e.id AND l.at = e.at)`
+  const tail = limit === null ? sql`` : sql`ORDER BY e.txid, e.id LIMIT ${limit}`
+  const halves = [sql`(SELECT ${columns} FROM audit_events e WHERE e.txid >= ${xmax}::xid8 AND ${notLogged} ${tail})`]
+  if (xip !== '') halves.push(sql`(SELECT ${columns} FROM audit_events e WHERE e.txid = ANY(${`{${xip}}`}::xid8[]) AND ${notLogged} ${tail})`)
+  return sql.join(halves, sql` UNION ALL `)
 }
 
-export async function unsequencedEntries (tx: DbOrTx, snapshot: string, limit: number): Promise<EntryRow[]> {
-  return await queryRows<EntryRow>(tx, sql`SELECT ${ENTRY_COLUMNS} FROM audit_events e WHERE ${unsequenced(sql`${snapshot}::pg_snapshot`)} ORDER BY e.txid, e.id LIMIT ${limit}`)
+/** An entry as the sequencer reads it, with its `at` exactly as stored (to the microsecond): the log's partition key. */
+export interface UnsequencedRow extends EntryRow { atKey: string }
+
+/** Oldest transaction first, each in insert order. */
+export async function unsequencedEntries (tx: DbOrTx, snapshot: string, limit: number): Promise<UnsequencedRow[]> {
+  return await queryRows<UnsequencedRow>(tx, sql`SELECT c.* FROM (${unsequenced(snapshot, sql`${ENTRY_COLUMNS}, e.at::text AS "atKey", e.txid AS "txid", e.id AS "order"`, limit)}) c
+    ORDER BY c."txid", c."order" LIMIT ${limit}`)
 }
 
-/** Committed entries still waiting for their position. */
+/** Committed entries still waiting for their position (any snapshot the sequencer saved will do: an entry not in the log is invisible to each). */
 export async function pendingCount (db: DbOrTx): Promise<number> {
-  const [row] = await queryRows<{ n: number }>(db, sql`SELECT count(*)::int AS n FROM audit_events e, audit_sequencer s WHERE s.id = 1 AND ${unsequenced(sql`s.snapshot`)}`)
+  const [state] = await queryRows<{ snapshot: string }>(db, sql`SELECT snapshot::text AS snapshot FROM audit_sequencer WHERE id = 1`)
+  const [row] = await queryRows<{ n: number }>(db, sql`SELECT count(*)::int AS n FROM (${unsequenced(state!.snapshot, sql`1`, null)}) c`)
   return row?.n ?? 0
 }
 
-export async function appendLog (tx: DbOrTx, rows: Array<{ seq: number, entryId: string, regionCode: string, leafHash: string }>): Promise<void> {
-  await tx.execute(sql`INSERT INTO audit_log (seq, entry_id, region_code, leaf_hash)
-    SELECT (v->>'seq')::bigint, (v->>'entryId')::bigint, v->>'regionCode', decode(v->>'leafHash', 'hex') FROM jsonb_array_elements(${JSON.stringify(rows)}::jsonb) v`)
+export async function appendLog (tx: DbOrTx, rows: Array<{ seq: number, entryId: string, at: string, regionCode: string, leafHash: string }>): Promise<void> {
+  await tx.execute(sql`INSERT INTO audit_log (seq, entry_id, at, region_code, leaf_hash)
+    SELECT (v->>'seq')::bigint, (v->>'entryId')::bigint, (v->>'at')::timestamptz, v->>'regionCode', decode(v->>'leafHash', 'hex') FROM jsonb_array_elements(${JSON.stringify(rows)}::jsonb) v`)
 }
 
 export async function insertNodes (tx: DbOrTx, nodes: Array<{ level: number, index: number, hash: string }>): Promise<void> {
@@ -87,15 +107,15 @@ export async function treeSize (db: DbOrTx): Promise<number> {
   return Number(row!.n)
 }
 
-/** Stored hashes of complete subtrees (level 0: the leaves), keyed `level:index`, as hex. */
+/** Stored hashes of complete subtrees (level 0: the leaves, from the log or, once archived, from the nodes), keyed `level:index`, as hex. */
 export async function readNodes (db: DbOrTx, keys: ReadonlyArray<{ level: number, index: number }>): Promise<Map<string, string>> {
   if (keys.length === 0) return new Map()
   const json = JSON.stringify(keys.map(k => ({ level: k.level, idx: k.index })))
   const rows = await queryRows<{ key: string, hash: string | null }>(db, sql`
     SELECT k.level || ':' || k.idx AS key, encode(coalesce(n.hash, l.leaf_hash), 'hex') AS hash
     FROM jsonb_to_recordset(${json}::jsonb) AS k(level int, idx bigint)
-    LEFT JOIN audit_tree_nodes n ON k.level > 0 AND n.level = k.level AND n.idx = k.idx
-    LEFT JOIN audit_log l ON k.level = 0 AND l.seq = k.idx + 1`)
+    LEFT JOIN audit_tree_nodes n ON n.level = k.level AND n.idx = k.idx
+    LEFT JOIN audit_log l ON k.level = 0 AND n.hash IS NULL AND l.seq = k.idx + 1`)
   return new Map(rows.flatMap(r => r.hash === null ? [] : [[r.key, r.hash] as const]))
 }
 
@@ -124,7 +144,7 @@ export async function headsBetween (db: DbOrTx, afterSize: number, upToSize: num
 
 /** Positions from..to (inclusive) in order, each with its entry. */
 export async function logRange (db: DbOrTx, from: number, to: number): Promise<LoggedRow[]> {
-  return await queryRows<LoggedRow>(db, sql`SELECT ${LOGGED_COLUMNS} FROM audit_log l JOIN audit_events e ON e.id = l.entry_id
+  return await queryRows<LoggedRow>(db, sql`SELECT ${LOGGED_COLUMNS} FROM audit_log l ${ENTRY_OF_POSITION}
     WHERE l.seq BETWEEN ${from} AND ${to} ORDER BY l.seq`)
 }
 
@@ -156,13 +176,13 @@ function where (p: Principal, q: AuditQuery): SQL {
  * from its end (oldest first), the caller turns it around.
  */
 export async function listInArea (db: DbOrTx, p: Principal, q: AuditQuery, range: { after: bigint | null, before: bigint | null, backward: boolean }, limit: number): Promise<LoggedRow[]> {
-  return await queryRows<LoggedRow>(db, sql`SELECT ${LOGGED_COLUMNS} FROM audit_log l JOIN audit_events e ON e.id = l.entry_id
+  return await queryRows<LoggedRow>(db, sql`SELECT ${LOGGED_COLUMNS} FROM audit_log l ${ENTRY_OF_POSITION}
     WHERE ${where(p, q)} ${range.after !== null ? sql`AND l.seq < ${range.after.toString()}` : sql``} ${range.before !== null ? sql`AND l.seq > ${range.before.toString()}` : sql``}
     ORDER BY l.seq ${range.backward ? sql`ASC` : sql`DESC`} LIMIT ${limit}`)
 }
 
 export async function countInArea (db: DbOrTx, p: Principal, q: AuditQuery): Promise<number> {
-  const [row] = await queryRows<{ n: number }>(db, sql`SELECT count(*)::int AS n FROM audit_log l JOIN audit_events e ON e.id = l.entry_id WHERE ${where(p, q)}`)
+  const [row] = await queryRows<{ n: number }>(db, sql`SELECT count(*)::int AS n FROM audit_log l ${ENTRY_OF_POSITION} WHERE ${where(p, q)}`)
   return row?.n ?? 0
 }
 
@@ -170,8 +190,50 @@ export async function countInArea (db: DbOrTx, p: Principal, q: AuditQuery): Pro
 export async function changesInArea (db: DbOrTx, p: Principal, afterSeq: bigint, limit: number, excludeActions: readonly string[]): Promise<Array<{ seq: string, at: Date, entity: string, entityId: string, action: string, hasBefore: boolean }>> {
   return await queryRows(db, sql`SELECT l.seq::text AS "seq", e.at AS "at", e.entity AS "entity", e.entity_id AS "entityId", e.action AS "action",
       (e.before IS NOT NULL AND e.before <> 'null'::jsonb) AS "hasBefore"
-    FROM audit_log l JOIN audit_events e ON e.id = l.entry_id
+    FROM audit_log l ${ENTRY_OF_POSITION}
     WHERE ${areaOf(p)} AND l.seq > ${afterSeq.toString()}
       ${excludeActions.length > 0 ? sql`AND e.action NOT IN (${sql.join(excludeActions.map(a => sql`${a}`), sql`, `)})` : sql``}
     ORDER BY l.seq LIMIT ${limit}`)
+}
+
+// ---- partitions and archives ------------------------------------------------------
+
+/**
+ * Makes the partitions of the month of `at` and of the `ahead` months after it where they
+ * are missing (audit_ensure_month, migration 0013); true when it made any. ATTACH waits
+ * for no writer, but it does wait for readers of the DEFAULT partitions: bounded by a
+ * lock timeout, the caller tries again later.
+ */
+export async function ensureMonths (db: DbOrTx, at: Date, ahead: number): Promise<boolean> {
+  return await db.transaction(async (tx) => {
+    await tx.execute(sql`SET LOCAL lock_timeout = '2s'`)
+    const [row] = await queryRows<{ created: boolean | null }>(tx, sql`SELECT bool_or(audit_ensure_month((${at}::timestamptz AT TIME ZONE 'UTC' + make_interval(months => m)) AT TIME ZONE 'UTC')) AS created
+      FROM generate_series(0, ${ahead}::int) m`)
+    return row?.created === true
+  })
+}
+
+/** Entries that fell into the DEFAULT partition (dated in a month with no partition), by UTC month `YYYY-MM`. */
+export async function entriesInDefault (db: DbOrTx): Promise<Array<{ month: string, entries: number }>> {
+  return await queryRows(db, sql`SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM') AS month, count(*)::int AS entries FROM audit_events_default GROUP BY 1 ORDER BY 1`)
+}
+
+export interface ArchiveRow { month: string, firstSeq: string | null, lastSeq: string | null, entries: string }
+
+/** The months archived, oldest first. */
+export async function archives (db: DbOrTx): Promise<ArchiveRow[]> {
+  return await queryRows<ArchiveRow>(db, sql`SELECT month, first_seq::text AS "firstSeq", last_seq::text AS "lastSeq", entries::text AS entries FROM audit_archives ORDER BY month`)
+}
+
+/** The leaves of archived positions from..to (kept in the nodes at level 0), by position. */
+export async function archivedLeaves (db: DbOrTx, from: number, to: number): Promise<Map<number, string>> {
+  const rows = await queryRows<{ seq: string, hash: string }>(db, sql`SELECT (idx + 1)::text AS seq, encode(hash, 'hex') AS hash FROM audit_tree_nodes
+    WHERE level = 0 AND idx BETWEEN ${from - 1} AND ${to - 1}`)
+  return new Map(rows.map(r => [Number(r.seq), r.hash]))
+}
+
+/** The last position of any archived month and the months archived (null when none is). */
+export async function archivedThrough (db: DbOrTx): Promise<{ lastSeq: bigint, months: string[] } | null> {
+  const [row] = await queryRows<{ last: string | null, months: string[] | null }>(db, sql`SELECT max(last_seq)::text AS last, array_agg(replace(month, '_', '-') ORDER BY month) AS months FROM audit_archives`)
+  return row?.last == null ? null : { lastSeq: BigInt(row.last), months: row.months ?? [] }
 }

@@ -21,6 +21,9 @@ const IDLE_POLL_MS = 250
 const FOLLOW_MS = 1_000
 const RETRY_MS = 1_000
 const STOP_WAIT_MS = 5_000
+/** How often the leader makes sure the partitions of this month and the next exist (and again a minute after a failure). */
+const MAINTAIN_MS = 3_600_000
+const MAINTAIN_RETRY_MS = 60_000
 
 /** The tree of `size` leaves as its right edge, read from the stored nodes (O(log n) rows). */
 export async function loadTree (db: DbOrTx, size: number): Promise<CompactRange> {
@@ -75,6 +78,9 @@ export class AuditSequencer extends BackgroundLoop {
   private lastHeadAt = 0
   /** True while this process holds the lock. */
   leading = false
+  /** Entries in the DEFAULT partitions at the leader's last maintenance (for metrics). */
+  inDefault = 0
+  private nextMaintenance = 0
   /** When the last step ran, and how long after its oldest entry was written (for metrics). */
   lastStep = { at: 0, lagMs: 0, sequenced: 0 }
 
@@ -111,7 +117,9 @@ export class AuditSequencer extends BackgroundLoop {
         this.tree = null
         log.info('audit sequencer: this process sequences the audit log')
         let idle = POLL_MS
+        this.nextMaintenance = 0
         while (!this.stopped && !ended) {
+          if (this.deps.clock().getTime() >= this.nextMaintenance) await this.maintain(session.db)
           const n = await this.step(session.db)
           idle = n > 0 ? POLL_MS : Math.min(idle * 2, IDLE_POLL_MS)
           if (n < BATCH) await this.pause(idle, session.ended)
@@ -124,6 +132,26 @@ export class AuditSequencer extends BackgroundLoop {
         await this.release()
       }
       if (!this.stopped) await sleep(RETRY_MS)
+    }
+  }
+
+  /**
+   * Partitions ahead of time (docs/audit.md "Partitions and retention"): this month's and
+   * the next month's are made when missing, so that the DEFAULT partition only ever
+   * catches an entry dated where no month exists — reported here every time, never
+   * silently. A failure (a lock timeout) is logged and tried again a minute later.
+   */
+  async maintain (db: Db): Promise<void> {
+    const { clock, log } = this.deps
+    try {
+      if (await repo.ensureMonths(db, clock(), 1)) log.info('audit: partitions made for this month and the next')
+      const stray = await repo.entriesInDefault(db)
+      this.inDefault = stray.reduce((n, m) => n + m.entries, 0)
+      if (stray.length > 0) log.warn({ months: stray }, 'audit: entries in the DEFAULT partition (dated in months that have no partition): make their months with audit_ensure_month or check the clocks')
+      this.nextMaintenance = clock().getTime() + MAINTAIN_MS
+    } catch (err) {
+      log.warn({ err }, 'audit: making the next partitions failed; trying again in a minute')
+      this.nextMaintenance = clock().getTime() + MAINTAIN_RETRY_MS
     }
   }
 
@@ -151,12 +179,12 @@ export class AuditSequencer extends BackgroundLoop {
       const tree = this.tree !== null && this.tree.size === size ? this.tree.clone() : await loadTree(tx, size)
       const entries = await repo.unsequencedEntries(tx, state.snapshot, BATCH)
       if (entries.length === 0) return { tree, count: 0, oldest: null }
-      const log: Array<{ seq: number, entryId: string, regionCode: string, leafHash: string }> = []
+      const log: Array<{ seq: number, entryId: string, at: string, regionCode: string, leafHash: string }> = []
       const nodes: Array<{ level: number, index: number, hash: string }> = []
       for (const e of entries) {
         const seq = tree.size + 1
         const leaf = entryLeafHash(seq, e)
-        log.push({ seq, entryId: e.id, regionCode: e.regionCode, leafHash: leaf })
+        log.push({ seq, entryId: e.id, at: e.atKey, regionCode: e.regionCode, leafHash: leaf })
         tree.append(Buffer.from(leaf, 'hex'), (level, index, hash) => { nodes.push({ level, index, hash: hash.toString('hex') }) })
       }
       await repo.appendLog(tx, log)

@@ -177,6 +177,10 @@ export interface ChainCheck {
   checked: number
   /** Committed entries not yet sequenced. */
   pending: number
+  /** Positions of archived months (their entries detached, npm run audit:archive): their kept leaves enter the root; their content is checked offline against the archive. */
+  archived: number
+  /** The months archived, `YYYY-MM`. */
+  archivedMonths: string[]
   treeSize: number
   /** The root recomputed from the entries. */
   rootHash: string
@@ -184,6 +188,48 @@ export interface ChainCheck {
   firstInvalid: number | null
   /** Why the log is not valid (null when it is). */
   problem: string | null
+}
+
+/**
+ * Positions from..to of the log, a slice at a time: each retained one with its entry, or,
+ * for an archived month's position (its entry detached), its leaf kept in the nodes; null
+ * where neither is there.
+ */
+async function * logSlices (db: DbOrTx, from: number, to: number): AsyncGenerator<Array<{ seq: number, row: repo.LoggedRow | null, leaf: string | null }>> {
+  for (let a = from; a <= to; a += SLICE) {
+    const b = Math.min(to, a + SLICE - 1)
+    const rows = await repo.logRange(db, a, b)
+    const archived = rows.length < b - a + 1 ? await repo.archivedLeaves(db, a, b) : new Map<number, string>()
+    const slice: Array<{ seq: number, row: repo.LoggedRow | null, leaf: string | null }> = []
+    let i = 0
+    for (let seq = a; seq <= b; seq++) {
+      // A position held twice (which the one sequencer never writes) shows as a row out of place.
+      const here: repo.LoggedRow[] = []
+      while (i < rows.length && Number(rows[i]!.seq) === seq) here.push(rows[i++]!)
+      if (here.length === 0) slice.push({ seq, row: null, leaf: archived.get(seq) ?? null })
+      for (const row of here) slice.push({ seq, row, leaf: row.leafHash })
+    }
+    yield slice
+  }
+}
+
+/**
+ * The log's positions from..to as NDJSON lines (`GET /api/v1/audit/log`, the archive):
+ * each entry in `area` in full with its `leafHash`; one outside it — or of an archived
+ * month — as `{ seq, leafHash }` alone, so the root can still be recomputed.
+ */
+export function logLines (db: DbOrTx, from: number, to: number, area: string): AsyncIterable<string> {
+  return (async function * () {
+    for await (const slice of logSlices(db, from, to)) {
+      let lines = ''
+      for (const { seq, row, leaf } of slice) {
+        // Neither in the log nor archived (removed behind the triggers' back): left out, which the verifier names.
+        if (leaf === null) continue
+        lines += JSON.stringify(row !== null && row.regionCode.startsWith(area) ? { ...exportedEntry(seq, row), leafHash: leaf } : { seq, leafHash: leaf }) + '\n'
+      }
+      yield lines
+    }
+  })()
 }
 
 /** Entries read per statement by the verification and the export. */
@@ -233,6 +279,13 @@ export class AuditService {
     if (!Number.isInteger(size) || size < 1 || size > CHANGES_MAX_LIMIT) fields.push({ path: paths.limit, message: `must be an integer between 1 and ${CHANGES_MAX_LIMIT}` })
     if (fields.length > 0) throw badInput(fields)
     const from = after == null || after === '' ? 0n : BigInt(after)
+    if (after != null && after !== '') {
+      // A reader behind an archived month would silently miss its changes: it is told, and resumes after them.
+      const archived = await repo.archivedThrough(this.deps.db)
+      if (archived !== null && from < archived.lastSeq) {
+        throw badInput([{ path: paths.after, message: `the changes up to position ${archived.lastSeq} are archived (months ${archived.months.join(', ')}; npm run audit:archive): take them from the archive and resume with after=${archived.lastSeq}` }])
+      }
+    }
     const rows = await repo.changesInArea(this.deps.db, this.principal, from, size + 1, NOT_CHANGES)
     const items = rows.slice(0, size).map((r): Change => ({ seq: r.seq, at: new Date(r.at).toISOString(), entity: r.entity, id: r.entityId, op: changeOp(r.action, r.hasBefore) }))
     return { items, next: rows.length > size ? items.at(-1)!.seq : null }
@@ -297,18 +350,7 @@ export class AuditService {
     if (!Number.isSafeInteger(start) || start < 1) fields.push({ path: paths.from, message: 'must be a position: 1 or more' })
     if (to != null && (!Number.isSafeInteger(to) || to < start)) fields.push({ path: paths.to, message: 'must be a position no smaller than from' })
     if (fields.length > 0) throw badInput(fields)
-    const { db } = this.deps
-    const area = this.principal.regionCode
-    return (async function * () {
-      for (let a = start; a <= end; a += SLICE) {
-        let lines = ''
-        for (const r of await repo.logRange(db, a, Math.min(end, a + SLICE - 1))) {
-          const seq = Number(r.seq)
-          lines += JSON.stringify(r.regionCode.startsWith(area) ? { ...exportedEntry(seq, r), leafHash: r.leafHash } : { seq, leafHash: r.leafHash }) + '\n'
-        }
-        yield lines
-      }
-    })()
+    return logLines(this.deps.db, start, end, this.principal.regionCode)
   }
 
   /**
@@ -338,8 +380,11 @@ export class AuditService {
       heads = await repo.headsBetween(db, headsAfter, size, SLICE)
       headsAfter = heads.length > 0 ? Number(heads.at(-1)!.treeSize) : size
     }
+    const archives = await repo.archives(db)
+    const inArchive = (seq: number): boolean => archives.some(a => a.firstSeq !== null && Number(a.firstSeq) <= seq && seq <= Number(a.lastSeq))
+    let archived = 0
     const result = (valid: boolean, problem: string | null, firstInvalid: number | null = null): ChainCheck =>
-      ({ valid, checked: range.size, pending: 0, treeSize: size, rootHash: range.root().toString('hex'), firstInvalid, problem })
+      ({ valid, checked: range.size - archived, pending: 0, archived, archivedMonths: archives.map(a => a.month.replace('_', '-')), treeSize: size, rootHash: range.root().toString('hex'), firstInvalid, problem })
     /** The heads of the tree's current size: each must be signed and name its root. */
     const checkHeads = async (): Promise<string | null> => {
       for (;;) {
@@ -354,18 +399,24 @@ export class AuditService {
     }
     let problem = await checkHeads()
     if (problem !== null) return { ...result(false, problem), pending: await repo.pendingCount(db) }
-    for (let a = 1; a <= size; a += SLICE) {
-      const rows = await repo.logRange(db, a, Math.min(size, a + SLICE - 1))
-      for (const r of rows) {
-        const seq = range.size + 1
-        if (Number(r.seq) !== seq) return { ...result(false, `the entry at position ${seq} is missing`, seq), pending: await repo.pendingCount(db) }
-        const leaf = entryLeafHash(seq, r)
-        if (leaf !== r.leafHash) return { ...result(false, `the entry at position ${seq} was altered: its content no longer makes its leaf`, seq), pending: await repo.pendingCount(db) }
-        range.append(Buffer.from(leaf, 'hex'))
+    for await (const slice of logSlices(db, 1, size)) {
+      for (const { seq, row, leaf } of slice) {
+        if (seq !== range.size + 1) return { ...result(false, `the entry at position ${seq} is held twice`, seq), pending: await repo.pendingCount(db) }
+        let hash: string
+        if (row !== null) {
+          hash = entryLeafHash(seq, row)
+          if (hash !== row.leafHash) return { ...result(false, `the entry at position ${seq} was altered: its content no longer makes its leaf`, seq), pending: await repo.pendingCount(db) }
+        } else if (leaf !== null && inArchive(seq)) {
+          // An archived month's position: its leaf, kept, stands for it (its content is checked offline against the archive).
+          hash = leaf
+          archived++
+        } else {
+          return { ...result(false, `the entry at position ${seq} is missing`, seq), pending: await repo.pendingCount(db) }
+        }
+        range.append(Buffer.from(hash, 'hex'))
         problem = await checkHeads()
         if (problem !== null) return { ...result(false, problem), pending: await repo.pendingCount(db) }
       }
-      if (rows.length === 0) break
     }
     if (range.size !== size) return { ...result(false, `the entry at position ${range.size + 1} is missing`, range.size + 1), pending: await repo.pendingCount(db) }
     const stored = (await rootAt(db, size)).toString('hex')
