@@ -58,11 +58,13 @@ await caughtUp()
 const clusterCtl = (action: string): void => { execFileSync('pg_ctlcluster', ['--skip-systemctl-redirect', ...CLUSTER, action, ...(action === 'stop' ? ['-m', 'fast'] : [])], { stdio: 'inherit' }) }
 
 /** The app on the test's database with the replica, closed with the test. */
-async function replicatedApp (test: Test, env: Record<string, string> = {}): Promise<TestApp> {
+async function replicatedApp (test: Test, env: Record<string, string> = {}): Promise<TestApp & { closeDatabase: () => Promise<void> }> {
   const database = await openDatabase({ kind: 'postgres', url: primaryDb.url, poolMax: 5 }, { error: () => {} })
-  test.teardown(async () => { await database.close() })
+  let closed: Promise<void> | undefined
+  const closeDatabase = async (): Promise<void> => { closed ??= database.close(); await closed }
+  test.teardown(closeDatabase)
   const config = testConfig({ DATABASE_URL: primaryDb.url, DATABASE_REPLICA_URLS: replicaUrl, ...env })
-  return await buildApp(test, { config, database })
+  return Object.assign(await buildApp(test, { config, database }), { closeDatabase })
 }
 
 /** Table reads (index and sequential scans) of the registry's tables on one cluster, from its statistics. */
@@ -94,6 +96,9 @@ t.before(async () => {
     created.push(res.data.createHousehold.id)
   }
   await app.app.close()
+  // Its sessions end now: a backend reports its table statistics when its session ends (an
+  // idle one only after up to 10 s), and the next test counts the primary's table reads.
+  await app.closeDatabase()
   await caughtUp()
 })
 
