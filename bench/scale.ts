@@ -4,7 +4,7 @@
  *
  *   npm run bench:scale -- [--sizes 100000,1000000,10000000] [--duration 10] [--warmup 3] [--rounds 2]
  *                          [--connections 16] [--elig-connections 32] [--write-connections 16]
- *                          [--export-households 20000] [--pool 10] [--fill-only] [--drop]
+ *                          [--export-households 20000] [--pool 10] [--port N] [--fill-only] [--drop]
  *
  * Per size a database of its own on the machine's PostgreSQL (BENCH_DATABASE_URL's
  * server), br_scale_100k, br_scale_1m, br_scale_10m, filled once by the fast generator
@@ -22,6 +22,8 @@
  * --fill-only fills (and measures the size of) the databases without the requests;
  * --drop drops each database after its measurement.
  */
+import { createServer } from 'node:net'
+import { once } from 'node:events'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
@@ -49,7 +51,7 @@ const { values } = parseArgs({
     'write-connections': { type: 'string', default: '16' },
     'export-households': { type: 'string', default: '20000' },
     pool: { type: 'string', default: '10' },
-    port: { type: 'string', default: '3971' },
+    port: { type: 'string', default: '' },
     'fill-only': { type: 'boolean', default: false },
     drop: { type: 'boolean', default: false }
   }
@@ -86,6 +88,16 @@ interface SizeResult {
   reads?: Record<ReadScenario, Run>
   exportRun?: { firstByteMs: number, householdsPerSecond: number, mbPerSecond: number, load1: number }
   write?: Run
+}
+
+/** A port nobody listens on now (the machine is shared: another engineer's benchmark may hold a fixed one). */
+async function freePort (): Promise<number> {
+  const srv = createServer().listen(0, '127.0.0.1')
+  await once(srv, 'listening')
+  const port = (srv.address() as { port: number }).port
+  srv.close()
+  await once(srv, 'close')
+  return port
 }
 
 // ─── the database of a size ─────────────────────────────────────────────────────
@@ -184,7 +196,7 @@ async function measure (url: string, n: number, result: SizeResult): Promise<voi
     console.log(`  ${what}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, CPU ${r.serverCpuMs.toFixed(2)} ms/req (db ${r.dbCpuMs.toFixed(2)}), ${r.errors} errors, load ${r.load1.toFixed(1)}`)
   }
 
-  const server = await startServer(url, Number(values.port), POOL)
+  const server = await startServer(url, values.port !== '' ? Number(values.port) : await freePort(), POOL)
   try {
     // Every read answers before it is timed (a wrong request would time errors).
     for (const s of ['a', 'b', 'c', 'd'] as const) {
