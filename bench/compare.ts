@@ -39,7 +39,8 @@ import {
   BENCH_DATA_KEY, benchDatabase, benchToken, cpuSecondsOf, jobState, load, node22, registeredIds, startProcess, startServer, submitImportJob, unregisteredId,
   writeEmploymentRows, type BenchServer
 } from './bench-server.js'
-import { comparable, ours as oursQueries, postgraphile as pglQueries } from './read-shapes.js'
+import { comparable, postgraphile as pglQueries } from './read-shapes.js'
+import { gql, readRequest, type ReadInputs, type ReadScenario, type Request } from './scenarios.js'
 
 const { values } = parseArgs({
   options: {
@@ -68,8 +69,7 @@ const DB_NAME = 'br_bench_compare'
 const YEAR = 2020
 const log = { error: (o: unknown) => { console.error(o) } }
 
-interface Request { method: 'GET' | 'POST', path: string, body?: string, headers: Record<string, string> }
-type Scenario = 'a' | 'b' | 'c' | 'd'
+type Scenario = ReadScenario
 interface Candidate {
   /** What --candidates calls it. */
   key: string
@@ -107,26 +107,14 @@ const viewer = `Bearer ${await benchToken({ sub: 'bench-viewer', role: 'VIEWER',
 const hospital = `Bearer ${await benchToken({ sub: 'bench-hospital', role: 'EXCHANGE', region: '4112', dept: 'health' })}`
 const hr = await benchToken({ sub: 'bench-hr', role: 'EXCHANGE', dept: 'hr', region: '4112' })
 const json = { 'content-type': 'application/json' }
-const STAT_FIELDS = `year households { total poor exited returned closed } persons { total poor } exitedInYear personsExitedInYear industryCoverageRate
-  employmentRate medicalInsuranceRate dropouts unsafeHousing povertyIncidence villages { poor exited } relocation { persons personsInYear } forestRangerPosts
-  microcredit { loans outstanding overdue } causeMeasureMatchRate`
-const statsQuery = `query ($r: String!, $y: Int!) { statistics(regionCode: $r, year: $y) { ${STAT_FIELDS} breakdown { region { code } ${STAT_FIELDS} } } }`
-const gql = (auth: Record<string, string>, query: string, variables: Record<string, unknown>): Request =>
-  ({ method: 'POST', path: '/graphql', headers: { ...json, ...auth }, body: JSON.stringify({ query, variables }) })
+const inputs: ReadInputs = { householdIds, townships, counties, eligBodies, year: YEAR, operator, viewer, hospital }
 
 function oursCandidate (key: string, name: string, jit: 'on' | 'off'): Candidate {
   return {
     key,
     name,
     start: async (port, pgOptions) => await startServer(url, port, POOL, { PGOPTIONS: `-c jit=${jit} ${pgOptions}` }),
-    request: (s, i) => {
-      switch (s) {
-        case 'a': return gql({ authorization: operator }, oursQueries.household, { id: householdIds[i % householdIds.length] })
-        case 'b': return gql({ authorization: operator }, oursQueries.page, { region: townships[i % townships.length] })
-        case 'c': return { method: 'POST', path: '/api/v1/eligibility', headers: { ...json, authorization: hospital }, body: eligBodies[i % eligBodies.length] }
-        case 'd': return gql({ authorization: viewer }, statsQuery, { r: counties[i % counties.length], y: YEAR })
-      }
-    }
+    request: (s, i) => readRequest(inputs, s, i)
   }
 }
 const env = (port: number, pgOptions: string): Record<string, string> => ({ DATABASE_URL: url, PORT: String(port), POOL_MAX: String(POOL), NODE_ENV: 'production', PGOPTIONS: pgOptions })

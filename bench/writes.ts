@@ -23,6 +23,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { randomInt } from 'node:crypto'
 import pg from 'pg'
+import { memberWrite } from './scenarios.js'
 import { benchDatabase, benchToken, jobState, load, registeredIds, startProcess, startServer, submitImportJob, writeEmploymentRows, type BenchServer } from './bench-server.js'
 
 const { values } = parseArgs({
@@ -47,13 +48,12 @@ await admin.query('CREATE TABLE IF NOT EXISTS bench_floor_audit (LIKE audit_even
 const memberIds = (await admin.query<{ id: string }>('SELECT id FROM members WHERE active ORDER BY random() LIMIT 20000')).rows.map(r => r.id)
 const operator = `Bearer ${await benchToken({ sub: 'bench-clerk', role: 'OPERATOR', region: '4112' })}`
 const hr = await benchToken({ sub: 'bench-hr', role: 'EXCHANGE', dept: 'hr', region: '4112' })
-const MUTATION = 'mutation ($id: ID!, $m: Int!) { updateMember(id: $id, input: { employmentMonths: $m }) { id version } }'
 
 type Candidate = 'ours' | 'floor' | 'floor+lock'
 const request = (c: Candidate): { method: 'POST', path: string, headers: Record<string, string>, body: string } => {
   const id = memberIds[randomInt(memberIds.length)]!
   const months = randomInt(13)
-  if (c === 'ours') return { method: 'POST', path: '/graphql', headers: { 'content-type': 'application/json', authorization: operator }, body: JSON.stringify({ query: MUTATION, variables: { id, m: months } }) }
+  if (c === 'ours') return memberWrite(operator, id, months)
   return { method: 'POST', path: `/member/${id}${c === 'floor+lock' ? '?lock=1' : ''}`, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ employmentMonths: months }) }
 }
 

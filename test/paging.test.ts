@@ -53,3 +53,37 @@ t.test('REST pages forward only, as before: limit and cursor', async (t) => {
   const gql = (await op.gql('{ households(first: 1) { pageInfo { endCursor } } }')).data.households.pageInfo.endCursor
   t.equal(page.nextCursor, gql, 'the same cursor as GraphQL')
 })
+
+t.test('a township pages village by village: every household of its villages, in id order, either way, filters held', async (t) => {
+  // A township's page is read from each of its villages in turn (households-repository.ts `list`).
+  const { as } = await buildApp(t)
+  const TOWNSHIP = '411224102'
+  const villages = ['411224102001', '411224102200', '411224102201']
+  const county = as({ sub: uniqueSub('cop'), role: 'OPERATOR', region: '411224' })
+  const created: Array<{ id: string, disaster: boolean }> = []
+  for (let i = 0; i < 9; i++) {
+    const disaster = i % 3 === 0
+    const res = await county.gql(CREATE, { i: householdInput(villages[i % 3]!, disaster ? { mainCause: 'DISASTER' } : {}) })
+    if (res.errors !== undefined) throw new Error(JSON.stringify(res.errors))
+    created.push({ id: res.data.createHousehold.id, disaster })
+  }
+  // Another township's household, in the county operator's area but not in the township.
+  await county.gql(CREATE, { i: householdInput('411224103001') })
+
+  const township = as({ sub: uniqueSub('top'), role: 'OPERATOR', region: TOWNSHIP })
+  const list = { field: 'households', args: ['$f: HouseholdFilter', 'filter: $f'] as [string, string], select: 'id', idOf: (n: any) => n.id as string }
+  const all = created.map(c => c.id).sort()
+  for (const size of [1, 2, 4, 9, 50]) {
+    t.same(await pageBothWays(t, township, list, size), all, `pages of ${size} of the township's own area`)
+  }
+  t.same(await pageBothWays(t, county, { ...list, variables: { f: { regionCode: TOWNSHIP } } }, 2), all, 'the township asked for by a county operator')
+  t.same(await pageBothWays(t, county, { ...list, variables: { f: { regionCode: TOWNSHIP, mainCause: 'DISASTER' } } }, 2),
+    created.filter(c => c.disaster).map(c => c.id).sort(), 'a filter holds on every page')
+  t.same(await pageBothWays(t, township, { ...list, variables: { f: { regionCode: villages[1] } } }, 2),
+    created.filter((_, i) => i % 3 === 1).map(c => c.id).sort(), 'one village')
+
+  // Outside the caller's area: refused, not an empty page.
+  const other = as({ sub: uniqueSub('oop'), role: 'OPERATOR', region: '411224103' })
+  const refused = await other.gql('query ($f: HouseholdFilter) { households(filter: $f, first: 5) { edges { node { id } } } }', { f: { regionCode: TOWNSHIP } })
+  t.equal(refused.errors?.[0]?.extensions.code, 'FORBIDDEN')
+})

@@ -92,38 +92,71 @@ type MeasureInsert = typeof measures.$inferInsert
 const pad = (n: number, width: number): string => String(n).padStart(width, '0')
 const daysIn = (y: number, m: number): number => new Date(Date.UTC(y, m, 0)).getUTCDate()
 
-export async function generateDemoData (db: Db, sealer: Sealer, opts: DemoDataOptions): Promise<DemoDataCounts> {
-  const year = opts.year ?? 2019
-  if (!Number.isInteger(opts.households) || opts.households < 0) throw new RangeError('households must be a whole number ≥ 0')
-  if (!Number.isInteger(year) || year < 2015 || year > new Date().getUTCFullYear()) throw new RangeError('year out of range')
-  const rng = new Rng(opts.seed)
+/** One household as the generator plans it: the rows of every table it touches. */
+export interface DemoHousehold {
+  household: HouseholdInsert
+  members: MemberInsert[]
+  incomes: IncomeInsert[]
+  measures: MeasureInsert[]
+  exitReviews: Array<typeof exitReviews.$inferInsert>
+  exitReviewSteps: Array<typeof exitReviewSteps.$inferInsert>
+  statusChanges: Array<typeof householdStatusChanges.$inferInsert>
+}
 
+/** What the plan needs from the database: the region's villages, each village's last household number, the poverty lines. */
+export interface DemoContext {
+  villages: string[]
+  lastNo: Map<string, number>
+  povertyLines: Map<number, number>
+}
+
+export async function demoContext (db: Db, region: string): Promise<DemoContext> {
   const villages = (await db.select({ code: regions.code }).from(regions)
-    .where(and(eq(regions.level, 'VILLAGE'), like(regions.code, `${opts.region}%`)))
+    .where(and(eq(regions.level, 'VILLAGE'), like(regions.code, `${region}%`)))
     .orderBy(regions.code)).map(r => r.code)
   if (villages.length === 0) throw new Error('the region has no villages')
-
   // Continue each village's numbering after its highest existing household number.
   const lastNo = new Map<string, number>()
   const maxRows = await db.select({ region: households.regionCode, last: sql<string | null>`max(${households.householdNo})` })
     .from(households)
-    .where(and(like(households.regionCode, `${opts.region}%`), sql`${households.householdNo} ~ '^[0-9]{16}$'`))
+    .where(and(like(households.regionCode, `${region}%`), sql`${households.householdNo} ~ '^[0-9]{16}$'`))
     .groupBy(households.regionCode)
   for (const r of maxRows) {
     if (r.last !== null && r.last.startsWith(r.region)) lastNo.set(r.region, Number(r.last.slice(12)))
   }
+  const lines = new Map((await db.select().from(povertyLines)).map(l => [l.year, l.amount]))
+  return { villages, lastNo, povertyLines: lines }
+}
 
-  const usedIds = new Set<string>()
-  let runCounter = rng.int(0, 400)
-  /** A valid national ID; the sequence runs through a counter so that collisions within a run cannot happen. */
-  const makeId = (county: string, birth: string, sex: Sex): string => {
-    for (;;) {
-      runCounter = (runCounter + 1) % 500
-      const seq = pad(runCounter * 2 + (sex === 'MALE' ? 1 : 0), 3)
-      const first17 = county + birth.replaceAll('-', '') + seq
-      const id = first17 + nationalIdCheckDigit(first17)
-      if (!usedIds.has(id)) { usedIds.add(id); return id }
-    }
+export interface DemoPlanner {
+  /** The next household (deterministic per seed, apart from row ids and sealed values). */
+  next: () => DemoHousehold
+  /** A new national ID for a member whose ID is taken in the database (same county, birth date and sex). */
+  reissueId: (m: MemberInsert) => void
+}
+
+/**
+ * The households of `opts.seed`, one at a time, in memory bounded by the region rather than
+ * by how many are planned: national IDs are unique within a run through a counter per
+ * county, birth date and sex (the 3-digit sequence of GB 11643), not a set of the IDs issued.
+ */
+export function demoPlanner (sealer: Sealer, ctx: DemoContext, opts: { seed: number, year?: number }): DemoPlanner {
+  const year = opts.year ?? 2019
+  if (!Number.isInteger(year) || year < 2015 || year > new Date().getUTCFullYear()) throw new RangeError('year out of range')
+  const rng = new Rng(opts.seed)
+  const { villages, lastNo, povertyLines: lines } = ctx
+
+  const offset = rng.int(0, 400)
+  const issued = new Map<string, number>()
+  /** A valid national ID, or null once the 500 sequence numbers of this county, birth date and sex are used. */
+  const makeId = (county: string, birth: string, sex: Sex): string | null => {
+    const key = county + birth + sex
+    const n = issued.get(key) ?? 0
+    if (n >= 500) return null
+    issued.set(key, n + 1)
+    const seq = pad(((offset + n) % 500) * 2 + (sex === 'MALE' ? 1 : 0), 3)
+    const first17 = county + birth.replaceAll('-', '') + seq
+    return first17 + nationalIdCheckDigit(first17)
   }
   const birthDate = (age: number): string => {
     const y = year - age
@@ -136,11 +169,7 @@ export async function generateDemoData (db: Db, sealer: Sealer, opts: DemoDataOp
     return `${y}-${pad(m, 2)}-${pad(rng.int(1, Math.min(28, daysIn(y, m))), 2)}`
   }
 
-  const lines = new Map((await db.select().from(povertyLines)).map(l => [l.year, l.amount]))
-  const totals: DemoDataCounts = { households: 0, members: 0, measures: 0, incomes: 0 }
-
-  for (let start = 0; start < opts.households; start += BATCH) {
-    const count = Math.min(BATCH, opts.households - start)
+  const next = (): DemoHousehold => {
     const hRows: HouseholdInsert[] = []
     const mRows: MemberInsert[] = []
     const iRows: IncomeInsert[] = []
@@ -148,262 +177,286 @@ export async function generateDemoData (db: Db, sealer: Sealer, opts: DemoDataOp
     const rRows: Array<typeof exitReviews.$inferInsert> = []
     const sRows: Array<typeof exitReviewSteps.$inferInsert> = []
     const cRows: Array<typeof householdStatusChanges.$inferInsert> = []
+    const village = rng.pick(villages)
+    const county = village.slice(0, 6)
+    const seqNo = (lastNo.get(village) ?? 0) + 1
+    if (seqNo > 9999) throw new Error('a village ran out of 4-digit household numbers')
+    lastNo.set(village, seqNo)
+    const householdId = randomUUID()
 
-    for (let k = 0; k < count; k++) {
-      const village = rng.pick(villages)
-      const county = village.slice(0, 6)
-      const seqNo = (lastNo.get(village) ?? 0) + 1
-      if (seqNo > 9999) throw new Error('a village ran out of 4-digit household numbers')
-      lastNo.set(village, seqNo)
-      const householdId = randomUUID()
+    const attribute = rng.weighted([['GENERAL', 78], ['DIBAO', 17], ['EXTREME_SUPPORT', 5]] as const)
+    const mainCause = attribute === 'EXTREME_SUPPORT' ? rng.pick(['LACK_OF_LABOR', 'ILLNESS', 'DISABILITY'] as const) : rng.weighted(CAUSES)
+    const otherCauses = rng.chance(0.45) ? [rng.weighted(CAUSES.filter(([c]) => c !== mainCause))] : []
 
-      const attribute = rng.weighted([['GENERAL', 78], ['DIBAO', 17], ['EXTREME_SUPPORT', 5]] as const)
-      const mainCause = attribute === 'EXTREME_SUPPORT' ? rng.pick(['LACK_OF_LABOR', 'ILLNESS', 'DISABILITY'] as const) : rng.weighted(CAUSES)
-      const otherCauses = rng.chance(0.45) ? [rng.weighted(CAUSES.filter(([c]) => c !== mainCause))] : []
-
-      // Family composition.
-      const size = attribute === 'EXTREME_SUPPORT' ? rng.weighted([[1, 80], [2, 20]] as const) : rng.weighted([[1, 8], [2, 20], [3, 24], [4, 26], [5, 13], [6, 9]] as const)
-      const headAge = attribute === 'EXTREME_SUPPORT' ? rng.int(60, 88) : rng.weighted([[rng.int(26, 39), 20], [rng.int(40, 54), 40], [rng.int(55, 69), 28], [rng.int(70, 85), 12]] as const)
-      const headSex: Sex = rng.chance(0.88) ? 'MALE' : 'FEMALE'
-      const surname = rng.pick(SURNAMES)
-      const plan: PlannedMember[] = [{ id: randomUUID(), relation: 'HEAD', sex: headSex, age: headAge, surname }]
-      const add = (relation: string, sex: Sex, age: number, ownSurname: string): PlannedMember => {
-        const m = { id: randomUUID(), relation, sex, age: Math.max(0, Math.min(98, age)), surname: ownSurname }
-        plan.push(m)
-        return m
-      }
-      if (size >= 2 && rng.chance(0.85)) add('SPOUSE', headSex === 'MALE' ? 'FEMALE' : 'MALE', headAge + rng.int(-5, 4), rng.pick(SURNAMES))
-      let firstAdultChild: PlannedMember | null = null
-      while (plan.length < size) {
-        const sex: Sex = rng.chance(0.52) ? 'MALE' : 'FEMALE'
-        if (headAge < 50) {
-          if (headAge < 40 && plan.filter(p => p.relation === 'PARENT').length < 2 && rng.chance(0.3)) {
-            add('PARENT', sex, headAge + rng.int(22, 32), sex === 'MALE' ? surname : rng.pick(SURNAMES))
-          } else {
-            add('CHILD', sex, headAge - rng.int(22, 34) < 0 ? rng.int(0, Math.max(0, headAge - 20)) : headAge - rng.int(22, 34), surname)
-          }
-        } else if (firstAdultChild === null) {
-          firstAdultChild = add('CHILD', 'MALE', headAge - rng.int(23, 32), surname)
-        } else if (!plan.some(p => p.relation === 'CHILD_IN_LAW') && firstAdultChild.age >= 20 && rng.chance(0.7)) {
-          add('CHILD_IN_LAW', 'FEMALE', firstAdultChild.age + rng.int(-3, 2), rng.pick(SURNAMES))
-        } else if (firstAdultChild.age >= 22) {
-          add('GRANDCHILD', sex, rng.int(0, Math.min(15, firstAdultChild.age - 20)), surname)
+    // Family composition.
+    const size = attribute === 'EXTREME_SUPPORT' ? rng.weighted([[1, 80], [2, 20]] as const) : rng.weighted([[1, 8], [2, 20], [3, 24], [4, 26], [5, 13], [6, 9]] as const)
+    const headAge = attribute === 'EXTREME_SUPPORT' ? rng.int(60, 88) : rng.weighted([[rng.int(26, 39), 20], [rng.int(40, 54), 40], [rng.int(55, 69), 28], [rng.int(70, 85), 12]] as const)
+    const headSex: Sex = rng.chance(0.88) ? 'MALE' : 'FEMALE'
+    const surname = rng.pick(SURNAMES)
+    const plan: PlannedMember[] = [{ id: randomUUID(), relation: 'HEAD', sex: headSex, age: headAge, surname }]
+    const add = (relation: string, sex: Sex, age: number, ownSurname: string): PlannedMember => {
+      const m = { id: randomUUID(), relation, sex, age: Math.max(0, Math.min(98, age)), surname: ownSurname }
+      plan.push(m)
+      return m
+    }
+    if (size >= 2 && rng.chance(0.85)) add('SPOUSE', headSex === 'MALE' ? 'FEMALE' : 'MALE', headAge + rng.int(-5, 4), rng.pick(SURNAMES))
+    let firstAdultChild: PlannedMember | null = null
+    while (plan.length < size) {
+      const sex: Sex = rng.chance(0.52) ? 'MALE' : 'FEMALE'
+      if (headAge < 50) {
+        if (headAge < 40 && plan.filter(p => p.relation === 'PARENT').length < 2 && rng.chance(0.3)) {
+          add('PARENT', sex, headAge + rng.int(22, 32), sex === 'MALE' ? surname : rng.pick(SURNAMES))
         } else {
-          add('CHILD', sex, headAge - rng.int(23, 34), surname)
+          add('CHILD', sex, headAge - rng.int(22, 34) < 0 ? rng.int(0, Math.max(0, headAge - 20)) : headAge - rng.int(22, 34), surname)
         }
-      }
-
-      // Health: the cause shows in someone's record.
-      const sickIndex = mainCause === 'ILLNESS' || mainCause === 'DISABILITY' ? rng.int(0, plan.length - 1) : -1
-      let wage = 0
-      let pensioners = 0
-      let students = 0
-      for (let i = 0; i < plan.length; i++) {
-        const p = plan[i]!
-        const birth = birthDate(p.age)
-        const nationalId = makeId(county, birth, p.sex)
-        const healthConditions: string[] = []
-        let disabilityGrade: number | null = null
-        if (i === sickIndex) {
-          if (mainCause === 'DISABILITY') { healthConditions.push('DISABLED'); disabilityGrade = rng.int(1, 4) } else healthConditions.push(rng.chance(0.65) ? 'CHRONIC_ILLNESS' : 'SERIOUS_ILLNESS')
-        } else if (p.age >= 50 && rng.chance(0.15)) healthConditions.push('CHRONIC_ILLNESS')
-        const ill = healthConditions.length > 0
-        const laborCapacity = p.age < 16
-          ? 'NONE'
-          : p.age >= 70
-            ? (ill ? 'LOST' : 'NONE')
-            : (ill && (healthConditions[0] === 'SERIOUS_ILLNESS' || (disabilityGrade !== null && disabilityGrade <= 2)))
-                ? 'LOST'
-                : p.age >= 60 || ill ? 'WEAK' : rng.weighted([['ORDINARY', 75], ['SKILLED', 15], ['WEAK', 10]] as const)
-        let schooling = 'NOT_IN_SCHOOL'
-        if (p.age >= 3 && p.age <= 5) schooling = rng.chance(0.8) ? 'PRESCHOOL' : 'NOT_IN_SCHOOL'
-        else if (p.age >= 6 && p.age <= 15) schooling = rng.chance(0.03) ? 'DROPPED_OUT' : p.age <= 11 ? 'PRIMARY' : p.age <= 14 ? 'JUNIOR_HIGH' : rng.pick(['JUNIOR_HIGH', 'SENIOR_HIGH'])
-        else if (p.age >= 16 && p.age <= 18) schooling = rng.weighted([['SENIOR_HIGH', 45], ['SECONDARY_VOCATIONAL', 30], ['NOT_IN_SCHOOL', 25]] as const)
-        else if (p.age >= 19 && p.age <= 22 && rng.chance(0.3)) schooling = 'HIGHER_EDUCATION'
-        if (schooling !== 'NOT_IN_SCHOOL' && schooling !== 'DROPPED_OUT') students++
-        const canWork = (laborCapacity === 'ORDINARY' || laborCapacity === 'SKILLED' || laborCapacity === 'WEAK') && schooling === 'NOT_IN_SCHOOL'
-        const employment = canWork
-          ? rng.weighted([['MIGRANT', laborCapacity === 'WEAK' ? 5 : 40], ['LOCAL', 25], ['PUBLIC_WELFARE_POST', laborCapacity === 'WEAK' ? 20 : 6], ['SELF_EMPLOYED', 4], ['UNEMPLOYED', 25]] as const)
-          : 'UNEMPLOYED'
-        const employmentMonths = employment === 'UNEMPLOYED' ? null : employment === 'PUBLIC_WELFARE_POST' ? 12 : rng.int(3, 11)
-        const monthlyIncome = employment === 'UNEMPLOYED'
-          ? null
-          : employment === 'PUBLIC_WELFARE_POST' ? rng.pick([400, 500, 600]) : employment === 'MIGRANT' ? rng.money(2200, 4500, 100) : rng.money(1200, 2800, 100)
-        if (monthlyIncome !== null && employmentMonths !== null) wage += monthlyIncome * employmentMonths
-        if (p.age >= 60) pensioners++
-        const medicalInsurance = rng.chance(0.97)
-        mRows.push({
-          id: p.id,
-          householdId,
-          regionCode: village,
-          nationalIdSealed: sealer.seal(nationalId),
-          nationalIdHash: sealer.lookupHash(nationalId),
-          name: p.surname + givenName(p.sex),
-          sex: p.sex,
-          birthDate: birth,
-          relation: p.relation,
-          ethnicity: rng.chance(0.97) ? '汉族' : '回族',
-          education: p.age < 7 ? null : p.age >= 60 ? rng.pick(['文盲或半文盲', '小学']) : p.age >= 19 ? rng.weighted([['小学', 35], ['初中', 50], ['高中', 12], ['大专', 3]] as const) : null,
-          healthConditions,
-          disabilityGrade,
-          laborCapacity,
-          schooling,
-          wantsWork: canWork && (employment !== 'UNEMPLOYED' || rng.chance(0.6)),
-          employment,
-          employmentMonths,
-          monthlyIncome,
-          medicalInsurance,
-          seriousIllnessInsurance: medicalInsurance,
-          pensionInsurance: p.age >= 16 && schooling === 'NOT_IN_SCHOOL' && rng.chance(0.88),
-          dibao: attribute === 'DIBAO',
-          extremeSupport: attribute === 'EXTREME_SUPPORT'
-        })
-      }
-
-      const identificationYear = rng.weighted([[2014, 55], [2015, 20], [2016, 15], [2017, 7], [year, 3]] as const)
-      // A candidate for exit exits only if the criteria hold for that year (below): no exits on paper.
-      const exitCandidate = identificationYear < year && attribute === 'GENERAL' && rng.chance(0.5)
-      const exitYear = exitCandidate ? rng.int(Math.max(year - 1, identificationYear + 1), year) : null
-      const cultivated = round2(rng.int(5, 60) / 10)
-      const returned = rng.chance(0.25) ? round2(rng.int(5, 40) / 10) : null
-      const forest = rng.chance(0.4) ? round2(rng.int(10, 300) / 10) : null
-      hRows.push({
-        id: householdId,
-        regionCode: village,
-        householdNo: village + pad(seqNo, 4),
-        status: 'POOR',
-        attribute,
-        mainCause,
-        otherCauses,
-        identificationYear: Math.min(identificationYear, year),
-        housingSafe: exitCandidate || rng.chance(0.75),
-        drinkingWaterSafe: exitCandidate || rng.chance(0.85),
-        foodSecure: true,
-        clothingSecure: true,
-        phone: rng.chance(0.9) ? `1${rng.pick(['3', '5', '8'])}${pad(rng.int(0, 999_999_999), 9)}` : null,
-        bankName: rng.pick(BANKS),
-        bankAccountSealed: sealer.seal(`6228${pad(rng.int(0, 999_999_999), 9)}${pad(rng.int(0, 999_999), 6)}`),
-        cultivatedLandMu: cultivated,
-        forestLandMu: forest,
-        returnedFarmlandMu: returned,
-        helperName: rng.pick(SURNAMES) + givenName(rng.chance(0.6) ? 'MALE' : 'FEMALE'),
-        helperUnit: rng.pick(HELPER_UNITS),
-        helperPhone: `139${pad(rng.int(0, 99_999_999), 8)}`
-      })
-
-      // Incomes for the year before and the reference year.
-      const livestock = rng.chance(0.5)
-      for (const [y, factor] of [[year - 1, 0.9], [year, 1]] as const) {
-        const items: Record<string, number> = {}
-        if (pensioners > 0) items.pension = round2(pensioners * 12 * (y >= 2019 ? 108 : 98))
-        if (attribute === 'DIBAO') items.dibao = round2(plan.length * 12 * rng.money(150, 260, 10))
-        if (attribute === 'EXTREME_SUPPORT') items.extremeSupport = round2(plan.length * rng.money(4800, 6000, 100))
-        if (returned !== null) items.ecological = round2(returned * 300)
-        if (forest !== null) items.publicWelfareForest = round2(forest * 15)
-        if (students > 0) items.education = round2(students * rng.money(500, 1500, 100))
-        items.subsidies = rng.money(200, 900, 10)
-        const transfer = round2(Object.values(items).reduce((a, b) => a + b, 0))
-        const business = livestock || cultivated > 0 ? round2(rng.money(500, livestock ? 9000 : 3000, 10) * factor) : 0
-        const property = rng.chance(0.3) ? rng.money(100, 1500, 10) : 0
-        const wageY = round2(wage * factor)
-        const expenses = round2(business * rng.int(25, 45) / 100)
-        const persons = plan.length
-        iRows.push({
-          householdId,
-          year: y,
-          regionCode: village,
-          wage: wageY,
-          business,
-          property,
-          transfer,
-          transferItems: items,
-          expenses,
-          householdSize: persons,
-          perCapitaNet: round2((wageY + business + property + transfer - expenses) / persons)
-        })
-      }
-
-      // The exit: through an approved review with its criteria, steps and status change.
-      if (exitYear !== null) {
-        const household = hRows[hRows.length - 1]!
-        const criteria = evaluateExitCriteria({
-          year: exitYear,
-          household: { foodSecure: true, clothingSecure: true, housingSafe: household.housingSafe!, drinkingWaterSafe: household.drinkingWaterSafe! },
-          members: mRows.slice(mRows.length - plan.length).map(m => ({ id: m.id!, name: m.name, birthDate: m.birthDate, schooling: m.schooling!, medicalInsurance: m.medicalInsurance!, deceasedAt: null })),
-          perCapitaNet: iRows.find(r => r.householdId === householdId && r.year === exitYear)!.perCapitaNet,
-          povertyLine: lines.get(exitYear) ?? null
-        })
-        if (criteria.every(c => c.passed)) {
-          household.status = 'EXITED'
-          household.exitYear = exitYear
-          const reviewId = randomUUID()
-          const at = (day: number): Date => new Date(Date.UTC(exitYear, 9, day, 1, 30))
-          rRows.push({ id: reviewId, householdId, regionCode: village, year: exitYear, status: 'APPROVED', criteria, noticeEndsAt: at(20), createdAt: at(5), updatedAt: at(21) })
-          const actor = (role: string): { actorSub: string, actorRole: string } => ({ actorSub: `demo-${role.toLowerCase()}`, actorRole: role })
-          sRows.push(
-            { reviewId, regionCode: village, action: 'PROPOSE', fromStatus: null, toStatus: 'PROPOSED', at: at(5), ...actor('OPERATOR'), comment: '村民主评议通过' },
-            { reviewId, regionCode: village, action: 'VERIFY', fromStatus: 'PROPOSED', toStatus: 'VERIFIED', at: at(13), ...actor('REVIEWER'), comment: '乡镇入户核实' },
-            { reviewId, regionCode: village, action: 'APPROVE', fromStatus: 'VERIFIED', toStatus: 'APPROVED', at: at(21), ...actor('REVIEWER'), comment: '公示无异议，县审定退出' })
-          cRows.push({ householdId, regionCode: village, fromStatus: 'POOR', toStatus: 'EXITED', year: exitYear, reviewId, at: at(21), ...actor('REVIEWER') })
-        }
-      }
-
-      // 0–3 measures.
-      const nMeasures = rng.weighted([[0, 15], [1, 35], [2, 32], [3, 18]] as const)
-      const student = plan.find((_, i) => { const s = mRows[mRows.length - plan.length + i]!.schooling; return s !== 'NOT_IN_SCHOOL' && s !== 'DROPPED_OUT' && s !== 'PRESCHOOL' })
-      const worker = plan.find((_, i) => mRows[mRows.length - plan.length + i]!.laborCapacity !== 'NONE' && mRows[mRows.length - plan.length + i]!.laborCapacity !== 'LOST' && plan[i]!.age < 60)
-      const sick = sickIndex >= 0 ? plan[sickIndex] : undefined
-      const used = new Set<string>()
-      for (let j = 0; j < nMeasures; j++) {
-        const startY = rng.int(Math.max(2016, identificationYear), year)
-        const startDate = dateIn(startY)
-        const choices: Array<readonly [() => { category: string, kind: string, details?: Record<string, unknown>, memberId?: string, amount?: number }, number]> = [
-          [() => ({ category: 'INDUSTRY', kind: 'livestock', details: { project: rng.pick(['养牛', '养羊', '养猪', '养鸡']), cooperative: `${rng.pick(SURNAMES)}家养殖专业合作社` }, amount: rng.money(1000, 5000, 100) }), livestock ? 20 : 5],
-          [() => ({ category: 'INDUSTRY', kind: 'specialty_farming', details: { project: rng.pick(['香菇种植', '连翘种植', '核桃种植', '中药材种植']) }, amount: rng.money(500, 3000, 100) }), 14],
-          [() => ({ category: 'INDUSTRY', kind: 'solar', details: { project: '村级光伏电站收益分配' }, amount: 3000 }), 6],
-          [() => ({ category: 'FINANCE', kind: 'microcredit', details: { bank: rng.pick(BANKS), principal: rng.pick([10000, 20000, 30000, 50000]), termMonths: rng.pick([12, 24, 36]), interestSubsidy: rng.money(300, 2000, 10) } }), 10],
-          ...(returned !== null ? [[() => ({ category: 'ECOLOGICAL', kind: 'returned_farmland', details: { areaMu: returned } }), 10] as const] : []),
-          ...(forest !== null ? [[() => ({ category: 'ECOLOGICAL', kind: 'public_welfare_forest', details: { areaMu: forest } }), 6] as const] : []),
-          ...(worker !== undefined
-            ? [
-                [() => ({ category: 'ECOLOGICAL', kind: 'forest_ranger', details: { annualPay: 6000 }, memberId: worker.id }), 3] as const,
-                [() => ({ category: 'EMPLOYMENT', kind: 'transfer_employment', details: { employer: rng.pick(['郑州富士康', '昆山电子厂', '本县建筑公司']), place: rng.pick(['郑州', '昆山', '本县']) }, memberId: worker.id }), 8] as const,
-                [() => ({ category: 'EMPLOYMENT', kind: 'public_welfare_post', details: { post: rng.pick(['保洁员', '护林员', '道路养护员']), monthlyPay: rng.pick([400, 500, 600]) }, memberId: worker.id }), 5] as const,
-                [() => ({ category: 'EMPLOYMENT', kind: 'skills_training', details: { course: rng.pick(['家政服务', '电工', '厨师', '种植技术']), hours: rng.pick([40, 56, 80]), certificate: rng.chance(0.6) }, memberId: worker.id }), 6] as const
-              ]
-            : []),
-          ...(student !== undefined ? [[() => ({ category: 'EDUCATION', kind: rng.pick(['living_allowance', 'tuition_waiver', 'rain_dew_plan']), memberId: student.id, amount: rng.pick([1000, 1250, 1500, 2000]) }), 12] as const] : []),
-          [() => ({ category: 'HEALTH', kind: 'family_doctor_contract', ...(sick !== undefined ? { memberId: sick.id } : {}) }), sick !== undefined ? 14 : 6],
-          ...(sick !== undefined ? [[() => ({ category: 'HEALTH', kind: rng.pick(['chronic_disease_card', 'medical_assistance']), memberId: sick.id }), 10] as const] : []),
-          [() => ({ category: 'HEALTH', kind: 'basic_insurance_subsidy', amount: round2(plan.length * 220) }), 5],
-          [() => ({ category: 'HOUSING', kind: 'dangerous_house_renovation', details: { grade: rng.pick(['C', 'D']) }, amount: rng.pick([10000, 15000, 20000]) }), 4],
-          ...(attribute === 'DIBAO' ? [[() => ({ category: 'SOCIAL_SECURITY', kind: 'dibao' }), 12] as const] : []),
-          ...(attribute === 'EXTREME_SUPPORT' ? [[() => ({ category: 'SOCIAL_SECURITY', kind: 'extreme_support' }), 20] as const] : [])
-        ]
-        const m = rng.weighted(choices)()
-        const key = `${m.category}/${m.kind}`
-        if (used.has(key)) continue
-        used.add(key)
-        const status = startY < year ? rng.weighted([['COMPLETED', 40], ['ACTIVE', 60]] as const) : 'ACTIVE'
-        const endDate = status === 'COMPLETED' ? dateIn(rng.int(startY, year)) : null
-        const input = { category: m.category, kind: m.kind, status, startDate, endDate: endDate !== null && endDate < startDate ? startDate : endDate, amount: m.amount ?? null, details: m.details ?? null }
-        const check = validateMeasure(input, 'measure')
-        if (check.fields.length > 0) throw new Error(`demo measure ${key} does not validate: ${check.fields.map(f => `${f.path} ${f.message}`).join('; ')}`)
-        meRows.push({
-          householdId,
-          memberId: m.memberId ?? null,
-          regionCode: village,
-          category: m.category,
-          kind: m.kind,
-          status,
-          startDate,
-          endDate: input.endDate,
-          amount: check.amount,
-          fundingSource: rng.pick(['中央财政专项扶贫资金', '省级财政专项扶贫资金', '县级统筹整合资金', '行业部门资金']),
-          details: check.details
-        })
+      } else if (firstAdultChild === null) {
+        firstAdultChild = add('CHILD', 'MALE', headAge - rng.int(23, 32), surname)
+      } else if (!plan.some(p => p.relation === 'CHILD_IN_LAW') && firstAdultChild.age >= 20 && rng.chance(0.7)) {
+        add('CHILD_IN_LAW', 'FEMALE', firstAdultChild.age + rng.int(-3, 2), rng.pick(SURNAMES))
+      } else if (firstAdultChild.age >= 22) {
+        add('GRANDCHILD', sex, rng.int(0, Math.min(15, firstAdultChild.age - 20)), surname)
+      } else {
+        add('CHILD', sex, headAge - rng.int(23, 34), surname)
       }
     }
+
+    // Health: the cause shows in someone's record.
+    const sickIndex = mainCause === 'ILLNESS' || mainCause === 'DISABILITY' ? rng.int(0, plan.length - 1) : -1
+    let wage = 0
+    let pensioners = 0
+    let students = 0
+    for (let i = 0; i < plan.length; i++) {
+      const p = plan[i]!
+      let birth = birthDate(p.age)
+      let nationalId = makeId(county, birth, p.sex)
+      while (nationalId === null) { birth = birthDate(p.age); nationalId = makeId(county, birth, p.sex) }
+      const healthConditions: string[] = []
+      let disabilityGrade: number | null = null
+      if (i === sickIndex) {
+        if (mainCause === 'DISABILITY') { healthConditions.push('DISABLED'); disabilityGrade = rng.int(1, 4) } else healthConditions.push(rng.chance(0.65) ? 'CHRONIC_ILLNESS' : 'SERIOUS_ILLNESS')
+      } else if (p.age >= 50 && rng.chance(0.15)) healthConditions.push('CHRONIC_ILLNESS')
+      const ill = healthConditions.length > 0
+      const laborCapacity = p.age < 16
+        ? 'NONE'
+        : p.age >= 70
+          ? (ill ? 'LOST' : 'NONE')
+          : (ill && (healthConditions[0] === 'SERIOUS_ILLNESS' || (disabilityGrade !== null && disabilityGrade <= 2)))
+              ? 'LOST'
+              : p.age >= 60 || ill ? 'WEAK' : rng.weighted([['ORDINARY', 75], ['SKILLED', 15], ['WEAK', 10]] as const)
+      let schooling = 'NOT_IN_SCHOOL'
+      if (p.age >= 3 && p.age <= 5) schooling = rng.chance(0.8) ? 'PRESCHOOL' : 'NOT_IN_SCHOOL'
+      else if (p.age >= 6 && p.age <= 15) schooling = rng.chance(0.03) ? 'DROPPED_OUT' : p.age <= 11 ? 'PRIMARY' : p.age <= 14 ? 'JUNIOR_HIGH' : rng.pick(['JUNIOR_HIGH', 'SENIOR_HIGH'])
+      else if (p.age >= 16 && p.age <= 18) schooling = rng.weighted([['SENIOR_HIGH', 45], ['SECONDARY_VOCATIONAL', 30], ['NOT_IN_SCHOOL', 25]] as const)
+      else if (p.age >= 19 && p.age <= 22 && rng.chance(0.3)) schooling = 'HIGHER_EDUCATION'
+      if (schooling !== 'NOT_IN_SCHOOL' && schooling !== 'DROPPED_OUT') students++
+      const canWork = (laborCapacity === 'ORDINARY' || laborCapacity === 'SKILLED' || laborCapacity === 'WEAK') && schooling === 'NOT_IN_SCHOOL'
+      const employment = canWork
+        ? rng.weighted([['MIGRANT', laborCapacity === 'WEAK' ? 5 : 40], ['LOCAL', 25], ['PUBLIC_WELFARE_POST', laborCapacity === 'WEAK' ? 20 : 6], ['SELF_EMPLOYED', 4], ['UNEMPLOYED', 25]] as const)
+        : 'UNEMPLOYED'
+      const employmentMonths = employment === 'UNEMPLOYED' ? null : employment === 'PUBLIC_WELFARE_POST' ? 12 : rng.int(3, 11)
+      const monthlyIncome = employment === 'UNEMPLOYED'
+        ? null
+        : employment === 'PUBLIC_WELFARE_POST' ? rng.pick([400, 500, 600]) : employment === 'MIGRANT' ? rng.money(2200, 4500, 100) : rng.money(1200, 2800, 100)
+      if (monthlyIncome !== null && employmentMonths !== null) wage += monthlyIncome * employmentMonths
+      if (p.age >= 60) pensioners++
+      const medicalInsurance = rng.chance(0.97)
+      mRows.push({
+        id: p.id,
+        householdId,
+        regionCode: village,
+        nationalIdSealed: sealer.seal(nationalId),
+        nationalIdHash: sealer.lookupHash(nationalId),
+        name: p.surname + givenName(p.sex),
+        sex: p.sex,
+        birthDate: birth,
+        relation: p.relation,
+        ethnicity: rng.chance(0.97) ? '汉族' : '回族',
+        education: p.age < 7 ? null : p.age >= 60 ? rng.pick(['文盲或半文盲', '小学']) : p.age >= 19 ? rng.weighted([['小学', 35], ['初中', 50], ['高中', 12], ['大专', 3]] as const) : null,
+        healthConditions,
+        disabilityGrade,
+        laborCapacity,
+        schooling,
+        wantsWork: canWork && (employment !== 'UNEMPLOYED' || rng.chance(0.6)),
+        employment,
+        employmentMonths,
+        monthlyIncome,
+        medicalInsurance,
+        seriousIllnessInsurance: medicalInsurance,
+        pensionInsurance: p.age >= 16 && schooling === 'NOT_IN_SCHOOL' && rng.chance(0.88),
+        dibao: attribute === 'DIBAO',
+        extremeSupport: attribute === 'EXTREME_SUPPORT'
+      })
+    }
+
+    const identificationYear = rng.weighted([[2014, 55], [2015, 20], [2016, 15], [2017, 7], [year, 3]] as const)
+    // A candidate for exit exits only if the criteria hold for that year (below): no exits on paper.
+    const exitCandidate = identificationYear < year && attribute === 'GENERAL' && rng.chance(0.5)
+    const exitYear = exitCandidate ? rng.int(Math.max(year - 1, identificationYear + 1), year) : null
+    const cultivated = round2(rng.int(5, 60) / 10)
+    const returned = rng.chance(0.25) ? round2(rng.int(5, 40) / 10) : null
+    const forest = rng.chance(0.4) ? round2(rng.int(10, 300) / 10) : null
+    hRows.push({
+      id: householdId,
+      regionCode: village,
+      householdNo: village + pad(seqNo, 4),
+      status: 'POOR',
+      attribute,
+      mainCause,
+      otherCauses,
+      identificationYear: Math.min(identificationYear, year),
+      housingSafe: exitCandidate || rng.chance(0.75),
+      drinkingWaterSafe: exitCandidate || rng.chance(0.85),
+      foodSecure: true,
+      clothingSecure: true,
+      phone: rng.chance(0.9) ? `1${rng.pick(['3', '5', '8'])}${pad(rng.int(0, 999_999_999), 9)}` : null,
+      bankName: rng.pick(BANKS),
+      bankAccountSealed: sealer.seal(`6228${pad(rng.int(0, 999_999_999), 9)}${pad(rng.int(0, 999_999), 6)}`),
+      cultivatedLandMu: cultivated,
+      forestLandMu: forest,
+      returnedFarmlandMu: returned,
+      helperName: rng.pick(SURNAMES) + givenName(rng.chance(0.6) ? 'MALE' : 'FEMALE'),
+      helperUnit: rng.pick(HELPER_UNITS),
+      helperPhone: `139${pad(rng.int(0, 99_999_999), 8)}`
+    })
+
+    // Incomes for the year before and the reference year.
+    const livestock = rng.chance(0.5)
+    for (const [y, factor] of [[year - 1, 0.9], [year, 1]] as const) {
+      const items: Record<string, number> = {}
+      if (pensioners > 0) items.pension = round2(pensioners * 12 * (y >= 2019 ? 108 : 98))
+      if (attribute === 'DIBAO') items.dibao = round2(plan.length * 12 * rng.money(150, 260, 10))
+      if (attribute === 'EXTREME_SUPPORT') items.extremeSupport = round2(plan.length * rng.money(4800, 6000, 100))
+      if (returned !== null) items.ecological = round2(returned * 300)
+      if (forest !== null) items.publicWelfareForest = round2(forest * 15)
+      if (students > 0) items.education = round2(students * rng.money(500, 1500, 100))
+      items.subsidies = rng.money(200, 900, 10)
+      const transfer = round2(Object.values(items).reduce((a, b) => a + b, 0))
+      const business = livestock || cultivated > 0 ? round2(rng.money(500, livestock ? 9000 : 3000, 10) * factor) : 0
+      const property = rng.chance(0.3) ? rng.money(100, 1500, 10) : 0
+      const wageY = round2(wage * factor)
+      const expenses = round2(business * rng.int(25, 45) / 100)
+      const persons = plan.length
+      iRows.push({
+        householdId,
+        year: y,
+        regionCode: village,
+        wage: wageY,
+        business,
+        property,
+        transfer,
+        transferItems: items,
+        expenses,
+        householdSize: persons,
+        perCapitaNet: round2((wageY + business + property + transfer - expenses) / persons)
+      })
+    }
+
+    // The exit: through an approved review with its criteria, steps and status change.
+    if (exitYear !== null) {
+      const household = hRows[hRows.length - 1]!
+      const criteria = evaluateExitCriteria({
+        year: exitYear,
+        household: { foodSecure: true, clothingSecure: true, housingSafe: household.housingSafe!, drinkingWaterSafe: household.drinkingWaterSafe! },
+        members: mRows.slice(mRows.length - plan.length).map(m => ({ id: m.id!, name: m.name, birthDate: m.birthDate, schooling: m.schooling!, medicalInsurance: m.medicalInsurance!, deceasedAt: null })),
+        perCapitaNet: iRows.find(r => r.householdId === householdId && r.year === exitYear)!.perCapitaNet,
+        povertyLine: lines.get(exitYear) ?? null
+      })
+      if (criteria.every(c => c.passed)) {
+        household.status = 'EXITED'
+        household.exitYear = exitYear
+        const reviewId = randomUUID()
+        const at = (day: number): Date => new Date(Date.UTC(exitYear, 9, day, 1, 30))
+        rRows.push({ id: reviewId, householdId, regionCode: village, year: exitYear, status: 'APPROVED', criteria, noticeEndsAt: at(20), createdAt: at(5), updatedAt: at(21) })
+        const actor = (role: string): { actorSub: string, actorRole: string } => ({ actorSub: `demo-${role.toLowerCase()}`, actorRole: role })
+        sRows.push(
+          { reviewId, regionCode: village, action: 'PROPOSE', fromStatus: null, toStatus: 'PROPOSED', at: at(5), ...actor('OPERATOR'), comment: '村民主评议通过' },
+          { reviewId, regionCode: village, action: 'VERIFY', fromStatus: 'PROPOSED', toStatus: 'VERIFIED', at: at(13), ...actor('REVIEWER'), comment: '乡镇入户核实' },
+          { reviewId, regionCode: village, action: 'APPROVE', fromStatus: 'VERIFIED', toStatus: 'APPROVED', at: at(21), ...actor('REVIEWER'), comment: '公示无异议，县审定退出' })
+        cRows.push({ householdId, regionCode: village, fromStatus: 'POOR', toStatus: 'EXITED', year: exitYear, reviewId, at: at(21), ...actor('REVIEWER') })
+      }
+    }
+
+    // 0–3 measures.
+    const nMeasures = rng.weighted([[0, 15], [1, 35], [2, 32], [3, 18]] as const)
+    const student = plan.find((_, i) => { const s = mRows[mRows.length - plan.length + i]!.schooling; return s !== 'NOT_IN_SCHOOL' && s !== 'DROPPED_OUT' && s !== 'PRESCHOOL' })
+    const worker = plan.find((_, i) => mRows[mRows.length - plan.length + i]!.laborCapacity !== 'NONE' && mRows[mRows.length - plan.length + i]!.laborCapacity !== 'LOST' && plan[i]!.age < 60)
+    const sick = sickIndex >= 0 ? plan[sickIndex] : undefined
+    const used = new Set<string>()
+    for (let j = 0; j < nMeasures; j++) {
+      const startY = rng.int(Math.max(2016, identificationYear), year)
+      const startDate = dateIn(startY)
+      const choices: Array<readonly [() => { category: string, kind: string, details?: Record<string, unknown>, memberId?: string, amount?: number }, number]> = [
+        [() => ({ category: 'INDUSTRY', kind: 'livestock', details: { project: rng.pick(['养牛', '养羊', '养猪', '养鸡']), cooperative: `${rng.pick(SURNAMES)}家养殖专业合作社` }, amount: rng.money(1000, 5000, 100) }), livestock ? 20 : 5],
+        [() => ({ category: 'INDUSTRY', kind: 'specialty_farming', details: { project: rng.pick(['香菇种植', '连翘种植', '核桃种植', '中药材种植']) }, amount: rng.money(500, 3000, 100) }), 14],
+        [() => ({ category: 'INDUSTRY', kind: 'solar', details: { project: '村级光伏电站收益分配' }, amount: 3000 }), 6],
+        [() => ({ category: 'FINANCE', kind: 'microcredit', details: { bank: rng.pick(BANKS), principal: rng.pick([10000, 20000, 30000, 50000]), termMonths: rng.pick([12, 24, 36]), interestSubsidy: rng.money(300, 2000, 10) } }), 10],
+        ...(returned !== null ? [[() => ({ category: 'ECOLOGICAL', kind: 'returned_farmland', details: { areaMu: returned } }), 10] as const] : []),
+        ...(forest !== null ? [[() => ({ category: 'ECOLOGICAL', kind: 'public_welfare_forest', details: { areaMu: forest } }), 6] as const] : []),
+        ...(worker !== undefined
+          ? [
+              [() => ({ category: 'ECOLOGICAL', kind: 'forest_ranger', details: { annualPay: 6000 }, memberId: worker.id }), 3] as const,
+              [() => ({ category: 'EMPLOYMENT', kind: 'transfer_employment', details: { employer: rng.pick(['郑州富士康', '昆山电子厂', '本县建筑公司']), place: rng.pick(['郑州', '昆山', '本县']) }, memberId: worker.id }), 8] as const,
+              [() => ({ category: 'EMPLOYMENT', kind: 'public_welfare_post', details: { post: rng.pick(['保洁员', '护林员', '道路养护员']), monthlyPay: rng.pick([400, 500, 600]) }, memberId: worker.id }), 5] as const,
+              [() => ({ category: 'EMPLOYMENT', kind: 'skills_training', details: { course: rng.pick(['家政服务', '电工', '厨师', '种植技术']), hours: rng.pick([40, 56, 80]), certificate: rng.chance(0.6) }, memberId: worker.id }), 6] as const
+            ]
+          : []),
+        ...(student !== undefined ? [[() => ({ category: 'EDUCATION', kind: rng.pick(['living_allowance', 'tuition_waiver', 'rain_dew_plan']), memberId: student.id, amount: rng.pick([1000, 1250, 1500, 2000]) }), 12] as const] : []),
+        [() => ({ category: 'HEALTH', kind: 'family_doctor_contract', ...(sick !== undefined ? { memberId: sick.id } : {}) }), sick !== undefined ? 14 : 6],
+        ...(sick !== undefined ? [[() => ({ category: 'HEALTH', kind: rng.pick(['chronic_disease_card', 'medical_assistance']), memberId: sick.id }), 10] as const] : []),
+        [() => ({ category: 'HEALTH', kind: 'basic_insurance_subsidy', amount: round2(plan.length * 220) }), 5],
+        [() => ({ category: 'HOUSING', kind: 'dangerous_house_renovation', details: { grade: rng.pick(['C', 'D']) }, amount: rng.pick([10000, 15000, 20000]) }), 4],
+        ...(attribute === 'DIBAO' ? [[() => ({ category: 'SOCIAL_SECURITY', kind: 'dibao' }), 12] as const] : []),
+        ...(attribute === 'EXTREME_SUPPORT' ? [[() => ({ category: 'SOCIAL_SECURITY', kind: 'extreme_support' }), 20] as const] : [])
+      ]
+      const m = rng.weighted(choices)()
+      const key = `${m.category}/${m.kind}`
+      if (used.has(key)) continue
+      used.add(key)
+      const status = startY < year ? rng.weighted([['COMPLETED', 40], ['ACTIVE', 60]] as const) : 'ACTIVE'
+      const endDate = status === 'COMPLETED' ? dateIn(rng.int(startY, year)) : null
+      const input = { category: m.category, kind: m.kind, status, startDate, endDate: endDate !== null && endDate < startDate ? startDate : endDate, amount: m.amount ?? null, details: m.details ?? null }
+      const check = validateMeasure(input, 'measure')
+      if (check.fields.length > 0) throw new Error(`demo measure ${key} does not validate: ${check.fields.map(f => `${f.path} ${f.message}`).join('; ')}`)
+      meRows.push({
+        householdId,
+        memberId: m.memberId ?? null,
+        regionCode: village,
+        category: m.category,
+        kind: m.kind,
+        status,
+        startDate,
+        endDate: input.endDate,
+        amount: check.amount,
+        fundingSource: rng.pick(['中央财政专项扶贫资金', '省级财政专项扶贫资金', '县级统筹整合资金', '行业部门资金']),
+        details: check.details
+      })
+    }
+    return { household: hRows[0]!, members: mRows, incomes: iRows, measures: meRows, exitReviews: rRows, exitReviewSteps: sRows, statusChanges: cRows }
+  }
+
+  const reissueId = (m: MemberInsert): void => {
+    const id = makeId(m.regionCode.slice(0, 6), m.birthDate, m.sex as Sex)
+    if (id === null) throw new Error(`no national ID sequence number left for ${m.regionCode.slice(0, 6)} ${m.birthDate}`)
+    m.nationalIdSealed = sealer.seal(id)
+    m.nationalIdHash = sealer.lookupHash(id)
+  }
+  return { next, reissueId }
+}
+
+export async function generateDemoData (db: Db, sealer: Sealer, opts: DemoDataOptions): Promise<DemoDataCounts> {
+  if (!Number.isInteger(opts.households) || opts.households < 0) throw new RangeError('households must be a whole number ≥ 0')
+  const planner = demoPlanner(sealer, await demoContext(db, opts.region), opts)
+  const totals: DemoDataCounts = { households: 0, members: 0, measures: 0, incomes: 0 }
+
+  for (let start = 0; start < opts.households; start += BATCH) {
+    const planned = Array.from({ length: Math.min(BATCH, opts.households - start) }, () => planner.next())
+    const hRows = planned.map(p => p.household)
+    const mRows = planned.flatMap(p => p.members)
+    const iRows = planned.flatMap(p => p.incomes)
+    const meRows = planned.flatMap(p => p.measures)
+    const rRows = planned.flatMap(p => p.exitReviews)
+    const sRows = planned.flatMap(p => p.exitReviewSteps)
+    const cRows = planned.flatMap(p => p.statusChanges)
 
     // Skip (regenerate) any national ID already active in the database (e.g. an earlier run).
     for (;;) {
@@ -414,12 +467,7 @@ export async function generateDemoData (db: Db, sealer: Sealer, opts: DemoDataOp
         for (const r of rows) taken.add(r.h)
       }
       if (taken.size === 0) break
-      for (const m of mRows) {
-        if (!taken.has(m.nationalIdHash)) continue
-        const id = makeId(m.regionCode.slice(0, 6), m.birthDate, m.sex as Sex)
-        m.nationalIdSealed = sealer.seal(id)
-        m.nationalIdHash = sealer.lookupHash(id)
-      }
+      for (const m of mRows) if (taken.has(m.nationalIdHash)) planner.reissueId(m)
     }
 
     await db.transaction(async (tx) => {

@@ -1,7 +1,7 @@
 import { and, asc, count, desc, eq, gt, inArray, like, lt, sql, type SQL } from 'drizzle-orm'
 import { columnsOf } from '../../db/json-rows.js'
 import type { Db, DbOrTx } from '../../db/index.js'
-import { exitReviews, householdStatusChanges, households, members } from '../../db/schema/index.js'
+import { exitReviews, householdStatusChanges, households, members, regions } from '../../db/schema/index.js'
 import { escapeLike } from '../../shared/ids.js'
 import type { IdRange } from '../../shared/pagination.js'
 import { AREA, areaPattern, inArea } from '../../shared/policy.js'
@@ -113,6 +113,14 @@ function where (values: Record<string, unknown>): SQL | undefined {
  * backward): an unnamed statement per shape, direction and set of filters given, planned
  * by PostgreSQL for each request's values (a generic plan would walk the primary key for
  * a village, where the plan for its values uses the `(region_code, id)` index).
+ *
+ * A township or a village is read village by village: the first `limit` ids of each of
+ * its villages from the `(region_code, id)` index, in order, then the first `limit` of
+ * those — a cost bounded by its villages, not by its households. Read as one range of
+ * that index, a township's households would all be read and sorted for every page: the
+ * page grew with the registry (docs/benchmarks.md, "Scale"). A county or a city keeps the
+ * plain statement: PostgreSQL walks the primary key and skips other regions' households,
+ * about `limit` × (all households ÷ the region's) rows, whatever the registry's size.
  */
 export async function list<R extends Related> (db: Db, p: Principal, q: HouseholdQuery, range: IdRange, limit: number, read: Read<R>): Promise<Array<HouseholdRowWith<R>>> {
   const values = {
@@ -121,10 +129,19 @@ export async function list<R extends Related> (db: Db, p: Principal, q: Househol
     ...(range.beforeId !== null ? { beforeId: range.beforeId } : {}),
     limit
   }
-  return await statement(db, `list ${Object.keys(values).join()} ${range.backward ? 'desc' : 'asc'} ${read.shape}`, false, () =>
-    db.select({ ...columnsOf(households, read.columns), ...read.related(AREA) }).from(households)
-      .where(where(values)).orderBy(range.backward ? desc(households.id) : asc(households.id)).limit(sql.placeholder('limit'))
-  ).execute(values) as Array<HouseholdRowWith<R>>
+  const byVillage = q.regionCode.length >= 9
+  const order = range.backward ? desc(households.id) : asc(households.id)
+  return await statement(db, `list ${Object.keys(values).join()} ${range.backward ? 'desc' : 'asc'}${byVillage ? ' by village' : ''} ${read.shape}`, false, () => {
+    const page = db.select({ ...columnsOf(households, read.columns), ...read.related(AREA) }).from(households)
+    if (!byVillage) return page.where(where(values)).orderBy(order).limit(sql.placeholder('limit'))
+    // Inside the lateral subquery "households" is that subquery's own (the nearest FROM).
+    const dir = range.backward ? sql`DESC` : sql`ASC`
+    const ids = sql`SELECT x.id FROM ${regions} v CROSS JOIN LATERAL (
+        SELECT ${households.id} AS id FROM ${households} WHERE ${households.regionCode} = v.code AND ${where(values)}
+        ORDER BY ${households.id} ${dir} LIMIT ${sql.placeholder('limit')}) x
+      WHERE v.level = 'VILLAGE' AND v.code LIKE ${sql.placeholder('region')} ORDER BY x.id ${dir} LIMIT ${sql.placeholder('limit')}`
+    return page.where(and(inArea(households.regionCode, AREA), sql`${households.id} IN (${ids})`)).orderBy(order).limit(sql.placeholder('limit'))
+  }).execute(values) as Array<HouseholdRowWith<R>>
 }
 
 export async function countMatching (db: Db, p: Principal, q: HouseholdQuery): Promise<number> {
