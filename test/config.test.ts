@@ -193,3 +193,14 @@ t.test('REGISTRATION_REFUSALS_PER_DAY: 20 by default (test suite included), sett
     t.throws(() => loadConfig({ JWT_SECRET: SECRET, REGISTRATION_REFUSALS_PER_DAY: bad }), /REGISTRATION_REFUSALS_PER_DAY must be an integer between 1 and 100000/)
   }
 })
+
+t.test('DATABASE_REPLICA_URLS: none by default; comma-separated postgres URLs; a bad entry named by its place, never echoed; REPLICA_MAX_LAG_MS bounded', async (t) => {
+  const env = { JWT_SECRET: SECRET, DATA_KEY: KEY, AUDIT_SIGNING_KEY: TEST_AUDIT_KEY }
+  t.same(loadConfig(env).replicas, { urls: [], maxLagMs: 2000 })
+  t.same(loadConfig({ ...env, DATABASE_REPLICA_URLS: ' postgres://r@10.0.0.12:5432/registry, postgresql://r@10.0.0.13/registry ', REPLICA_MAX_LAG_MS: '500' }).replicas,
+    { urls: ['postgres://r@10.0.0.12:5432/registry', 'postgresql://r@10.0.0.13/registry'], maxLagMs: 500 })
+  const err = t.throws(() => loadConfig({ ...env, DATABASE_REPLICA_URLS: 'postgres://r@10.0.0.12/registry,mysql://u:secret-word@x/y' })) as Error
+  t.match(err.message, /DATABASE_REPLICA_URLS must be comma-separated postgres URLs \(entry 2 is not one\)/)
+  t.notMatch(err.message, /secret-word/, 'the URL (and a password in it) is not repeated')
+  t.throws(() => loadConfig({ ...env, REPLICA_MAX_LAG_MS: '10' }), /REPLICA_MAX_LAG_MS must be an integer between 50 and 600000/)
+})
