@@ -143,7 +143,7 @@ export async function startServer (url: string, port: number, poolMax: number, e
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(a => a !== '')
   build()
   // As the Dockerfile's CMD runs it (BENCH_NODE_ARGS come after: they may override it).
-  return await startProcess(['--max-semi-space-size=32', ...nodeArgs, 'dist/src/server.js'], port, {
+  return await startProcess(['--max-semi-space-size=32', ...nodeArgs, process.env.BENCH_SERVER_ENTRY ?? 'dist/src/server.js'], port, {
     NODE_ENV: 'production',
     LOG_LEVEL: 'warn',
     HOST: '127.0.0.1',
