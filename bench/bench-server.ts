@@ -137,7 +137,8 @@ function build (): void {
  * --max-semi-space-size=32 dist/src/server.js`, built
  * first; run through tsx, every function would carry esbuild's `__name` wrapper) on 127.0.0.1:port.
  * `env` adds variables (e.g. IMPORT_BATCH_ROWS, or PGOPTIONS for PostgreSQL settings of
- * its connections); BENCH_NODE_ARGS adds options to its node, e.g. `--cpu-prof` to profile it.
+ * its connections); BENCH_NODE_ARGS adds options to its node, e.g. `--cpu-prof` to profile it;
+ * BENCH_SERVER_ENTRY runs another build's entry (e.g. a copy of dist/ from an earlier commit).
  */
 export async function startServer (url: string, port: number, poolMax: number, env: Record<string, string> = {}): Promise<BenchServer> {
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(a => a !== '')
