@@ -137,13 +137,14 @@ function build (): void {
  * --max-semi-space-size=32 dist/src/server.js`, built
  * first; run through tsx, every function would carry esbuild's `__name` wrapper) on 127.0.0.1:port.
  * `env` adds variables (e.g. IMPORT_BATCH_ROWS, or PGOPTIONS for PostgreSQL settings of
- * its connections); BENCH_NODE_ARGS adds options to its node, e.g. `--cpu-prof` to profile it.
+ * its connections); BENCH_NODE_ARGS adds options to its node, e.g. `--cpu-prof` to profile it;
+ * BENCH_SERVER_ENTRY runs another build's entry (e.g. a copy of dist/ from an earlier commit).
  */
 export async function startServer (url: string, port: number, poolMax: number, env: Record<string, string> = {}): Promise<BenchServer> {
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(a => a !== '')
   build()
   // As the Dockerfile's CMD runs it (BENCH_NODE_ARGS come after: they may override it).
-  return await startProcess(['--max-semi-space-size=32', ...nodeArgs, 'dist/src/server.js'], port, {
+  return await startProcess(['--max-semi-space-size=32', ...nodeArgs, process.env.BENCH_SERVER_ENTRY ?? 'dist/src/server.js'], port, {
     NODE_ENV: 'production',
     LOG_LEVEL: 'warn',
     HOST: '127.0.0.1',

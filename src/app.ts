@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import cors from '@fastify/cors'
-import helmet from '@fastify/helmet'
+import helmet from 'helmet'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import type { Config } from './config.js'
 import { openDatabase, type Database } from './db/index.js'
@@ -95,8 +95,11 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
     return typeof payload === 'string' && payload.length > LARGE_TEXT ? Buffer.from(payload) : payload
   })
   await fastify.register(httpErrors)
-  // Security headers on every answer; CSP is off in development, where GraphiQL's page runs inline scripts.
-  await fastify.register(helmet, { contentSecurityPolicy: config.env === 'development' ? false : undefined })
+  // Security headers on every answer; CSP is off in development, where GraphiQL's page runs
+  // inline scripts. Helmet's middleware is built once: @fastify/helmet built it again for every
+  // request (its CSP parsed each time), a measurable share of a write's CPU (docs/benchmarks.md).
+  const securityHeaders = helmet({ contentSecurityPolicy: config.env === 'development' ? false : undefined })
+  fastify.addHook('onRequest', (req, reply, done) => { securityHeaders(req.raw, reply.raw, (err?: unknown) => { done(err as Error | undefined) }) })
   // Load shedding and rate limits (the latter applied by auth, once the caller is known).
   await fastify.register(limits, { config })
   await fastify.register(auth, { auth: config.auth, regionExists: createRegionDirectory(database.db).exists, metricsToken: config.metricsToken })

@@ -11,10 +11,14 @@ import { paths } from '../paths.js'
 import * as schema from './schema/index.js'
 
 export { schema }
-export type Schema = typeof schema
-/** The database, whichever driver serves it: node-postgres and PGlite share this base type. */
-export type Db = PgDatabase<PgQueryResultHKT, Schema>
-export type Tx = PgTransaction<PgQueryResultHKT, Schema, ExtractTablesWithRelations<Schema>>
+/**
+ * The database, whichever driver serves it: node-postgres and PGlite share this base type.
+ * Built without drizzle's relational query API (`db.query.*`, unused here): with a schema,
+ * every transaction object builds a query builder per table, a cost each write paid for
+ * nothing (docs/benchmarks.md, "Writes and the audit log").
+ */
+export type Db = PgDatabase<PgQueryResultHKT>
+export type Tx = PgTransaction<PgQueryResultHKT, Record<string, never>, ExtractTablesWithRelations<Record<string, never>>>
 /** Repositories accept either the database or an open transaction. */
 export type DbOrTx = Db | Tx
 
@@ -105,7 +109,7 @@ export async function openDatabase (cfg: Config['database'], log: Logger, onQuer
   if (cfg.kind === 'postgres') {
     const pool = openPool(cfg.url, cfg.poolMax, cfg.statementTimeoutMs, log)
     return {
-      db: drizzlePg({ client: pool, schema, ...(logger ? { logger } : {}) }) as unknown as Db,
+      db: drizzlePg({ client: pool, ...(logger ? { logger } : {}) }) as unknown as Db,
       kind: 'postgres',
       pool,
       async migrate (afterwards) {
@@ -128,14 +132,14 @@ export async function openDatabase (cfg: Config['database'], log: Logger, onQuer
           client.on('error', (err) => { log.error({ err }, 'database session failed'); resolve() })
         })
         await client.connect()
-        return { db: drizzlePg({ client, schema }) as unknown as Db, ended, close: async () => { await client.end().catch(() => {}) } }
+        return { db: drizzlePg({ client }) as unknown as Db, ended, close: async () => { await client.end().catch(() => {}) } }
       },
       close: async () => { await pool.end() },
       connections: () => ({ max: cfg.poolMax, total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount })
     }
   }
   const client = await PGlite.create({ dataDir: cfg.dataDir })
-  const db = drizzlePglite({ client, schema, ...(logger ? { logger } : {}) }) as unknown as Db
+  const db = drizzlePglite({ client, ...(logger ? { logger } : {}) }) as unknown as Db
   return {
     db,
     kind: 'pglite',
@@ -145,7 +149,7 @@ export async function openDatabase (cfg: Config['database'], log: Logger, onQuer
       await afterwards?.()
     },
     // The same connection, without the statement logger: a session's own work is not the requests'.
-    session: async () => ({ db: drizzlePglite({ client, schema }) as unknown as Db, ended: new Promise<void>(() => {}), close: async () => {} }),
+    session: async () => ({ db: drizzlePglite({ client }) as unknown as Db, ended: new Promise<void>(() => {}), close: async () => {} }),
     close: async () => { await client.close() },
     connections: () => ({ max: 1, total: 1 })
   }
@@ -207,10 +211,39 @@ const toJson = (v: unknown): unknown => (typeof v === 'bigint' ? v.toString() : 
  */
 export async function insertMany<T extends PgTable> (db: DbOrTx, table: T, rows: ReadonlyArray<T['$inferInsert']>): Promise<void> {
   if (rows.length === 0) return
-  const columns = getTableColumns(table)
-  const keys = Object.keys(columns).filter(k => rows.some(r => (r as Record<string, unknown>)[k] !== undefined))
-  const json = JSON.stringify(rows.map(r => Object.fromEntries(keys.map(k => [columns[k]!.name, toJson((r as Record<string, unknown>)[k])]))))
-  const names = sql.raw(keys.map(k => `"${columns[k]!.name}"`).join(', '))
-  const defs = sql.raw(keys.map(k => `"${columns[k]!.name}" ${columns[k]!.getSQLType().replace(/\s+COLLATE\s+.*$/i, '')}`).join(', '))
+  const set = columnsOf(table).filter(([k]) => rows.some(r => (r as Record<string, unknown>)[k] !== undefined))
+  const json = JSON.stringify(rows.map(r => {
+    const o: Record<string, unknown> = {}
+    for (const [k, name] of set) o[name] = toJson((r as Record<string, unknown>)[k])
+    return o
+  }))
+  const { names, defs } = statementParts(table, set)
   await db.execute(sql`INSERT INTO ${table} (${names}) SELECT ${names} FROM jsonb_to_recordset(${json}::jsonb) AS v(${defs})`)
+}
+
+type InsertColumn = [key: string, name: string, type: string]
+/** Per table: its columns, and the statement's parts per set of columns, built once (a write's audit insert walks no schema). */
+const insertShapes = new WeakMap<PgTable, { columns: InsertColumn[], parts: Map<string, { names: SQL, defs: SQL }> }>()
+
+function shapeOf (table: PgTable): { columns: InsertColumn[], parts: Map<string, { names: SQL, defs: SQL }> } {
+  let shape = insertShapes.get(table)
+  if (shape === undefined) {
+    const columns = Object.entries(getTableColumns(table)).map(([k, c]): InsertColumn => [k, c.name, c.getSQLType().replace(/\s+COLLATE\s+.*$/i, '')])
+    insertShapes.set(table, shape = { columns, parts: new Map() })
+  }
+  return shape
+}
+
+const columnsOf = (table: PgTable): InsertColumn[] => shapeOf(table).columns
+
+function statementParts (table: PgTable, set: InsertColumn[]): { names: SQL, defs: SQL } {
+  const { parts } = shapeOf(table)
+  const key = set.map(([k]) => k).join()
+  let found = parts.get(key)
+  if (found === undefined) {
+    found = { names: sql.raw(set.map(([, name]) => `"${name}"`).join(', ')), defs: sql.raw(set.map(([, name, type]) => `"${name}" ${type}`).join(', ')) }
+    // Tables have few columns, so few sets; bounded all the same.
+    if (parts.size < 256) parts.set(key, found)
+  }
+  return found
 }

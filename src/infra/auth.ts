@@ -7,6 +7,7 @@ import { forbidden, unauthenticated } from '../shared/errors.js'
 import { canPerform, OPERATIONS, type Action } from '../shared/policy.js'
 import { DEPTS, ROLES, type Dept, type Principal, type Role } from '../shared/principal.js'
 import { isRegionCode, levelOf } from '../shared/region-code.js'
+import { bindRequestLog } from './logger.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -158,7 +159,7 @@ export default fp<AuthOptions>(async (app, opts) => {
     try {
       req.principal = await authenticate(req)
       // Who asked, on every later log line of the request (its "request completed" line too).
-      req.log = reply.log = req.log.child({ sub: req.principal.sub, role: req.principal.role })
+      bindRequestLog(req, { sub: req.principal.sub, role: req.principal.role })
     } finally {
       // Counted once the caller is known: by its sub, or (refused: no principal) by its address.
       await app.checkRateLimit(req, reply)

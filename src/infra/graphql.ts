@@ -17,6 +17,7 @@ import { paths } from '../paths.js'
 import { checkCost, GRAPHQL_LIMITS, maxAliasesRule, maxDepthRule } from './graphql-limits.js'
 import { isDatabaseBusy, isDatabaseUnavailable } from '../db/index.js'
 import { RETRY_AFTER_S } from './limits.js'
+import { bindRequestLog } from './logger.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -211,7 +212,7 @@ export default fp<{ production: boolean }>(async (app, opts) => {
     const ast = getOperationAST(document, typeof body?.operationName === 'string' ? body.operationName : undefined)
     if (ast != null) {
       req.graphqlOperation = { name: ast.name?.value ?? 'anonymous', type: ast.operation }
-      req.log = context.reply.log = req.log.child({ operation: req.graphqlOperation.name })
+      bindRequestLog(req, { operation: req.graphqlOperation.name })
       trace.getActiveSpan()?.setAttributes({ 'graphql.operation.name': req.graphqlOperation.name, 'graphql.operation.type': ast.operation })
     }
     checkCost(schema, document, variables)

@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises'
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises'
 
 /**
  * A background worker's loop (import jobs, the audit sequencer): started once the app is
@@ -40,4 +40,17 @@ export abstract class BackgroundLoop {
   }
 
   protected abstract run (): Promise<void>
+}
+
+/**
+ * Rows a background job handles between two turns of the event loop. A batch of an import
+ * (1,000 rows parsed, validated, hashed, compared, serialised) done in one go held the
+ * loop for tens of milliseconds, and every request arriving meanwhile waited that long:
+ * a clerk's write p99 tripled while an import ran (docs/benchmarks.md).
+ */
+export const ROWS_PER_TURN = 100
+
+/** Lets waiting requests (their I/O callbacks) run before the job goes on. */
+export async function yieldToRequests (): Promise<void> {
+  await nextTurn()
 }

@@ -5,7 +5,7 @@ import { isDatabaseBusy, isDatabaseUnavailable } from '../../db/index.js'
 import type { Deps } from '../../shared/context.js'
 import type { FieldError } from '../../shared/errors.js'
 import { maskNationalId } from '../../shared/masking.js'
-import { BackgroundLoop } from '../../shared/background-loop.js'
+import { BackgroundLoop, ROWS_PER_TURN, yieldToRequests } from '../../shared/background-loop.js'
 import { recordAudit, type AuditEvent } from '../audit/audit-service.js'
 import { KINDS, validateRow, type Kind, type MemberColumn, type MemberState } from './kinds.js'
 import { readRecords, SpreadsheetRefused, type Charset, type Format, type ParsedRecord } from './parse.js'
@@ -147,14 +147,17 @@ export class ImportRunner extends BackgroundLoop {
     let batch: ParsedRecord[] = []
     let previous: InFlight | null = null
     try {
+      let read = 0
       for await (const r of records) {
+        // Parsing runs in microtasks: let requests in every ROWS_PER_TURN records.
+        if (++read % ROWS_PER_TURN === 0) await yieldToRequests()
         if (r.line <= job.resumeLine) continue
         batch.push(r)
         if (batch.length >= batchRows) {
           previous = await this.send(job, kind, batch, previous)
           batch = []
           // Let waiting requests have the database between batches (PGlite is one connection).
-          await new Promise(resolve => setImmediate(resolve))
+          await yieldToRequests()
           if (this.stopped) {
             await previous!.committed
             // Hand the job over at once (a crash instead leaves it to the lease's expiry).
@@ -181,7 +184,8 @@ export class ImportRunner extends BackgroundLoop {
 
   /** Starts the batch, then waits for the one before it to commit: at most two are in flight. */
   private async send (job: repo.JobRow, kind: Kind, batch: ParsedRecord[], previous: InFlight | null): Promise<InFlight> {
-    const next = this.startBatch(job, kind, batch, previous)
+    const prepared = await this.prepare(job, kind, batch, previous?.last ?? job.resumeLine)
+    const next = this.startBatch(job, kind, prepared, previous)
     // If the batch before failed, this one fails too (it waits for it): let it end first.
     if (previous !== null) await previous.committed.catch(async (err: unknown) => { await next.committed.catch(() => {}); throw err })
     return next
@@ -197,8 +201,7 @@ export class ImportRunner extends BackgroundLoop {
    * members that batch wrote are taken as it wrote them (a member changed by anyone else
    * meanwhile fails the version check, and the batch is tried again from a fresh read).
    */
-  private startBatch (job: repo.JobRow, kind: Kind, batch: ParsedRecord[], previous: InFlight | null): InFlight {
-    const prepared = this.prepare(job, kind, batch, previous?.last ?? job.resumeLine)
+  private startBatch (job: repo.JobRow, kind: Kind, prepared: Prepared, previous: InFlight | null): InFlight {
     const lookup = repo.membersByHash(this.deps.db, job.regionCode, [...new Set(prepared.valid.map(v => v.hash))])
     lookup.catch(() => {}) // awaited by the first attempt, unless the previous batch failed first
     let wrote!: (members: WrittenMembers) => void
@@ -223,12 +226,16 @@ export class ImportRunner extends BackgroundLoop {
     return { last: prepared.last, written, committed }
   }
 
-  /** The batch's rows validated (Node only): the errors of rejected rows, the valid rows with their lookup hashes. */
-  private prepare (job: repo.JobRow, kind: Kind, batch: ParsedRecord[], after: number): Prepared {
+  /**
+   * The batch's rows validated (Node only): the errors of rejected rows, the valid rows
+   * with their lookup hashes; requests get the event loop every ROWS_PER_TURN rows.
+   */
+  private async prepare (job: repo.JobRow, kind: Kind, batch: ParsedRecord[], after: number): Promise<Prepared> {
     const now = this.deps.clock()
     const errors: repo.ErrorInsert[] = []
     const valid: Prepared['valid'] = []
-    for (const r of batch) {
+    for (const [i, r] of batch.entries()) {
+      if (i > 0 && i % ROWS_PER_TURN === 0) await yieldToRequests()
       if ('error' in r) { errors.push({ jobId: job.id, line: r.line, path: '', message: r.error }); continue }
       const v = validateRow(kind, r.record, now)
       if ('errors' in v) errors.push(...v.errors.map((e: FieldError) => ({ jobId: job.id, line: r.line, path: e.path, message: e.message })))
@@ -265,7 +272,8 @@ export class ImportRunner extends BackgroundLoop {
       const items: repo.WorkItemInsert[] = []
       const audits: AuditEvent[] = []
       let columns: MemberColumn[] = []
-      for (const v of valid) {
+      for (const [i, v] of valid.entries()) {
+        if (i > 0 && i % ROWS_PER_TURN === 0) await yieldToRequests()
         const member = byHash.get(v.hash)
         if (member === undefined) {
           if (kind === 'civil_affairs.dibao' && v.row.status === 'active') {

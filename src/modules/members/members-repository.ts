@@ -1,8 +1,8 @@
 import { and, asc, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm'
-import type { DbOrTx } from '../../db/index.js'
+import type { Db, DbOrTx } from '../../db/index.js'
 import { jsonRows, jsonRowsDecoder } from '../../db/json-rows.js'
 import { households, members } from '../../db/schema/index.js'
-import { AREA, inArea } from '../../shared/policy.js'
+import { AREA, areaPattern, inArea } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 
 export type MemberRow = typeof members.$inferSelect
@@ -13,6 +13,20 @@ export async function findByIds (db: DbOrTx, p: Principal, ids: readonly string[
   if (ids.length === 0) return []
   return await db.select().from(members).where(and(inArray(members.id, [...ids]), inArea(members.regionCode, p)))
 }
+
+/**
+ * One member by id in the caller's area: a named prepared statement per database (the
+ * read before every member write; PostgreSQL parses and plans it once per connection, and
+ * drizzle builds it once).
+ */
+export async function findById (db: Db, p: Principal, id: string): Promise<MemberRow | null> {
+  let statement = byId.get(db)
+  if (statement === undefined) byId.set(db, statement = prepareById(db))
+  const [row] = await statement.execute({ id, area: areaPattern(p) })
+  return row ?? null
+}
+const prepareById = (db: Db) => db.select().from(members).where(and(eq(members.id, sql.placeholder('id')), inArea(members.regionCode, AREA))).prepare('member_by_id')
+const byId = new WeakMap<Db, ReturnType<typeof prepareById>>()
 
 const visible = (p: Principal | typeof AREA, includeRemoved: boolean): SQL | undefined => and(inArea(members.regionCode, p), includeRemoved ? undefined : eq(members.active, true))
 /** The head first, then by age (eldest first). */

@@ -217,8 +217,8 @@ export class MembersService {
 
   private async find (id: string): Promise<repo.MemberRow> {
     authorize(this.principal, 'record.read')
-    const [row] = isUuid(id) ? await repo.findByIds(this.deps.db, this.principal, [id]) : []
-    if (row === undefined) throw notFound('Member')
+    const row = isUuid(id) ? await repo.findById(this.deps.db, this.principal, id) : null
+    if (row === null) throw notFound('Member')
     return row
   }
 
