@@ -192,7 +192,7 @@ export interface SourceFigureRow { code: string, year: number, source: string, a
  * allocations themselves.
  */
 export async function fundFigures (db: DbOrTx, p: Principal, codes: readonly string[], years: readonly number[]): Promise<{ totals: FundFigureRow[], sources: SourceFigureRow[] }> {
-  const scope = sql`SELECT s.code, y.year, pr.* FROM unnest(string_to_array(${codes.join(',')}, ',')) AS s(code)
+  const scope = sql`SELECT s.code, y.year, pr.id, pr.status, pr.budget, pr.allocated, pr.paid FROM unnest(string_to_array(${codes.join(',')}, ',')) AS s(code)
     CROSS JOIN unnest(string_to_array(${years.join(',')}, ',')::int[]) AS y(year)
     JOIN projects pr ON pr.region_code LIKE s.code || '%' AND ${inArea(sql`pr.region_code`, p)}
       AND (y.year = 0 OR extract(year FROM pr.planned_start)::int = y.year)`

@@ -100,7 +100,8 @@ const routes: FastifyPluginAsync = async (app) => {
       }
     }
   }, async (req, reply) => {
-    return await reply.code(201).send(await servicesOf(req).projects.allocate(req.params.id, req.body))
+    const { projectId: _p, ...allocation } = await servicesOf(req).projects.allocate(req.params.id, req.body)
+    return await reply.code(201).send(allocation)
   })
 
   app.post<{ Params: { id: string }, Body: PaymentInput }>('/projects/:id/payments', {
