@@ -1,6 +1,6 @@
 import t from 'tap'
 import { asc, eq, sql } from 'drizzle-orm'
-import { generateDemoData } from '../src/db/demo-data.js'
+import { generateDemoData, generateDemoProjects } from '../src/db/demo-data.js'
 import { exitReviews, householdStatusChanges, households, incomes, measures, members, povertyLines, regions } from '../src/db/schema/index.js'
 import { evaluateExitCriteria } from '../src/shared/exit-criteria.js'
 import { parseNationalId } from '../src/shared/national-id.js'
@@ -124,4 +124,35 @@ t.test('the embedded first start loads 200 demo households into an empty registr
   t.equal(await loadDemoDataIfEmpty(database, config), false, 'not again once the registry has households')
   const [row] = await queryRows<{ n: number }>(database.db, sql`SELECT count(*)::int AS n FROM households WHERE region_code LIKE '411224%'`)
   t.equal(row?.n, 200)
+})
+
+t.test('demo projects: every county with households gets projects with allocations from several sources, beneficiaries of their area and payments within the allocation', async (t) => {
+  const { db } = await freshDatabase()
+  await generateDemoData(db, sealer, { households: 30, region: '411224101', seed: 7 })
+  await generateDemoData(db, sealer, { households: 20, region: '411282100', seed: 8 })
+  const counts = await generateDemoProjects(db, sealer, { region: '4112', seed: 7, perCounty: 10 })
+  t.equal(counts.projects, 20, 'ten per county')
+  t.ok(counts.allocations > 0 && counts.beneficiaries > 0 && counts.payments > 0, JSON.stringify(counts))
+  const perCounty = await queryRows<{ county: string, n: number, sources: number }>(db, sql`SELECT substr(p.region_code, 1, 6) AS county, count(DISTINCT p.id)::int AS n, count(DISTINCT a.source)::int AS sources
+    FROM projects p LEFT JOIN fund_allocations a ON a.project_id = p.id GROUP BY 1 ORDER BY 1`)
+  t.same(perCounty.map(r => r.county), ['411224', '411282'])
+  t.ok(perCounty.every(r => r.sources >= 2), 'several fund sources in each county')
+  const [bad] = await queryRows<{ n: number }>(db, sql`SELECT (
+    (SELECT count(*) FROM projects p WHERE p.paid > p.allocated
+      OR p.allocated <> (SELECT coalesce(sum(amount), 0) FROM fund_allocations WHERE project_id = p.id)
+      OR p.paid <> (SELECT coalesce(sum(amount), 0) FROM fund_payments WHERE project_id = p.id)
+      OR p.code !~ ('^' || substr(p.region_code, 1, 6) || '-2019-[0-9]{4}$'))
+    + (SELECT count(*) FROM project_beneficiaries b JOIN projects p ON p.id = b.project_id JOIN households h ON h.id = b.household_id WHERE h.region_code NOT LIKE p.region_code || '%')
+    + (SELECT count(*) FROM fund_payments f WHERE NOT EXISTS (SELECT 1 FROM project_beneficiaries b WHERE b.project_id = f.project_id AND b.household_id = f.household_id))
+    + (SELECT count(*) FROM fund_payments f JOIN projects p ON p.id = f.project_id WHERE p.status NOT IN ('IN_PROGRESS', 'COMPLETED'))
+    + (SELECT count(*) FROM fund_payments f WHERE f.account_sealed NOT LIKE 'v1.%'))::int AS n`)
+  t.equal(bad!.n, 0, 'sums equal the rows, paid within allocated, codes per county, beneficiaries in area, payments only to beneficiaries of paying projects, accounts sealed')
+  const names = await queryRows<{ name: string }>(db, sql`SELECT name FROM projects`)
+  t.ok(names.every(r => /[\u4e00-\u9fff]/.test(r.name)), 'Chinese names')
+  const [sealedRow] = await queryRows<{ account_sealed: string }>(db, sql`SELECT account_sealed FROM fund_payments LIMIT 1`)
+  t.match(sealer.open(sealedRow!.account_sealed), /^62\d{17}$/)
+  // Run again: codes continue the county's sequence.
+  await generateDemoProjects(db, sealer, { region: '411224', seed: 9, perCounty: 3 })
+  const [{ n }] = await queryRows<{ n: number }>(db, sql`SELECT count(DISTINCT code)::int AS n FROM projects`) as [{ n: number }]
+  t.equal(n, 23)
 })

@@ -1,10 +1,10 @@
 /**
- * Fills a region with synthetic but plausible households (deterministic per seed):
+ * Fills a region with synthetic but plausible households, and projects with funds in each of its counties (deterministic per seed):
  *   npm run demo-data -- --households 2000 --region 411224 [--seed 1]
  * Uses the configured database (DATABASE_URL, or the embedded one in DATA_DIR).
  */
 import { parseArgs } from 'node:util'
-import { generateDemoData } from '../db/demo-data.js'
+import { generateDemoData, generateDemoProjects } from '../db/demo-data.js'
 import { Sealer } from '../shared/sealing.js'
 import { isRegionCode } from '../shared/region-code.js'
 import { withDatabase } from './with-database.js'
@@ -23,6 +23,8 @@ if (!isRegionCode(values.region)) { console.error('--region must be an administr
 if (!Number.isInteger(seed)) { console.error('--seed must be an integer'); process.exit(2) }
 
 await withDatabase(async (database, config, log) => {
-  const counts = await generateDemoData(database.db, new Sealer(config.dataKey), { households, region: values.region, seed })
-  log.info(counts, 'demo data generated')
+  const sealer = new Sealer(config.dataKey)
+  const counts = await generateDemoData(database.db, sealer, { households, region: values.region, seed })
+  const funds = await generateDemoProjects(database.db, sealer, { region: values.region, seed })
+  log.info({ ...counts, ...funds }, 'demo data generated')
 })

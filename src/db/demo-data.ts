@@ -12,7 +12,7 @@ import { nationalIdCheckDigit } from '../shared/national-id.js'
 import { validateMeasure } from '../shared/measure-details.js'
 import { evaluateExitCriteria } from '../shared/exit-criteria.js'
 import type { Db } from './index.js'
-import { exitReviews, exitReviewSteps, householdStatusChanges, households, incomes, measures, members, povertyLines, regions } from './schema/index.js'
+import { exitReviews, exitReviewSteps, fundAllocations, fundPayments, householdStatusChanges, households, incomes, measures, members, povertyLines, projectBeneficiaries, projects, regions } from './schema/index.js'
 
 const BATCH = 500
 
@@ -483,6 +483,111 @@ export async function generateDemoData (db: Db, sealer: Sealer, opts: DemoDataOp
     totals.members += mRows.length
     totals.incomes += iRows.length
     totals.measures += meRows.length
+  }
+  return totals
+}
+
+export interface DemoProjectCounts { projects: number, allocations: number, beneficiaries: number, payments: number }
+
+const PROJECT_KINDS: ReadonlyArray<readonly [string, string]> = [
+  ['INDUSTRY', '香菇种植基地'], ['INDUSTRY', '村级光伏电站'], ['INDUSTRY', '核桃提质增效'], ['INDUSTRY', '连翘中药材种植'], ['INDUSTRY', '肉牛养殖合作社'],
+  ['EMPLOYMENT', '扶贫车间'], ['EMPLOYMENT', '公益岗位开发'], ['HOUSING', '危房改造'], ['RELOCATION', '易地扶贫搬迁安置点配套'],
+  ['EDUCATION', '雨露计划职业教育补助'], ['ECOLOGICAL', '生态护林员补助'], ['FINANCE', '扶贫小额信贷贴息']
+]
+const DOCUMENT_PREFIX: Record<string, string> = { CENTRAL: '财农', PROVINCE: '豫财农', CITY: '三财农', COUNTY: '县财预', INTEGRATED: '县整合办', OTHER: '县扶贫办' }
+
+/**
+ * Projects for every county of the region that has registered households: per county
+ * `perCounty` projects in its townships and villages, with allocations from several fund
+ * sources, beneficiary households of the project's area, and payments to them within the
+ * allocation (accounts sealed). Deterministic per seed but for ids; no audit entries
+ * (seeding, not a user's change). Projects of a county continue its code sequence.
+ */
+export async function generateDemoProjects (db: Db, sealer: Sealer, opts: { region: string, seed: number, perCounty?: number, year?: number }): Promise<DemoProjectCounts> {
+  const year = opts.year ?? 2019
+  const perCounty = opts.perCounty ?? 12
+  const rng = new Rng(opts.seed ^ 0x5eed)
+  const totals: DemoProjectCounts = { projects: 0, allocations: 0, beneficiaries: 0, payments: 0 }
+  const rows = await db.select({ id: households.id, regionCode: households.regionCode }).from(households)
+    .where(and(like(households.regionCode, `${opts.region}%`), sql`${households.status} <> 'CLOSED'`)).orderBy(households.regionCode, households.id)
+  const byCounty = new Map<string, Array<{ id: string, regionCode: string }>>()
+  for (const r of rows) {
+    const list = byCounty.get(r.regionCode.slice(0, 6)) ?? []
+    list.push(r)
+    byCounty.set(r.regionCode.slice(0, 6), list)
+  }
+  for (const [county, list] of byCounty) {
+    const prefix = `${county}-${year}-`
+    const [last] = await db.select({ n: sql<number>`coalesce(max(substring(${projects.code} from ${prefix.length + 1}::int)::int), 0)::int` }).from(projects)
+      .where(sql`${projects.code} LIKE ${prefix + '%'} AND substring(${projects.code} from ${prefix.length + 1}::int) ~ '^[0-9]{4,9}$'`)
+    let seq = last?.n ?? 0
+    const pRows: Array<typeof projects.$inferInsert> = []
+    const aRows: Array<typeof fundAllocations.$inferInsert> = []
+    const bRows: Array<typeof projectBeneficiaries.$inferInsert> = []
+    const payRows: Array<typeof fundPayments.$inferInsert> = []
+    for (let i = 0; i < perCounty; i++) {
+      const anchor = rng.pick(list)
+      const village = rng.chance(0.6)
+      const region = village ? anchor.regionCode : anchor.regionCode.slice(0, 9)
+      const [category, kind] = rng.pick(PROJECT_KINDS)
+      const status = rng.weighted([['PLANNED', 10], ['APPROVED', 15], ['IN_PROGRESS', 35], ['COMPLETED', 35], ['CANCELLED', 5]] as const)
+      const start = `${year}-${pad(rng.int(2, 6), 2)}-${pad(rng.int(1, 28), 2)}`
+      const end = `${year}-${pad(rng.int(9, 12), 2)}-${pad(rng.int(1, 28), 2)}`
+      const id = randomUUID()
+      const budget = rng.money(50_000, 3_000_000, 1000)
+      // Funds: two or three sources for approved projects, whose sum is at most the budget.
+      const sources = status === 'PLANNED' || status === 'CANCELLED' ? [] : [...new Set(Array.from({ length: rng.int(2, 3) }, () => rng.weighted([['CENTRAL', 35], ['PROVINCE', 20], ['CITY', 10], ['COUNTY', 15], ['INTEGRATED', 30], ['OTHER', 5]] as const)))]
+      let allocated = 0
+      for (const source of sources) {
+        const amount = Math.round(budget * rng.int(20, 45)) / 100
+        allocated = round2(allocated + amount)
+        aRows.push({ projectId: id, regionCode: region, source, amount, documentNo: `${DOCUMENT_PREFIX[source]}〔${year}〕${rng.int(1, 120)}号`, date: `${year}-${pad(rng.int(1, 3), 2)}-${pad(rng.int(1, 28), 2)}` })
+      }
+      // Beneficiaries: up to 12 households of the project's area.
+      const area = list.filter(h => h.regionCode.startsWith(region))
+      const linked = status === 'CANCELLED' ? [] : area.filter(() => rng.chance(Math.min(1, 12 / area.length))).slice(0, 12)
+      for (const h of linked) bRows.push({ projectId: id, householdId: h.id, regionCode: region })
+      // Payments straight to households, within the allocation.
+      let paid = 0
+      if (status === 'IN_PROGRESS' || status === 'COMPLETED') {
+        for (const h of linked) {
+          const amount = rng.money(500, 5000, 100)
+          if (paid + amount > allocated) break
+          paid = round2(paid + amount)
+          const account = `62${pad(rng.int(0, 99_999_999), 8)}${pad(rng.int(0, 999_999_999), 9)}`
+          payRows.push({ projectId: id, regionCode: region, householdId: h.id, householdRegionCode: h.regionCode, amount, date: `${year}-${pad(rng.int(7, 11), 2)}-${pad(rng.int(1, 28), 2)}`, accountSealed: sealer.seal(account) })
+        }
+      }
+      seq++
+      const place = village ? '' : '镇'
+      pRows.push({
+        id,
+        code: `${prefix}${pad(seq, 4)}`,
+        name: `${place}${kind}项目`,
+        category,
+        regionCode: region,
+        status,
+        plannedStart: start,
+        plannedEnd: end,
+        actualStart: status === 'IN_PROGRESS' || status === 'COMPLETED' ? start : null,
+        actualEnd: status === 'COMPLETED' ? end : null,
+        budget,
+        allocated,
+        paid,
+        approvedAt: status === 'PLANNED' ? null : new Date(`${start}T02:00:00Z`),
+        approvedBy: status === 'PLANNED' ? null : 'demo-data'
+      })
+    }
+    await db.transaction(async (tx) => {
+      await tx.insert(projects).values(pRows)
+      if (aRows.length > 0) await tx.insert(fundAllocations).values(aRows)
+      if (bRows.length > 0) await tx.insert(projectBeneficiaries).values(bRows)
+      if (payRows.length > 0) await tx.insert(fundPayments).values(payRows)
+    })
+    totals.projects += pRows.length
+    totals.allocations += aRows.length
+    totals.beneficiaries += bRows.length
+    totals.payments += payRows.length
   }
   return totals
 }

@@ -1,6 +1,6 @@
 import { count } from 'drizzle-orm'
 import type { Config } from '../config.js'
-import { generateDemoData } from '../db/demo-data.js'
+import { generateDemoData, generateDemoProjects } from '../db/demo-data.js'
 import type { Database } from '../db/index.js'
 import { households } from '../db/schema/index.js'
 import { seedReference } from '../db/seed.js'
@@ -23,11 +23,13 @@ export async function migrateAndSeed (database: Database, config: Pick<Config, '
   return loaded
 }
 
-/** A newcomer's first start: 200 demo households in 卢氏县 when the registry is empty (DEMO_DATA). */
+/** A newcomer's first start: 200 demo households in 卢氏县, and its projects with their funds, when the registry is empty (DEMO_DATA). */
 export async function loadDemoDataIfEmpty (database: Database, config: Pick<Config, 'demoData' | 'dataKey' | 'regionSeed'>): Promise<boolean> {
   if (!config.demoData || config.regionSeed !== '4112') return false
   const [row] = await database.db.select({ n: count() }).from(households)
   if ((row?.n ?? 0) > 0) return false
-  await generateDemoData(database.db, new Sealer(config.dataKey), { households: 200, region: '411224', seed: 1 })
+  const sealer = new Sealer(config.dataKey)
+  await generateDemoData(database.db, sealer, { households: 200, region: '411224', seed: 1 })
+  await generateDemoProjects(database.db, sealer, { region: '411224', seed: 1 })
   return true
 }

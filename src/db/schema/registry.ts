@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm'
-import { boolean, date, index, integer, jsonb, numeric, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+import { type AnyPgColumn, boolean, date, index, integer, jsonb, numeric, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+import { projects } from './projects.js'
 import { regionCode } from './types.js'
 
 const money = (name: string) => numeric(name, { precision: 14, scale: 2, mode: 'number' })
@@ -126,8 +127,11 @@ export const measures = pgTable('measures', {
   amount: money('amount'),
   fundingSource: text('funding_source'),
   details: jsonb('details'),
+  /** The project (项目库) the measure came from, if any; the household is then among its beneficiaries. */
+  projectId: uuid('project_id').references((): AnyPgColumn => projects.id),
   ...stamps
 }, (t) => [
   index('measures_household_idx').on(t.householdId),
+  index('measures_project_idx').on(t.projectId),
   index('measures_region_category_idx').on(t.regionCode, t.category)
 ])
