@@ -40,6 +40,8 @@ const NEED = {
   /** Not in the contract's table: the project gives a county's exit (摘帽) to the city (README). */
   exitCounty: { roles: ['REVIEWER', 'ADMIN'], maxCodeLength: 4 },
   readStatistics: { roles: READERS },
+  /** Contract §10: the public disclosure (公告公示), any reader role in area. */
+  readDisclosures: { roles: READERS },
   readAudit: { roles: ['ADMIN', 'AUDITOR'] },
   /** Contract §9: the log's export, at city level or above. */
   exportAudit: { roles: ['ADMIN', 'AUDITOR'], maxCodeLength: 4 },
@@ -602,6 +604,20 @@ export const READ_OPS: Op[] = [
       const codes = await Promise.all([
         `/api/v1/statistics/${scope.region}?year=2019`, `/api/v1/statistics/${scope.region}/trend?years=2018,2019`, `/api/v1/statistics/${scope.region}/breakdown.csv?year=2019`
       ].map(async url => httpCode(await client.get(url))))
+      return { code: new Set(codes).size === 1 ? codes[0]! : codes.join(',') }
+    }
+  },
+  {
+    name: 'REST GET /disclosures/funds (json, csv, html) for a county, township or village',
+    need: always(NEED.readDisclosures),
+    scope: (f, c) => { const codes = f.tree.codes.filter(x => x.length >= 6); return { region: codes[(c.filter ?? 0) % codes.length]!, area: 'region' } },
+    async run ({ client, scope }) {
+      const codes = await Promise.all((['json', 'csv', 'html'] as const).map(async format => {
+        const res = await client.get(`/api/v1/disclosures/funds?region=${scope.region}&year=2019&format=${format}`)
+        // Refused: nothing of the disclosure in the answer.
+        if (httpCode(res) !== 'OK' && res.body.includes('公告公示')) return 'refused with content'
+        return httpCode(res)
+      }))
       return { code: new Set(codes).size === 1 ? codes[0]! : codes.join(',') }
     }
   },

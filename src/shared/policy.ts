@@ -34,6 +34,8 @@ export const POLICY = {
   /** Record a county's exit (摘帽). */
   'exit.county': { roles: ['REVIEWER', 'ADMIN'], minLevel: 'CITY' },
   'statistics.read': { roles: ['VIEWER', 'OPERATOR', 'REVIEWER', 'ADMIN', 'AUDITOR'] },
+  /** 公告公示: a region's project funds for publication (no personal data). */
+  'disclosure.read': { roles: ['VIEWER', 'OPERATOR', 'REVIEWER', 'ADMIN', 'AUDITOR'] },
   'audit.read': { roles: ['ADMIN', 'AUDITOR'] },
   /** The whole log as NDJSON (entries outside the area as their hashes only). */
   'audit.export': { roles: ['ADMIN', 'AUDITOR'], minLevel: 'CITY' },
@@ -132,7 +134,8 @@ export const OPERATIONS: Record<string, Action | 'public'> = {
   'GET /api/v1/audit/proofs/inclusion': 'audit.read',
   'GET /api/v1/audit/proofs/consistency': 'audit.read',
   'GET /api/v1/audit/log': 'audit.export',
-  'POST /api/v1/eligibility': 'eligibility.check'
+  'POST /api/v1/eligibility': 'eligibility.check',
+  'GET /api/v1/disclosures/funds': 'disclosure.read'
 }
 
 const levelRank = (level: AdminLevel): number => ADMIN_LEVELS.indexOf(level)
