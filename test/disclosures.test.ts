@@ -110,7 +110,7 @@ t.test('disclosures of a county, a township and a village: JSON, CSV and HTML ag
   t.match(html.body, 'thead { display: table-header-group; }')
   t.match(html.body, '杜关镇食用菌产业基地&lt;script&gt;alert(1)&lt;/script&gt;')
   t.notOk(html.body.includes('<script>'), 'no markup from the data')
-  t.match(html.body, /<tr class="total"><td colspan="2">合计<\/td><td colspan="4">2个项目<\/td>.*180,000\.50.*6,500\.25/)
+  t.match(html.body, /<tr class="total"><td colspan="2">合计<\/td><td colspan="4">2个项目<\/td>.*180,<wbr>000\.50.*6,<wbr>500\.25/)
   t.match(html.body, '其中：龙王庙村')
 
   // Nothing personal in any format, at any level.

@@ -22,7 +22,7 @@ import { buildApp, token, uniqueSub, type Client, type GqlResult, type TestApp }
 // ── Contract §3, transcribed as the oracle ───────────────────────────────────
 
 const ROLES = ['VIEWER', 'OPERATOR', 'REVIEWER', 'ADMIN', 'AUDITOR', 'EXCHANGE'] as const
-const DEPTS = ['civil_affairs', 'health', 'education', 'disability', 'hr', 'public_security'] as const
+const DEPTS = ['civil_affairs', 'health', 'education', 'disability', 'hr', 'public_security', 'finance'] as const
 type Role = typeof ROLES[number]
 type Dept = typeof DEPTS[number]
 
@@ -55,7 +55,9 @@ const KIND_DEPTS: Record<string, readonly Dept[]> = {
   'health.insurance': ['health'],
   'education.enrollment': ['education'],
   'disability.certificates': ['disability'],
-  'hr.employment': ['hr']
+  'hr.employment': ['hr'],
+  // Contract §10 item 6 (issue 20): the finance department's disbursement file.
+  'finance.payments': ['finance']
 }
 const KINDS = Object.keys(KIND_DEPTS)
 const exchange = (kind: string): Need => ({ roles: ['ADMIN', 'EXCHANGE'], depts: KIND_DEPTS[kind] })

@@ -41,7 +41,7 @@ export const POLICY = {
   'audit.export': { roles: ['ADMIN', 'AUDITOR'], minLevel: 'CITY' },
   /** Edit regions, targets, poverty lines. */
   'reference.edit': { roles: ['ADMIN'], minLevel: 'CITY' },
-  'exchange.submit': { roles: ['ADMIN', 'EXCHANGE'], depts: ['civil_affairs', 'health', 'education', 'disability', 'hr', 'public_security'] },
+  'exchange.submit': { roles: ['ADMIN', 'EXCHANGE'], depts: ['civil_affairs', 'health', 'education', 'disability', 'hr', 'public_security', 'finance'] },
   'eligibility.check': { roles: ['ADMIN', 'EXCHANGE'], depts: ['health', 'civil_affairs'] },
   /** The service's Prometheus metrics (no personal data; also METRICS_TOKEN, see auth). */
   'metrics.read': { roles: ['ADMIN'] }

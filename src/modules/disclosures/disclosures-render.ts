@@ -89,7 +89,8 @@ export function csvStream (d: Disclosure): AsyncGenerator<Buffer> {
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
 export const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, c => ESCAPES[c]!)
-const yuan = (v: number): string => v.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })
+/** Yuan with thousands separators; a narrow column wraps a large amount only after a separator (`<wbr>`), never inside a group. */
+const yuan = (v: number): string => v.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 }).replaceAll(',', ',<wbr>')
 
 /**
  * Print CSS: A4 landscape with 12 mm margins (273 mm of printable width); the table is
@@ -100,13 +101,13 @@ const STYLE = `
 @page { size: A4 landscape; margin: 12mm; }
 * { box-sizing: border-box; }
 html { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
-body { margin: 0 auto; max-width: 273mm; font-family: "Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "SimSun", sans-serif; font-size: 9pt; color: #000; background: #fff; }
+body { margin: 0 auto; max-width: 273mm; font-family: "Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "WenQuanYi Micro Hei", "SimSun", sans-serif; font-size: 9pt; color: #000; background: #fff; }
 h1 { font-size: 15pt; text-align: center; margin: 0 0 2mm; }
 p.meta { text-align: center; margin: 0 0 3mm; font-size: 9pt; }
 table { width: 100%; border-collapse: collapse; table-layout: fixed; }
 th, td { border: 0.5pt solid #000; padding: 1mm 0.8mm; vertical-align: top; overflow-wrap: anywhere; word-break: break-all; }
 th { background: #e8e8e8; font-weight: bold; text-align: center; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; font-size: 8pt; overflow-wrap: normal; word-break: keep-all; }
 thead { display: table-header-group; }
 tr { break-inside: avoid; page-break-inside: avoid; }
 tr.village td { font-size: 8pt; color: #222; }
