@@ -93,7 +93,7 @@ t.test('disclosures of a county, a township and a village: JSON, CSV and HTML ag
   t.match(csv.headers['content-disposition'], `attachment; filename="disclosure-funds-${TOWNSHIP}-${YEAR}.csv"`)
   t.equal(csv.rawPayload.subarray(0, 3).toString('hex'), 'efbbbf', 'a byte order mark for Excel')
   const lines = csv.body.replace(/^\uFEFF/, '').trimEnd().split('\r\n')
-  t.equal(lines[0], '序号,项目编号,项目名称,项目类别,建设地点,项目状态,计划开工日期,计划完工日期,项目预算(元),中央财政(元),省级财政(元),市级财政(元),县级财政(元),统筹整合资金(元),其他资金(元),资金下达合计(元),资金拨付合计(元),受益户数(户),所在村,拨付到村(元),本村受益户数(户)')
+  t.equal(lines[0], '序号,项目编号,项目名称,项目类别,建设地点,项目状态,计划开工日期,计划完工日期,项目预算(元),中央财政专项扶贫资金(元),省级财政专项扶贫资金(元),市级财政专项扶贫资金(元),县级财政专项扶贫资金(元),统筹整合涉农资金(元),其他资金(元),资金下达合计(元),资金拨付合计(元),受益户数(户),所在村,拨付到村(元),本村受益户数(户)')
   t.equal(lines.length, 1 + 2 + 3 + 1, 'header, 2 projects, 3 village lines, the total')
   t.match(lines[1], new RegExp(`^1,${tag}-1,杜关镇食用菌产业基地<script>alert\\(1\\)</script>,产业扶贫,杜关镇,实施中,2019-03-01,,1000000.00,100000.00,50000.50,0.00,0.00,0.00,0.00,150000.50,5000.25,2,,,$`))
   t.equal(lines[2], `,${tag}-1,杜关镇食用菌产业基地<script>alert(1)</script>,,,,,,,,,,,,,,,,龙王庙村村委会,3000.00,1`)

@@ -23,11 +23,14 @@ const CONTRACT_ENUMS: Record<string, string[]> = {
   MeasureCategory: ['INDUSTRY', 'EMPLOYMENT', 'RELOCATION', 'FINANCE', 'ECOLOGICAL', 'EDUCATION', 'HEALTH', 'HOUSING', 'SOCIAL_SECURITY'],
   MeasureStatus: ['PLANNED', 'ACTIVE', 'COMPLETED', 'CANCELLED'],
   ExitReviewStatus: ['PROPOSED', 'VERIFIED', 'APPROVED', 'REJECTED'],
-  Role: ['VIEWER', 'OPERATOR', 'REVIEWER', 'ADMIN', 'AUDITOR', 'EXCHANGE']
+  Role: ['VIEWER', 'OPERATOR', 'REVIEWER', 'ADMIN', 'AUDITOR', 'EXCHANGE'],
+  // §10
+  ProjectStatus: ['PLANNED', 'APPROVED', 'IN_PROGRESS', 'COMPLETED', 'CANCELLED'],
+  FundSource: ['CENTRAL', 'PROVINCE', 'CITY', 'COUNTY', 'INTEGRATED', 'OTHER']
 }
 
 /**
- * The contract's §5 enums, copied verbatim into the repository (tests read nothing outside
+ * The contract's §5 and §10 enums, copied verbatim into the repository (tests read nothing outside
  * it): when the contract's §5 changes, copy it here again.
  */
 const CONTRACT_COPY = join(projectRoot, 'test', 'contract', 'enums.graphql')

@@ -203,6 +203,64 @@ t.test('every REST response conforms to openapi.yaml: status, media type and bod
     ['get', '/api/v1/audit/log', async () => await anonymous('/api/v1/audit/log')]
   ]
 
+  // Projects and funds: a project with a beneficiary, an allocation and a payment; every status of every operation.
+  const countyOp = as({ sub: uniqueSub('op'), role: 'OPERATOR', region: '411224' })
+  const countyReviewer = as({ sub: uniqueSub('reviewer'), role: 'REVIEWER', region: '411224' })
+  const post = async (url: string, body: unknown): Promise<LightMyRequestResponse> => await app.inject({ method: 'POST', url, payload: body as Record<string, unknown> })
+  const projectBody = { regionCode: VILLAGE, name: '龙王庙村香菇大棚', category: 'INDUSTRY', plannedStart: '2019-03-01', plannedEnd: '2019-12-31', budget: 100000 }
+  const project = (await countyOp.post('/api/v1/projects', projectBody)).json() as { id: string }
+  const planned = (await countyOp.post('/api/v1/projects', { ...projectBody, code: uniqueSub('P') })).json() as { id: string }
+  const none = '00000000-0000-4000-8000-000000000000'
+  calls.push(
+    ['post', '/api/v1/projects', async () => await countyOp.post('/api/v1/projects', { ...projectBody, plannedEnd: null, code: null })],
+    ['post', '/api/v1/projects', async () => await countyOp.post('/api/v1/projects', { ...projectBody, budget: 0.001 })],
+    ['post', '/api/v1/projects', async () => await countyOp.post('/api/v1/projects', { ...projectBody, regionCode: '411282100001' })],
+    ['post', '/api/v1/projects', async () => await post('/api/v1/projects', projectBody)],
+    ['post', '/api/v1/projects/{id}/approve', async () => await countyOp.post(`/api/v1/projects/${project.id}/approve`, {})],
+    ['post', '/api/v1/projects/{id}/approve', async () => await countyReviewer.post(`/api/v1/projects/${none}/approve`, {})],
+    ['post', '/api/v1/projects/{id}/approve', async () => await post(`/api/v1/projects/${project.id}/approve`, {})],
+    ['post', '/api/v1/projects/{id}/approve', async () => await countyReviewer.post(`/api/v1/projects/${project.id}/approve`, {})],
+    ['post', '/api/v1/projects/{id}/approve', async () => await countyReviewer.post(`/api/v1/projects/${project.id}/approve`, {})],
+    ['post', '/api/v1/projects/{id}/beneficiaries', async () => await countyOp.post(`/api/v1/projects/${project.id}/beneficiaries`, { householdIds: [h.id] })],
+    ['post', '/api/v1/projects/{id}/beneficiaries', async () => await countyOp.post(`/api/v1/projects/${project.id}/beneficiaries`, { householdIds: [none] })],
+    ['post', '/api/v1/projects/{id}/beneficiaries', async () => await viewer.post(`/api/v1/projects/${project.id}/beneficiaries`, { householdIds: [h.id] })],
+    ['post', '/api/v1/projects/{id}/beneficiaries', async () => await countyOp.post(`/api/v1/projects/${none}/beneficiaries`, { householdIds: [h.id] })],
+    ['post', '/api/v1/projects/{id}/beneficiaries', async () => await post(`/api/v1/projects/${project.id}/beneficiaries`, { householdIds: [h.id] })],
+    ['post', '/api/v1/projects/{id}/allocations', async () => await countyOp.post(`/api/v1/projects/${project.id}/allocations`, { source: 'CENTRAL', amount: 5000, documentNo: '豫财农〔2019〕12号', date: '2019-03-10' })],
+    ['post', '/api/v1/projects/{id}/allocations', async () => await countyOp.post(`/api/v1/projects/${project.id}/allocations`, { source: 'BANK', amount: 5000, documentNo: 'x', date: '2019-03-10' })],
+    ['post', '/api/v1/projects/{id}/allocations', async () => await viewer.post(`/api/v1/projects/${project.id}/allocations`, { source: 'CENTRAL', amount: 1, documentNo: 'x', date: '2019-03-10' })],
+    ['post', '/api/v1/projects/{id}/allocations', async () => await countyOp.post(`/api/v1/projects/${none}/allocations`, { source: 'CENTRAL', amount: 1, documentNo: 'x', date: '2019-03-10' })],
+    ['post', '/api/v1/projects/{id}/allocations', async () => await post(`/api/v1/projects/${project.id}/allocations`, { source: 'CENTRAL', amount: 1, documentNo: 'x', date: '2019-03-10' })],
+    ['post', '/api/v1/projects/{id}/payments', async () => await countyOp.post(`/api/v1/projects/${project.id}/payments`, { householdId: h.id, amount: 3000, date: '2019-06-01', account: '6222020200112233445', reference: 'PZ-1' })],
+    ['post', '/api/v1/projects/{id}/payments', async () => await countyOp.post(`/api/v1/projects/${project.id}/payments`, { householdId: h.id, amount: 2000.01, date: '2019-06-01' })],
+    ['post', '/api/v1/projects/{id}/payments', async () => await countyOp.post(`/api/v1/projects/${planned.id}/payments`, { householdId: h.id, amount: 1, date: '2019-06-01' })],
+    ['post', '/api/v1/projects/{id}/payments', async () => await viewer.post(`/api/v1/projects/${project.id}/payments`, { householdId: h.id, amount: 1, date: '2019-06-01' })],
+    ['post', '/api/v1/projects/{id}/payments', async () => await countyOp.post(`/api/v1/projects/${none}/payments`, { householdId: h.id, amount: 1, date: '2019-06-01' })],
+    ['post', '/api/v1/projects/{id}/payments', async () => await post(`/api/v1/projects/${project.id}/payments`, { householdId: h.id, amount: 1, date: '2019-06-01' })],
+    ['post', '/api/v1/projects/{id}/status', async () => await countyOp.post(`/api/v1/projects/${project.id}/status`, { status: 'IN_PROGRESS', expectedVersion: 2 })],
+    ['post', '/api/v1/projects/{id}/status', async () => await countyOp.post(`/api/v1/projects/${project.id}/status`, { status: 'COMPLETED', expectedVersion: 2 })],
+    ['post', '/api/v1/projects/{id}/status', async () => await countyOp.post(`/api/v1/projects/${project.id}/status`, { status: 'DONE', expectedVersion: 3 })],
+    ['post', '/api/v1/projects/{id}/status', async () => await viewer.post(`/api/v1/projects/${project.id}/status`, { status: 'COMPLETED', expectedVersion: 3 })],
+    ['post', '/api/v1/projects/{id}/status', async () => await countyOp.post(`/api/v1/projects/${none}/status`, { status: 'COMPLETED', expectedVersion: 3 })],
+    ['post', '/api/v1/projects/{id}/status', async () => await post(`/api/v1/projects/${project.id}/status`, { status: 'COMPLETED', expectedVersion: 3 })],
+    ['post', '/api/v1/projects/{id}/beneficiaries', async () => { await countyOp.post(`/api/v1/projects/${planned.id}/status`, { status: 'CANCELLED', expectedVersion: 1 }); return await countyOp.post(`/api/v1/projects/${planned.id}/beneficiaries`, { householdIds: [h.id] }) }],
+    ['post', '/api/v1/projects/{id}/allocations', async () => await countyOp.post(`/api/v1/projects/${planned.id}/allocations`, { source: 'CENTRAL', amount: 1, documentNo: 'x', date: '2019-03-10' })],
+    ['get', '/api/v1/projects/{id}', async () => await viewer.get(`/api/v1/projects/${project.id}`)],
+    ['get', '/api/v1/projects/{id}', async () => await hospital.get(`/api/v1/projects/${project.id}`)],
+    ['get', '/api/v1/projects/{id}', async () => await viewer.get(`/api/v1/projects/${none}`)],
+    ['get', '/api/v1/projects/{id}', async () => await anonymous(`/api/v1/projects/${project.id}`)],
+    ['get', '/api/v1/projects', async () => await viewer.get('/api/v1/projects?limit=1')],
+    ['get', '/api/v1/projects', async () => await viewer.get('/api/v1/projects?status=DONE')],
+    ['get', '/api/v1/projects', async () => await viewer.get('/api/v1/projects?region=411282')],
+    ['get', '/api/v1/projects', async () => await anonymous('/api/v1/projects')],
+    ['get', '/api/v1/statistics/{regionCode}/funds', async () => await viewer.get('/api/v1/statistics/411224/funds?year=2019')],
+    ['get', '/api/v1/statistics/{regionCode}/funds', async () => await viewer.get('/api/v1/statistics/411224101201/funds')],
+    ['get', '/api/v1/statistics/{regionCode}/funds', async () => await viewer.get('/api/v1/statistics/411224/funds?year=1999')],
+    ['get', '/api/v1/statistics/{regionCode}/funds', async () => await viewer.get('/api/v1/statistics/411282/funds')],
+    ['get', '/api/v1/statistics/{regionCode}/funds', async () => await viewer.get('/api/v1/statistics/411224999999/funds')],
+    ['get', '/api/v1/statistics/{regionCode}/funds', async () => await anonymous('/api/v1/statistics/411224/funds')]
+  )
+
   // Import jobs: one that applies a row and rejects one, and one whose file cannot be read.
   const upload = async (client: typeof hospital | null, kind: string, body: string, contentType: string): Promise<LightMyRequestResponse> =>
     await app.inject({ method: 'POST', url: `/api/v1/exchange/jobs?kind=${kind}`, headers: { ...(client === null ? {} : { authorization: `Bearer ${client.token}` }), 'content-type': contentType }, payload: body })

@@ -46,7 +46,11 @@ const NEED = {
   /** Contract §9: the log's export, at city level or above. */
   exportAudit: { roles: ['ADMIN', 'AUDITOR'], maxCodeLength: 4 },
   editReference: { roles: ['ADMIN'], maxCodeLength: 4 },
-  eligibility: { roles: ['ADMIN', 'EXCHANGE'], depts: ['health', 'civil_affairs'] }
+  eligibility: { roles: ['ADMIN', 'EXCHANGE'], depts: ['health', 'civil_affairs'] },
+  /** Contract §10: VIEWER and AUDITOR read (and the writers); OPERATOR and ADMIN create, link, allocate and pay; REVIEWER and ADMIN at county level approve. */
+  readProjects: { roles: READERS },
+  writeProjects: { roles: ['OPERATOR', 'ADMIN'] },
+  approveProject: { roles: ['REVIEWER', 'ADMIN'], maxCodeLength: 6 }
 } satisfies Record<string, Need>
 /** Contract §8: the departments of each exchange kind. */
 const KIND_DEPTS: Record<string, readonly Dept[]> = {
@@ -136,6 +140,9 @@ interface Fixture {
   deathsJob: string
   /** The seq before the household's creation in the change feed. */
   feedAfter: string
+  /** A project in the village, APPROVED, with the household as beneficiary, funds and a payment to an account; and a PLANNED one. */
+  project: string
+  plannedProject: string
 }
 
 const DAY = 86_400_000
@@ -192,10 +199,17 @@ const fresh = {
   async household (m: Matrix, village: string): Promise<string> {
     return (await household(m, village)).id
   },
+  async project (m: Matrix, region: string): Promise<string> {
+    return (await ok(m.admin, 'mutation ($i: ProjectInput!) { createProject(input: $i) { id } }', { i: projectInput(region) })).createProject.id
+  },
   async member (m: Matrix, householdId: string): Promise<string> {
     return (await ok(m.admin, 'mutation ($h: ID!, $i: MemberInput!) { addMember(householdId: $h, input: $i) { id } }', { h: householdId, i: memberInput({ relation: 'CHILD' }) })).addMember.id
   }
 }
+
+const projectInput = (region: string): Record<string, unknown> => ({ regionCode: region, name: '香菇种植基地', category: 'INDUSTRY', plannedStart: '2019-03-01', budget: 1_000_000 })
+/** The account of the fixture's payment. */
+const PAY_ACCOUNT = '6217002430012345678'
 
 /** Submits an import job and waits until it has succeeded. */
 async function submitJob (app: TestApp, claims: TokenClaims, kind: string, rows: unknown[]): Promise<string> {
@@ -243,8 +257,14 @@ async function buildFixture (m: Matrix, tree: Tree): Promise<Fixture> {
     proposed: await fresh.proposed(m, v),
     verified: { id: await fresh.verified(m, v, verifiedHead), head: verifiedHead },
     exited,
-    feedAfter: seq
+    feedAfter: seq,
+    project: await fresh.project(m, v),
+    plannedProject: await fresh.project(m, v)
   }
+  await ok(admin, 'mutation ($id: ID!) { approveProject(id: $id) { id } }', { id: fixture.project })
+  await ok(admin, 'mutation ($p: ID!, $h: [ID!]!) { linkBeneficiaries(projectId: $p, householdIds: $h) { id } }', { p: fixture.project, h: [h.id] })
+  await ok(admin, 'mutation ($p: ID!) { allocateFunds(projectId: $p, input: { source: CENTRAL, amount: 900000, documentNo: "豫财农〔2019〕12号", date: "2019-03-10" }) { id } }', { p: fixture.project })
+  await ok(admin, 'mutation ($p: ID!, $h: ID!, $a: String) { recordPayment(projectId: $p, input: { householdId: $h, amount: 2000, date: "2019-06-01", account: $a }) { id } }', { p: fixture.project, h: h.id, a: PAY_ACCOUNT })
   // The dibao comparison: the household's head is on the roster (its attribute is not DIBAO: a village work item),
   // a stranger is not registered (a work item at the submitter's region, the county).
   const dibaoJob = await submitJob(m.app, { sub: uniqueSub('mz'), role: 'EXCHANGE', dept: 'civil_affairs', region: tree.county }, 'civil_affairs.dibao', [
@@ -288,6 +308,8 @@ async function snapshot (m: Matrix): Promise<string> {
     (SELECT count(*) || ':' || coalesce(sum(amount), 0) FROM poverty_lines) AS poverty_lines,
     (SELECT count(*) || ':' || coalesce(sum(version), 0) FROM plan_targets) AS plan_targets,
     (SELECT count(*) FROM exchange_jobs) || ':' || (SELECT count(*) FROM exchange_job_chunks) AS jobs,
+    (SELECT count(*) || ':' || coalesce(sum(version), 0) || ':' || coalesce(sum(allocated), 0) || ':' || coalesce(sum(paid), 0) FROM projects) AS projects,
+    (SELECT count(*) FROM project_beneficiaries) || ':' || (SELECT count(*) FROM fund_allocations) || ':' || (SELECT count(*) FROM fund_payments) AS funds,
     (SELECT count(*) || ':' || coalesce(max(id), 0) FROM audit_events) AS audit`)
   return JSON.stringify(rows[0])
 }
@@ -356,6 +378,12 @@ function maskState (f: Fixture, h: { members: Array<{ nationalId: string, birthD
   if (ids.every(id => MASKED_ID.test(id)) && masked) return true
   if (ids.every(id => /^\d{17}[\dX]$/.test(id)) && ids.some(id => f.h.nationalIds.includes(id)) && whole) return false
   return 'inconsistent'
+}
+
+/** true: the fixture's payment account shows its last 4 digits only; false: in the clear. */
+function accountMasked (account: string | null): boolean | 'inconsistent' {
+  if (account === PAY_ACCOUNT) return false
+  return account === '*'.repeat(PAY_ACCOUNT.length - 4) + PAY_ACCOUNT.slice(-4) ? true : 'inconsistent'
 }
 
 const byId = (region: (f: Fixture) => string) => (f: Fixture): Scope => ({ region: region(f), area: 'id' })
@@ -532,6 +560,71 @@ export const READ_OPS: Op[] = [
     }
   },
   {
+    name: 'gql project(id) with its beneficiaries, allocations and payments',
+    need: always(NEED.readProjects), scope: byId(village), personal: true,
+    async run ({ f, client }) {
+      const res = await client.gql('query ($id: ID!) { project(id: $id) { id region { code } beneficiaries { id } allocations { amount } payments { account household { id } } } }', { id: f.project })
+      if (gqlCode(res) !== 'OK') return { code: gqlCode(res) }
+      const p = res.data.project
+      if (p.beneficiaries.length !== 1 || p.allocations.length !== 1 || p.payments.length !== 1) return { code: 'nested fields missing' }
+      return { code: 'OK', masked: accountMasked(p.payments[0].account) }
+    }
+  },
+  {
+    name: 'REST GET /projects/{id}',
+    need: always(NEED.readProjects), scope: byId(village), personal: true,
+    async run ({ f, client }) {
+      const res = await client.get(`/api/v1/projects/${f.project}`)
+      if (httpCode(res) !== 'OK') return { code: httpCode(res) }
+      return { code: 'OK', masked: accountMasked(res.json().payments[0].account) }
+    }
+  },
+  {
+    name: 'gql projects(filter) with totalCount',
+    need: always(NEED.readProjects), scope: listScope(f => [f.tree.village]), records: f => [f.tree.village],
+    async run ({ f, client, scope }) {
+      const res = await client.gql('query ($f: ProjectFilter) { projects(filter: $f, first: 200) { totalCount edges { node { id } } } }',
+        { f: { status: 'APPROVED', ...(scope.filter !== undefined ? { regionCode: scope.filter } : {}) } })
+      if (gqlCode(res) !== 'OK') return { code: gqlCode(res) }
+      const { totalCount, edges } = res.data.projects
+      if (totalCount < edges.length) return { code: `totalCount ${totalCount} below ${edges.length} edges` }
+      return { code: 'OK', present: [edges.some((e: any) => e.node.id === f.project)] }
+    }
+  },
+  {
+    name: 'REST GET /projects?region= (every page)',
+    need: always(NEED.readProjects), scope: listScope(f => [f.tree.village]), records: f => [f.tree.village],
+    async run ({ f, client, scope }) {
+      let cursor: string | undefined
+      for (let page = 0; page < 20; page++) {
+        const res = await client.get(`/api/v1/projects${qs({ region: scope.filter, status: 'APPROVED', limit: '200', cursor })}`)
+        if (httpCode(res) !== 'OK') return { code: httpCode(res) }
+        const body = res.json()
+        if (body.items.some((x: any) => x.id === f.project)) return { code: 'OK', present: [true] }
+        if (body.nextCursor === null) return { code: 'OK', present: [false] }
+        cursor = body.nextCursor
+      }
+      return { code: 'too many pages' }
+    }
+  },
+  {
+    name: 'gql fundStatistics(regionCode) of the village',
+    need: always(NEED.readStatistics), scope: inRegion(village),
+    async run ({ f, client }) {
+      const res = await client.gql('query ($r: String!) { fundStatistics(regionCode: $r, year: 2019) { allocated paid projects { total } } }', { r: f.tree.village })
+      if (gqlCode(res) !== 'OK') return { code: gqlCode(res) }
+      return { code: res.data.fundStatistics.paid >= 2000 && res.data.fundStatistics.projects.total >= 2 ? 'OK' : `figures ${JSON.stringify(res.data)}` }
+    }
+  },
+  {
+    name: 'REST GET /statistics/{village}/funds',
+    need: always(NEED.readStatistics), scope: inRegion(village),
+    async run ({ f, client }) {
+      const res = await client.get(`/api/v1/statistics/${f.tree.village}/funds?year=2019`)
+      return { code: httpCode(res) === 'OK' && res.json().paid < 2000 ? 'figures missing' : httpCode(res) }
+    }
+  },
+  {
     name: 'gql auditLog(filter entityId) with totalCount',
     need: always(NEED.readAudit), scope: f => ({ region: f.tree.village, area: 'list' }), records: f => [f.tree.village],
     async run ({ f, client }) {
@@ -680,6 +773,103 @@ async function afterNotice<T> (m: Matrix, fn: () => Promise<T>): Promise<T> {
 }
 
 export const WRITE_OPS: Op[] = [
+  {
+    name: 'gql createProject (in the village)',
+    need: always(NEED.writeProjects), scope: inRegion(village),
+    async run ({ f, client }) {
+      return await mutate(client, 'mutation ($i: ProjectInput!) { createProject(input: $i) { id } }', { i: projectInput(f.tree.village) })
+    }
+  },
+  {
+    name: 'gql createProject at county level (needs a county-level writer)',
+    need: always(NEED.writeProjects), scope: inRegion(f => f.tree.county),
+    async run ({ f, client }) {
+      return await mutate(client, 'mutation ($i: ProjectInput!) { createProject(input: $i) { id } }', { i: projectInput(f.tree.county) })
+    }
+  },
+  {
+    name: 'REST POST /projects',
+    need: always(NEED.writeProjects), scope: inRegion(village),
+    async run ({ f, client }) {
+      return { code: httpCode(await client.post('/api/v1/projects', projectInput(f.tree.village))) }
+    }
+  },
+  {
+    name: 'gql approveProject',
+    need: always(NEED.approveProject), scope: byId(village),
+    async run ({ m, f, client, allowed }) {
+      const id = allowed ? await fresh.project(m, f.tree.village) : f.plannedProject
+      return await mutate(client, 'mutation ($id: ID!) { approveProject(id: $id) { status } }', { id })
+    }
+  },
+  {
+    name: 'REST POST /projects/{id}/approve',
+    need: always(NEED.approveProject), scope: byId(village),
+    async run ({ m, f, client, allowed }) {
+      const id = allowed ? await fresh.project(m, f.tree.village) : f.plannedProject
+      return { code: httpCode(await client.post(`/api/v1/projects/${id}/approve`, {})) }
+    }
+  },
+  {
+    name: 'gql setProjectStatus (PLANNED → CANCELLED)',
+    need: always(NEED.writeProjects), scope: byId(village),
+    async run ({ m, f, client, allowed }) {
+      const id = allowed ? await fresh.project(m, f.tree.village) : f.plannedProject
+      return await mutate(client, 'mutation ($id: ID!) { setProjectStatus(id: $id, status: CANCELLED, expectedVersion: 1) { status } }', { id })
+    }
+  },
+  {
+    name: 'REST POST /projects/{id}/status',
+    need: always(NEED.writeProjects), scope: byId(village),
+    async run ({ m, f, client, allowed }) {
+      const id = allowed ? await fresh.project(m, f.tree.village) : f.plannedProject
+      return { code: httpCode(await client.post(`/api/v1/projects/${id}/status`, { status: 'CANCELLED', expectedVersion: 1 })) }
+    }
+  },
+  {
+    name: 'gql linkBeneficiaries',
+    need: always(NEED.writeProjects), scope: byId(village),
+    async run ({ m, f, client, allowed }) {
+      const h = allowed ? await fresh.household(m, f.tree.village) : f.ready
+      return await mutate(client, 'mutation ($p: ID!, $h: [ID!]!) { linkBeneficiaries(projectId: $p, householdIds: $h) { id } }', { p: f.project, h: [h] })
+    }
+  },
+  {
+    name: 'REST POST /projects/{id}/beneficiaries',
+    need: always(NEED.writeProjects), scope: byId(village),
+    async run ({ m, f, client, allowed }) {
+      const h = allowed ? await fresh.household(m, f.tree.village) : f.ready
+      return { code: httpCode(await client.post(`/api/v1/projects/${f.project}/beneficiaries`, { householdIds: [h] })) }
+    }
+  },
+  {
+    name: 'gql allocateFunds',
+    need: always(NEED.writeProjects), scope: byId(village),
+    async run ({ f, client }) {
+      return await mutate(client, 'mutation ($p: ID!) { allocateFunds(projectId: $p, input: { source: INTEGRATED, amount: 1, documentNo: "卢财预〔2019〕3号", date: "2019-04-02" }) { id } }', { p: f.project })
+    }
+  },
+  {
+    name: 'REST POST /projects/{id}/allocations',
+    need: always(NEED.writeProjects), scope: byId(village),
+    async run ({ f, client }) {
+      return { code: httpCode(await client.post(`/api/v1/projects/${f.project}/allocations`, { source: 'COUNTY', amount: 1, documentNo: '卢财预〔2019〕4号', date: '2019-04-03' })) }
+    }
+  },
+  {
+    name: 'gql recordPayment',
+    need: always(NEED.writeProjects), scope: byId(village),
+    async run ({ f, client }) {
+      return await mutate(client, 'mutation ($p: ID!, $h: ID!) { recordPayment(projectId: $p, input: { householdId: $h, amount: 0.01, date: "2019-06-02" }) { id } }', { p: f.project, h: f.h.id })
+    }
+  },
+  {
+    name: 'REST POST /projects/{id}/payments',
+    need: always(NEED.writeProjects), scope: byId(village),
+    async run ({ f, client }) {
+      return { code: httpCode(await client.post(`/api/v1/projects/${f.project}/payments`, { householdId: f.h.id, amount: 0.01, date: '2019-06-02', account: PAY_ACCOUNT })) }
+    }
+  },
   {
     name: 'gql createHousehold (input names the village)',
     need: always(NEED.writeRecords), scope: inRegion(village),

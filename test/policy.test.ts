@@ -21,6 +21,10 @@ const TABLE: Record<Action, Partial<Record<Role, true>>> = {
   'exit.verify': { REVIEWER: true, ADMIN: true },
   'exit.approve': { REVIEWER: true, ADMIN: true },
   'exit.county': { REVIEWER: true, ADMIN: true },
+  // §10: VIEWER and AUDITOR read; OPERATOR and ADMIN create, link, allocate and pay; REVIEWER and ADMIN at county level approve.
+  'project.read': { VIEWER: true, OPERATOR: true, REVIEWER: true, ADMIN: true, AUDITOR: true },
+  'project.write': { OPERATOR: true, ADMIN: true },
+  'project.approve': { REVIEWER: true, ADMIN: true },
   'statistics.read': { VIEWER: true, OPERATOR: true, REVIEWER: true, ADMIN: true, AUDITOR: true },
   // Contract §10: the public disclosure, any reader role in area.
   'disclosure.read': { VIEWER: true, OPERATOR: true, REVIEWER: true, ADMIN: true, AUDITOR: true },
@@ -33,7 +37,7 @@ const TABLE: Record<Action, Partial<Record<Role, true>>> = {
   'metrics.read': { ADMIN: true }
 }
 /** Longest region code the user may sit at for the action (township 9, county 6, city 4). */
-const MAX_CODE_LENGTH: Partial<Record<Action, number>> = { 'exit.verify': 9, 'exit.approve': 6, 'exit.county': 4, 'reference.edit': 4, 'audit.export': 4 }
+const MAX_CODE_LENGTH: Partial<Record<Action, number>> = { 'exit.verify': 9, 'exit.approve': 6, 'project.approve': 6, 'exit.county': 4, 'reference.edit': 4, 'audit.export': 4 }
 const EXCHANGE_DEPTS: Partial<Record<Action, readonly Dept[]>> = { 'eligibility.check': ['health', 'civil_affairs'], 'exchange.submit': DEPTS }
 
 const LENGTHS = [2, 4, 6, 9, 12]

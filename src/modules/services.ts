@@ -12,6 +12,7 @@ import { HouseholdsService } from './households/households-service.js'
 import { IncomesService } from './incomes/incomes-service.js'
 import { MeasuresService } from './measures/measures-service.js'
 import { MembersService } from './members/members-service.js'
+import { ProjectsService } from './projects/projects-service.js'
 import { RegionsService } from './regions/regions-service.js'
 import { StatisticsService } from './statistics/statistics-service.js'
 
@@ -27,6 +28,7 @@ export function createServices (deps: Deps, principal: Principal) {
     exits: new ExitsService(deps, principal),
     imports: new ImportsService(deps, principal),
     workItems: new WorkItemsService(deps, principal),
+    projects: new ProjectsService(deps, principal),
     statistics: new StatisticsService(deps, principal),
     eligibility: new EligibilityService(deps, principal),
     disclosures: new DisclosuresService(deps, principal)

@@ -64,6 +64,8 @@ export const LABELS = {
   Role: { VIEWER: '查询用户', OPERATOR: '信息录入员', REVIEWER: '审核员', ADMIN: '管理员', AUDITOR: '审计监督员', EXCHANGE: '部门数据交换' },
   MemberRemovalReason: { DECEASED: '死亡', MARRIED_OUT: '婚出', MOVED: '迁出', WRONGLY_REGISTERED: '错误录入' },
   HouseholdCloseReason: { WRONGLY_IDENTIFIED: '识别不准', ALL_DECEASED: '家庭成员全部死亡', MOVED_AWAY: '迁出' },
+  ProjectStatus: { PLANNED: '入库待批', APPROVED: '已批复', IN_PROGRESS: '实施中', COMPLETED: '已完工', CANCELLED: '已取消' },
+  FundSource: { CENTRAL: '中央财政专项扶贫资金', PROVINCE: '省级财政专项扶贫资金', CITY: '市级财政专项扶贫资金', COUNTY: '县级财政专项扶贫资金', INTEGRATED: '统筹整合涉农资金', OTHER: '其他资金' },
   ExitReviewAction: { PROPOSE: '村提名', VERIFY: '乡镇审核', OBJECT: '异议', APPROVE: '县审定', REJECT: '不予退出' },
   TargetIndicator: {
     PERSONS_EXITED: '脱贫人口',
@@ -154,6 +156,8 @@ export const MEMBER_REMOVAL_REASONS = valuesOf('MemberRemovalReason')
 export const HOUSEHOLD_CLOSE_REASONS = valuesOf('HouseholdCloseReason')
 export const TARGET_INDICATORS = valuesOf('TargetIndicator')
 export const WORK_ITEM_DISPOSITIONS = valuesOf('WorkItemDisposition')
+export const PROJECT_STATUSES = valuesOf('ProjectStatus')
+export const FUND_SOURCES = valuesOf('FundSource')
 export const MEASURE_KIND_VALUES = valuesOf('MeasureKind')
 
 /** Narrows an untrusted string (REST body, import row) to a value of the enum. */
@@ -171,6 +175,15 @@ const EN: Partial<Record<LabelEnum, Record<string, string>>> = {
   ExitReviewAction: { OBJECT: 'Objection (during the public notice)' },
   WorkItemDisposition: { NEEDS_VISIT: 'Needs a home visit' },
   Role: { EXCHANGE: 'Departmental data exchange' },
+  ProjectStatus: { PLANNED: 'Planned (in the library)', APPROVED: 'Approved' },
+  FundSource: {
+    CENTRAL: 'Central special poverty funds',
+    PROVINCE: 'Provincial special poverty funds',
+    CITY: 'City special poverty funds',
+    COUNTY: 'County special poverty funds',
+    INTEGRATED: 'Integrated agricultural funds',
+    OTHER: 'Other funds'
+  },
   MeasureKind: {
     e_commerce: 'E-commerce',
     asset_income_share: 'Asset-income share',

@@ -33,6 +33,12 @@ export const POLICY = {
   'exit.approve': { roles: ['REVIEWER', 'ADMIN'], minLevel: 'COUNTY' },
   /** Record a county's exit (摘帽). */
   'exit.county': { roles: ['REVIEWER', 'ADMIN'], minLevel: 'CITY' },
+  /** Projects (项目库) and their funds in area: the record readers (VIEWER sees accounts masked). */
+  'project.read': { roles: ['VIEWER', 'OPERATOR', 'REVIEWER', 'ADMIN', 'AUDITOR'] },
+  /** Create projects, change their status, link households, allocate funds, record payments (contract §10). */
+  'project.write': { roles: ['OPERATOR', 'ADMIN'] },
+  /** Approve a planned project (county level or above). */
+  'project.approve': { roles: ['REVIEWER', 'ADMIN'], minLevel: 'COUNTY' },
   'statistics.read': { roles: ['VIEWER', 'OPERATOR', 'REVIEWER', 'ADMIN', 'AUDITOR'] },
   /** 公告公示: a region's project funds for publication (no personal data). */
   'disclosure.read': { roles: ['VIEWER', 'OPERATOR', 'REVIEWER', 'ADMIN', 'AUDITOR'] },
@@ -108,6 +114,15 @@ export const OPERATIONS: Record<string, Action | 'public'> = {
   'Query.statisticsTrend': 'statistics.read',
   'Query.planTargets': 'statistics.read',
   'Mutation.setPlanTarget': 'reference.edit',
+  'Query.project': 'project.read',
+  'Query.projects': 'project.read',
+  'Mutation.createProject': 'project.write',
+  'Mutation.approveProject': 'project.approve',
+  'Mutation.setProjectStatus': 'project.write',
+  'Mutation.linkBeneficiaries': 'project.write',
+  'Mutation.allocateFunds': 'project.write',
+  'Mutation.recordPayment': 'project.write',
+  'Query.fundStatistics': 'statistics.read',
   'Query.auditLog': 'audit.read',
   'Query.verifyAuditChain': 'audit.read',
   'Query.auditTreeHead': 'audit.read',
@@ -129,6 +144,16 @@ export const OPERATIONS: Record<string, Action | 'public'> = {
   'GET /api/v1/statistics/:regionCode/trend': 'statistics.read',
   'GET /api/v1/statistics/:regionCode/breakdown.csv': 'statistics.read',
   'GET /api/v1/households/export': 'record.read',
+  // Projects and funds.
+  'GET /api/v1/projects': 'project.read',
+  'GET /api/v1/projects/:id': 'project.read',
+  'POST /api/v1/projects': 'project.write',
+  'POST /api/v1/projects/:id/approve': 'project.approve',
+  'POST /api/v1/projects/:id/status': 'project.write',
+  'POST /api/v1/projects/:id/beneficiaries': 'project.write',
+  'POST /api/v1/projects/:id/allocations': 'project.write',
+  'POST /api/v1/projects/:id/payments': 'project.write',
+  'GET /api/v1/statistics/:regionCode/funds': 'statistics.read',
   'GET /api/v1/changes': 'record.read',
   'GET /api/v1/audit/tree-head': 'audit.read',
   'GET /api/v1/audit/proofs/inclusion': 'audit.read',

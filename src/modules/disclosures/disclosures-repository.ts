@@ -2,12 +2,12 @@ import { sql } from 'drizzle-orm'
 import type { DbOrTx } from '../../db/index.js'
 import { queryRows } from '../../db/index.js'
 import { escapeLike } from '../../shared/ids.js'
+import { FUND_SOURCES, type LABELS } from '../../shared/labels.js'
 import { areaPattern } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 
-/** The fund sources in the contract's order (FundSource). */
-export const FUND_SOURCES = ['CENTRAL', 'PROVINCE', 'CITY', 'COUNTY', 'INTEGRATED', 'OTHER'] as const
-export type FundSource = typeof FUND_SOURCES[number]
+export { FUND_SOURCES }
+export type FundSource = keyof typeof LABELS.FundSource
 
 /** One project of a disclosure: public figures only (no person, no account). Money as decimal text (yuan, 2 decimals). */
 export interface ProjectFigures {

@@ -13,22 +13,9 @@ export const PAGE = 500
 
 export const FUND_SOURCES = repo.FUND_SOURCES
 /** 资金来源 in Chinese (the disclosure's column headers). */
-export const SOURCE_LABELS: Record<repo.FundSource, string> = {
-  CENTRAL: '中央财政',
-  PROVINCE: '省级财政',
-  CITY: '市级财政',
-  COUNTY: '县级财政',
-  INTEGRATED: '统筹整合资金',
-  OTHER: '其他资金'
-}
+export const SOURCE_LABELS: Record<repo.FundSource, string> = LABELS.FundSource
 /** 项目状态 in Chinese. */
-export const STATUS_LABELS: Record<string, string> = {
-  PLANNED: '计划',
-  APPROVED: '已批复',
-  IN_PROGRESS: '实施中',
-  COMPLETED: '已完工',
-  CANCELLED: '已取消'
-}
+const STATUS_LABELS: Record<string, string> = LABELS.ProjectStatus
 
 /** Fen (integer) of a decimal text in yuan with at most 2 decimals, exactly. */
 export function fenOf (yuan: string): number {

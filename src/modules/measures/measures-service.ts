@@ -9,15 +9,18 @@ import { checkName } from '../../shared/text.js'
 import { recordAudit } from '../audit/audit-service.js'
 import { HouseholdsService } from '../households/households-service.js'
 import * as members from '../members/members-repository.js'
+import { ProjectsService } from '../projects/projects-service.js'
 import { measureView, type MeasureView } from '../record-views.js'
 import * as repo from './measures-repository.js'
 
 export interface MeasureInput extends MeasureFields {
   fundingSource?: string | null
   memberId?: string | null
+  /** The project (项目库) the measure comes from: the household is linked to it as a beneficiary, the link naming this measure. */
+  projectId?: string | null
 }
 
-export type MeasurePatch = Partial<Omit<MeasureInput, 'category' | 'memberId'>>
+export type MeasurePatch = Partial<Omit<MeasureInput, 'category' | 'memberId' | 'projectId'>>
 function checkFundingSource (v: string | null | undefined): void {
   if (v != null && v.length > 100) throw badInput([{ path: 'input.fundingSource', message: 'must be at most 100 characters' }])
   const fields: FieldError[] = []
@@ -34,6 +37,11 @@ export class MeasuresService {
     return groupByHousehold(householdIds, rows, measureView)
   }
 
+  async byIds (ids: readonly string[]): Promise<MeasureView[]> {
+    authorize(this.principal, 'record.read')
+    return (await repo.findByIds(this.deps.db, this.principal, ids.filter(isUuid))).map(measureView)
+  }
+
   async add (householdId: string, input: MeasureInput): Promise<MeasureView> {
     authorize(this.principal, 'record.write')
     const household = await new HouseholdsService(this.deps, this.principal).find(householdId)
@@ -46,9 +54,13 @@ export class MeasuresService {
     }
     if (check.fields.length > 0) throw badInput(check.fields)
     checkFundingSource(input.fundingSource)
+    const projects = new ProjectsService(this.deps, this.principal)
+    const project = input.projectId == null ? null : await projects.findOpen(input.projectId, 'input.projectId')
+    if (project !== null && !household.regionCode.startsWith(project.regionCode)) throw badInput([{ path: 'input.projectId', message: "the household is outside the project's area" }])
     const now = this.deps.clock()
     return await this.deps.db.transaction(async (tx) => {
       const row = await repo.insert(tx, {
+        projectId: project?.id ?? null,
         householdId: household.id,
         memberId: input.memberId ?? null,
         regionCode: household.regionCode,
@@ -64,6 +76,7 @@ export class MeasuresService {
         updatedAt: now
       })
       await recordAudit(tx, this.principal, now, { action: 'measure.add', entity: 'Measure', entityId: row.id, regionCode: row.regionCode, after: measureView(row) })
+      if (project !== null) await projects.linkIn(tx, project, [{ householdId: household.id, measureId: row.id }], now)
       return measureView(row)
     })
   }

@@ -63,9 +63,9 @@ export async function countMatching (db: DbOrTx, p: Principal, q: ProjectQuery):
 
 /** The highest sequence number among the codes `<prefix>NNNN` (0 when none). */
 export async function lastSequence (tx: DbOrTx, prefix: string): Promise<number> {
-  const [row] = await tx.select({ n: sql<number>`coalesce(max(substring(${projects.code} from ${prefix.length + 1})::int), 0)::int` })
+  const [row] = await tx.select({ n: sql<number>`coalesce(max(substring(${projects.code} from ${prefix.length + 1}::int)::int), 0)::int` })
     .from(projects)
-    .where(sql`${projects.code} LIKE ${escapeLike(prefix) + '%'} AND substring(${projects.code} from ${prefix.length + 1}) ~ '^[0-9]{4,9}$'`)
+    .where(sql`${projects.code} LIKE ${escapeLike(prefix) + '%'} AND substring(${projects.code} from ${prefix.length + 1}::int) ~ '^[0-9]{4,9}$'`)
   return row?.n ?? 0
 }
 
@@ -163,4 +163,53 @@ export async function findPaymentByReference (tx: DbOrTx, projectId: string, ref
 export async function insertPayment (tx: DbOrTx, row: PaymentInsert): Promise<PaymentRow> {
   const [created] = await tx.insert(fundPayments).values(row).returning()
   return created!
+}
+
+// Fund figures (docs/projects-funds.md, "Statistics").
+
+export interface FundFigureRow {
+  code: string
+  year: number
+  total: number
+  planned: number
+  approved: number
+  in_progress: number
+  completed: number
+  cancelled: number
+  budget: string | number
+  allocated: string | number
+  paid: string | number
+  beneficiary_households: number
+  paid_households: number
+}
+
+export interface SourceFigureRow { code: string, year: number, source: string, amount: string | number }
+
+/**
+ * The projects of each region in `codes` (its own and those below it) and each year in
+ * `years` (0: every year; else the year of the planned start), within the caller's area.
+ * Sums come from the projects' own allocated and paid columns; the by-source split from the
+ * allocations themselves.
+ */
+export async function fundFigures (db: DbOrTx, p: Principal, codes: readonly string[], years: readonly number[]): Promise<{ totals: FundFigureRow[], sources: SourceFigureRow[] }> {
+  const scope = sql`SELECT s.code, y.year, pr.id, pr.status, pr.budget, pr.allocated, pr.paid FROM unnest(string_to_array(${codes.join(',')}, ',')) AS s(code)
+    CROSS JOIN unnest(string_to_array(${years.join(',')}, ',')::int[]) AS y(year)
+    JOIN projects pr ON pr.region_code LIKE s.code || '%' AND ${inArea(sql`pr.region_code`, p)}
+      AND (y.year = 0 OR extract(year FROM pr.planned_start)::int = y.year)`
+  const totals = await db.execute(sql`WITH p AS (${scope})
+    SELECT p.code, p.year, count(*)::int AS total,
+      count(*) FILTER (WHERE p.status = 'PLANNED')::int AS planned,
+      count(*) FILTER (WHERE p.status = 'APPROVED')::int AS approved,
+      count(*) FILTER (WHERE p.status = 'IN_PROGRESS')::int AS in_progress,
+      count(*) FILTER (WHERE p.status = 'COMPLETED')::int AS completed,
+      count(*) FILTER (WHERE p.status = 'CANCELLED')::int AS cancelled,
+      sum(p.budget)::text AS budget, sum(p.allocated)::text AS allocated, sum(p.paid)::text AS paid,
+      (SELECT count(DISTINCT b.household_id)::int FROM project_beneficiaries b JOIN p q ON q.id = b.project_id WHERE q.code = p.code AND q.year = p.year) AS beneficiary_households,
+      (SELECT count(DISTINCT f.household_id)::int FROM fund_payments f JOIN p q ON q.id = f.project_id WHERE q.code = p.code AND q.year = p.year) AS paid_households
+    FROM p GROUP BY p.code, p.year`) as unknown as { rows: FundFigureRow[] }
+  const sources = await db.execute(sql`WITH p AS (${scope})
+    SELECT p.code, p.year, a.source, sum(a.amount)::text AS amount
+    FROM p JOIN fund_allocations a ON a.project_id = p.id
+    GROUP BY p.code, p.year, a.source`) as unknown as { rows: SourceFigureRow[] }
+  return { totals: totals.rows, sources: sources.rows }
 }

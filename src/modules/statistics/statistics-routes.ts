@@ -48,6 +48,14 @@ const routes: FastifyPluginAsync = async (app) => {
     return { items: list.map(document) }
   })
 
+  app.get<{ Params: { regionCode: string }, Querystring: { year?: number } }>('/statistics/:regionCode/funds', {
+    schema: { params, querystring: { type: 'object', additionalProperties: false, properties: { year: { type: 'integer' } } } }
+  }, async (req) => {
+    const funds = await servicesOf(req).projects.fundStatistics(req.params.regionCode, req.query.year, queryPaths)
+    const region = ({ code, name, level }: { code: string, name: string, level: string }): unknown => ({ code, name, level })
+    return { ...funds, region: region(funds.region), breakdown: funds.breakdown.map(b => ({ ...b, region: region(b.region), breakdown: [] })) }
+  })
+
   app.get<{ Params: { regionCode: string }, Querystring: { year: number } }>('/statistics/:regionCode/breakdown.csv', {
     schema: { params, querystring: yearQuery }
   }, async (req, reply) => {

@@ -7,6 +7,7 @@ import { authorize, can } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 import { codeLength, isRegionCode, levelOf, ADMIN_LEVELS } from '../../shared/region-code.js'
 import { recordAudit } from '../audit/audit-service.js'
+import { ProjectsService, type FundFigures } from '../projects/projects-service.js'
 import { RegionsService, type Region } from '../regions/regions-service.js'
 import * as repo from './statistics-repository.js'
 
@@ -62,6 +63,8 @@ export interface TargetProgress {
 export interface RegionStatistics extends Figures {
   region: Region
   year: number
+  /** The fund figures of the region's projects whose planned start falls in the year (docs/projects-funds.md). */
+  funds: FundFigures
   targets: TargetProgress[]
   /** The same figures per child region (their own breakdown is empty: ask for the child). */
   breakdown: RegionStatistics[]
@@ -239,10 +242,11 @@ export class StatisticsService {
       }
     }
     const target = new Map(targets.map(t => [`${t.year}/${t.regionCode}`, t]))
+    const funds = await new ProjectsService(this.deps, this.principal).fundFigures([region.code, ...children.map(c => c.code)], years)
     const build = (r: Region, year: number, childKey: string, breakdown: RegionStatistics[]): RegionStatistics => {
       const m = values.get(`${year}/${childKey}`)
       const f = figuresOf(r, name => m?.get(name) ?? 0)
-      return { region: r, year, ...f, targets: progress(f, target.get(`${year}/${r.code}`)), breakdown }
+      return { region: r, year, ...f, funds: funds.get(`${r.code}/${year}`)!, targets: progress(f, target.get(`${year}/${r.code}`)), breakdown }
     }
     return years.map(year => build(region, year, '', children.map(c => build(c, year, c.code, []))))
   }
