@@ -1,6 +1,8 @@
+import fc from 'fast-check'
 import t from 'tap'
 import { householdInput, memberInput, nationalId } from './fixtures.js'
 import { buildApp, uniqueSub, type Client } from './helper.js'
+import { yuan } from '../src/modules/disclosures/disclosures-render.js'
 import { seedProject, uniqueCode } from './disclosures-support.js'
 
 const COUNTY = '411224' // 卢氏县
@@ -176,4 +178,12 @@ t.test('bad parameters: 400 naming the field, never a 500', async (t) => {
   }
   const unknown = await admin.get('/api/v1/disclosures/funds?region=411224999&year=2019')
   t.equal(unknown.statusCode, 404, 'a region that does not exist: 404')
+})
+
+t.test('amounts on the printed page: thousands separated (a break allowed only after a separator), 2 decimals, as Intl formats them', async (t) => {
+  fc.assert(fc.property(fc.integer({ min: -99_999_999_999_999, max: 99_999_999_999_999 }), (fen) => {
+    const v = fen / 100
+    return yuan(v).replaceAll('<wbr>', '') === v.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2, useGrouping: true })
+  }), { numRuns: 2000 })
+  t.equal(yuan(98765432.1), '98,<wbr>765,<wbr>432.10')
 })

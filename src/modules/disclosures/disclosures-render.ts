@@ -90,7 +90,10 @@ export function csvStream (d: Disclosure): AsyncGenerator<Buffer> {
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
 export const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, c => ESCAPES[c]!)
 /** Yuan with thousands separators; a narrow column wraps a large amount only after a separator (`<wbr>`), never inside a group. */
-const yuan = (v: number): string => v.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 }).replaceAll(',', ',<wbr>')
+export function yuan (v: number): string {
+  const [whole, fen] = Math.abs(v).toFixed(2).split('.') as [string, string]
+  return (v < 0 ? '-' : '') + whole.replace(/\B(?=(\d{3})+$)/g, ',<wbr>') + '.' + fen
+}
 
 /**
  * Print CSS: A4 landscape with 12 mm margins (273 mm of printable width); the table is
