@@ -73,6 +73,21 @@ t.test('GraphQL mutations: valid inputs succeed, bad ones are refused naming the
     const h = await household()
     return (await must(op, `mutation { addMeasure(householdId: "${h.id}", input: { category: EDUCATION, kind: "tuition_waiver", startDate: "2019-09-01" }) { id version } }`)).addMeasure
   }
+  const projectVars = { regionCode: VILLAGE, name: '龙王庙村香菇大棚', category: 'INDUSTRY', plannedStart: '2019-03-01', budget: 2_000_000 }
+  const project = async (): Promise<string> => (await must(op, 'mutation ($i: ProjectInput!) { createProject(input: $i) { id } }', { i: projectVars })).createProject.id
+  const approved = async (): Promise<string> => {
+    const id = await project()
+    await must(county, `mutation { approveProject(id: "${id}") { id } }`)
+    return id
+  }
+  /** An approved project with 1,000,000 yuan allocated and a beneficiary household. */
+  const paying = async (): Promise<{ id: string, household: { id: string, members: Array<{ id: string }> } }> => {
+    const id = await approved()
+    const h = await household()
+    await must(op, `mutation { linkBeneficiaries(projectId: "${id}", householdIds: ["${h.id}"]) { id } }`)
+    await must(op, `mutation { allocateFunds(projectId: "${id}", input: { source: CENTRAL, amount: 1000000, documentNo: "豫财农〔2019〕12号", date: "2019-03-10" }) { id } }`)
+    return { id, household: h }
+  }
   const regionVersion = async (code: string): Promise<number> => (await must(admin, `{ region(code: "${code}") { version } }`)).region.version
 
   // Work items: uninsured members of the village found by a health insurance import.
@@ -187,6 +202,43 @@ t.test('GraphQL mutations: valid inputs succeed, bad ones are refused naming the
       client: op,
       changes: ['work_items', 'audit_events'],
       valid: async g => { const item = items.pop()!; return { id: item.id, disposition: pick(g, enumOf('WorkItemDisposition')), note: text(g, 100), ...(g(fc.boolean) ? { expectedVersion: item.version } : {}) } }
+    },
+    createProject: {
+      client: op,
+      changes: ['projects', 'audit_events'],
+      valid: async g => ({
+        input: {
+          regionCode: pick(g, [VILLAGE, '411224101', '411224101202'].filter(c => c.startsWith(VILLAGE))), name: text(g, 50), category: pick(g, enumOf('MeasureCategory')),
+          plannedStart: '2019-03-01', ...(g(fc.boolean) ? { plannedEnd: '2020-06-30' } : {}), budget: money(g) + 0.01,
+          ...(g(fc.boolean) ? { code: `P-${uniqueSub('x')}` } : {})
+        }
+      })
+    },
+    approveProject: { client: county, changes: ['projects', 'audit_events'], valid: async () => ({ id: await project() }) },
+    setProjectStatus: {
+      client: op,
+      changes: ['projects', 'audit_events'],
+      valid: async g => (g(fc.boolean) ? { id: await approved(), status: 'IN_PROGRESS', expectedVersion: 2 } : { id: await project(), status: 'CANCELLED', expectedVersion: 1 })
+    },
+    linkBeneficiaries: { client: op, changes: ['project_beneficiaries', 'audit_events'], valid: async () => ({ projectId: await project(), householdIds: [(await household()).id, (await household()).id] }) },
+    allocateFunds: {
+      client: op,
+      changes: ['fund_allocations', 'projects', 'audit_events'],
+      valid: async g => ({ projectId: await project(), input: { source: pick(g, enumOf('FundSource')), amount: money(g) + 0.01, documentNo: text(g, 50), date: '2019-04-01' } })
+    },
+    recordPayment: {
+      client: op,
+      changes: ['fund_payments', 'projects', 'audit_events'],
+      valid: async g => {
+        const p = await paying()
+        return {
+          projectId: p.id,
+          input: {
+            householdId: p.household.id, ...(g(fc.boolean) ? { memberId: p.household.members[0]!.id } : {}), amount: g(fc.integer, { min: 1, max: 500_000 }) / 100, date: '2019-06-01',
+            ...(g(fc.boolean) ? { account: String(g(fc.bigInt, { min: 10n ** 15n, max: 10n ** 19n - 1n })) } : {}), ...(g(fc.boolean) ? { reference: `PZ-${text(g, 20)}` } : {})
+          }
+        }
+      }
     },
     setPlanTarget: {
       client: admin,

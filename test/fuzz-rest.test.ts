@@ -150,6 +150,95 @@ t.test('REST inputs: never a 5xx, problem+json naming bad fields, nothing stored
   const jobBody = fc.array(insuranceRow, { maxLength: 5 }).map(ndjson)
   const submit = (query: string, payload: string, headers: Record<string, string> = {}): Req => ({ method: 'POST', url: `/api/v1/exchange/jobs${query}`, headers: { 'content-type': 'application/x-ndjson', ...headers }, payload })
 
+  // Projects and funds: an approved project of the county with the household as beneficiary and plenty of funds, and a planned one.
+  const projectBody = { regionCode: VILLAGE, name: '龙王庙村香菇大棚', category: 'INDUSTRY', plannedStart: '2019-03-01', plannedEnd: '2019-12-31', budget: 2_000_000 }
+  const reviewer = as({ sub: uniqueSub('reviewer'), role: 'REVIEWER', region: COUNTY })
+  const paying = (await inject(countyOp, { method: 'POST', url: '/api/v1/projects', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(projectBody) })).json().id as string
+  const planned = (await inject(countyOp, { method: 'POST', url: '/api/v1/projects', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(projectBody) })).json().id as string
+  t.equal((await inject(reviewer, { method: 'POST', url: `/api/v1/projects/${paying}/approve` })).statusCode, 200)
+  t.equal((await inject(countyOp, { method: 'POST', url: `/api/v1/projects/${paying}/beneficiaries`, headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ householdIds: [household.id] }) })).statusCode, 200)
+  t.equal((await inject(countyOp, { method: 'POST', url: `/api/v1/projects/${paying}/allocations`, headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ source: 'CENTRAL', amount: 10_000_000, documentNo: '豫财农〔2019〕12号', date: '2019-03-10' }) })).statusCode, 201)
+  const body = (url: string, value: unknown): Req => ({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: JSON.stringify(value) })
+  /** Bad bodies of a valid one: a required field left out or an object where a value goes, an unknown field, a field's bad values, broken JSON, another media type. */
+  const badBodies = (url: string, valid: Record<string, unknown>, required: string[], badValues: Record<string, unknown[]>): fc.Arbitrary<Req> => fc.oneof(
+    fc.constantFrom(...required).map(k => body(url, { ...valid, [k]: undefined })),
+    fc.constantFrom(...Object.keys(valid)).map(k => body(url, { ...valid, [k]: { nested: 1 } })),
+    fc.constantFrom('regionCode', 'status', 'paid', 'allocated', 'version', '__proto__', 'constructor', 'projectId').filter(k => !(k in valid)).map(k => body(url, { ...valid, [k]: '1' })),
+    fc.constantFrom(...Object.keys(badValues)).chain(k => fc.constantFrom(...badValues[k]!).map(v => body(url, { ...valid, [k]: v }))),
+    fc.constantFrom('', '{', '[]', 'null', '"x"', JSON.stringify(deepJson(500)), `{"a":${'['.repeat(50_000)}${']'.repeat(50_000)}}`).map(payload => ({ method: 'POST' as const, url, headers: { 'content-type': 'application/json' }, payload })),
+    fc.constantFrom('text/plain', 'application/x-www-form-urlencoded').map(type => ({ method: 'POST' as const, url, headers: { 'content-type': type }, payload: JSON.stringify(valid) }))
+  )
+  const badMoney = [0, -1, 1.001, 0.005, 1e13, 'abc', '', 'NaN']
+  const badDate = ['2019-02-30', '', 'x', '0000-01-01', '2019-1-1', '2019-01-01T00:00:00Z', '\u0000']
+  const projectQuery = queries(
+    { region, status: fc.constantFrom('PLANNED', 'APPROVED', 'IN_PROGRESS', 'COMPLETED', 'CANCELLED'), category: fc.constantFrom('INDUSTRY', 'HOUSING'), limit: fc.integer({ min: 1, max: 200 }).map(String), cursor: fc.constant('') },
+    { region: badRegion, status: fc.constantFrom('planned', 'DONE', '', '\u0000', 'PLANNED,APPROVED'), category: fc.constantFrom('industry', 'ROADS', ''), limit: badInt(1, 200), cursor: badCursor })
+  const fundsQuery = queries({ year }, { year: badInt(2000, THIS_YEAR + 10).filter(v => v !== '') })
+  const allocation = fc.record({ source: fc.constantFrom('CENTRAL', 'PROVINCE', 'CITY', 'COUNTY', 'INTEGRATED', 'OTHER'), amount: fc.integer({ min: 1, max: 1_000_000 }).map(n => n / 100), documentNo: fc.constantFrom('豫财农〔2019〕12号', '卢财预〔2019〕3号'), date: fc.constant('2019-04-01') })
+  const payment = fc.record({ householdId: fc.constant(household.id), amount: fc.integer({ min: 1, max: 10_000 }).map(n => n / 100), date: fc.constant('2019-06-01'), account: fc.option(fc.constantFrom('6222020200112233445', '6217 0024 3001 2345 678'), { nil: undefined }) })
+  const projectRoutes: Route[] = [
+    { path: '/api/v1/projects', method: 'get', client: viewer, arbs: { valid: projectQuery.valid.map(q => ({ url: `/api/v1/projects${q}` })), bad: projectQuery.bad.map(q => ({ url: `/api/v1/projects${q}` })) } },
+    { path: '/api/v1/projects/{id}', method: 'get', client: viewer, arbs: { valid: fc.constantFrom(paying, planned).map(id => ({ url: `/api/v1/projects/${id}` })), bad: badId.map(id => ({ url: `/api/v1/projects/${id}` })) } },
+    {
+      path: '/api/v1/projects',
+      method: 'post',
+      client: countyOp,
+      stores: ['projects', 'audit_events'],
+      arbs: {
+        valid: fc.record({ regionCode: fc.constantFrom(...AREA_CODES.filter(c => c.length >= 6)), category: fc.constantFrom('INDUSTRY', 'EMPLOYMENT', 'HOUSING'), budget: fc.integer({ min: 1, max: 100_000_000 }).map(n => n / 100) })
+          .map(v => body('/api/v1/projects', { ...projectBody, ...v })),
+        bad: badBodies('/api/v1/projects', projectBody, ['regionCode', 'name', 'category', 'plannedStart', 'budget'], {
+          regionCode: ['4112', '411221', '4112241012011', 'x', '', '999999'], name: ['', ' ', 'x'.repeat(201), '李\u202e四'], category: ['ROADS', 'industry'], plannedStart: badDate, plannedEnd: ['2018-01-01', ...badDate.slice(1)], budget: badMoney, code: ['bad code', 'x'.repeat(41), '-x']
+        })
+      }
+    },
+    { path: '/api/v1/projects/{id}/approve', method: 'post', client: reviewer, arbs: { bad: fc.oneof(badId.map(id => ({ method: 'POST' as const, url: `/api/v1/projects/${id}/approve` })), fc.constant({ method: 'POST' as const, url: `/api/v1/projects/${paying}/approve` })) } },
+    {
+      path: '/api/v1/projects/{id}/status',
+      method: 'post',
+      client: countyOp,
+      arbs: {
+        bad: fc.oneof(badId.map(id => body(`/api/v1/projects/${id}/status`, { status: 'CANCELLED', expectedVersion: 1 })),
+          badBodies(`/api/v1/projects/${planned}/status`, { status: 'CANCELLED', expectedVersion: 1 }, ['status', 'expectedVersion'], { status: ['APPROVED', 'PLANNED', 'COMPLETED', 'DONE', ''], expectedVersion: [0, -1, 2, 1.5, 'x'] }))
+      }
+    },
+    {
+      path: '/api/v1/projects/{id}/beneficiaries',
+      method: 'post',
+      client: countyOp,
+      arbs: {
+        bad: fc.oneof(badId.map(id => body(`/api/v1/projects/${id}/beneficiaries`, { householdIds: [household.id] })),
+          badBodies(`/api/v1/projects/${paying}/beneficiaries`, { householdIds: [household.id] }, ['householdIds'], { householdIds: [[], ['x'], [household.id, 'x'], ['00000000-0000-4000-8000-000000000000'], Array.from({ length: 1001 }, () => household.id), [null]] }))
+      }
+    },
+    {
+      path: '/api/v1/projects/{id}/allocations',
+      method: 'post',
+      client: countyOp,
+      stores: ['fund_allocations', 'projects', 'audit_events'],
+      arbs: {
+        valid: allocation.map(a => body(`/api/v1/projects/${paying}/allocations`, a)),
+        bad: fc.oneof(badId.map(id => body(`/api/v1/projects/${id}/allocations`, { source: 'CENTRAL', amount: 1, documentNo: 'x', date: '2019-04-01' })),
+          badBodies(`/api/v1/projects/${paying}/allocations`, { source: 'CENTRAL', amount: 1, documentNo: '豫财农〔2019〕12号', date: '2019-04-01' }, ['source', 'amount', 'documentNo', 'date'],
+            { source: ['BANK', 'central', ''], amount: badMoney, documentNo: ['', ' ', 'x'.repeat(101), 'a\u0000b'], date: badDate }))
+      }
+    },
+    {
+      path: '/api/v1/projects/{id}/payments',
+      method: 'post',
+      client: countyOp,
+      stores: ['fund_payments', 'projects', 'audit_events'],
+      arbs: {
+        valid: payment.map(x => body(`/api/v1/projects/${paying}/payments`, x)),
+        bad: fc.oneof(badId.map(id => body(`/api/v1/projects/${id}/payments`, { householdId: household.id, amount: 1, date: '2019-06-01' })),
+          fc.constant(body(`/api/v1/projects/${planned}/payments`, { householdId: household.id, amount: 1, date: '2019-06-01' })),
+          badBodies(`/api/v1/projects/${paying}/payments`, { householdId: household.id, amount: 1, date: '2019-06-01', account: '6222020200112233445' }, ['householdId', 'amount', 'date'],
+            { householdId: ['x', '00000000-0000-4000-8000-000000000000', ''], memberId: ['x', '00000000-0000-4000-8000-000000000000'], amount: [...badMoney, 999_999_999_999], date: badDate, account: ['12', 'abc', '1'.repeat(31)], reference: ['', 'x'.repeat(101)] }))
+      }
+    },
+    { path: '/api/v1/statistics/{regionCode}/funds', method: 'get', client: viewer, arbs: { valid: fc.tuple(region, fundsQuery.valid).map(([c, q]) => ({ url: `/api/v1/statistics/${c}/funds${q}` })), bad: fc.oneof(fundsQuery.bad.map(q => ({ url: `/api/v1/statistics/${COUNTY}/funds${q}` })), badRegion.map(c => ({ url: `/api/v1/statistics/${pct(c)}/funds?year=2019` }))) } }
+  ]
+
   const routes: Route[] = [
     { path: '/api/v1/regions/{code}', method: 'get', client: viewer, arbs: { valid: fc.constantFrom('41', '4112', ...AREA_CODES, '411221').map(c => ({ url: `/api/v1/regions/${c}` })), bad: badRegion.filter(c => c.length !== 6 || c === '999999').map(c => ({ url: `/api/v1/regions/${pct(c)}` })) } },
     {
@@ -203,7 +292,7 @@ t.test('REST inputs: never a 5xx, problem+json naming bad fields, nothing stored
   ]
 
   let base: Snapshot = await snapshot(database)
-  for (const route of routes) {
+  for (const route of [...routes, ...projectRoutes]) {
     for (const [kind, arb] of Object.entries(route.arbs) as Array<[Kind, fc.Arbitrary<Req>]>) {
       const numRuns = kind === 'bad' ? 20 : 5
       const details = await fc.check(fc.asyncProperty(arb, async (req) => {

@@ -258,7 +258,11 @@ t.test('every REST response conforms to openapi.yaml: status, media type and bod
     ['get', '/api/v1/statistics/{regionCode}/funds', async () => await viewer.get('/api/v1/statistics/411224/funds?year=1999')],
     ['get', '/api/v1/statistics/{regionCode}/funds', async () => await viewer.get('/api/v1/statistics/411282/funds')],
     ['get', '/api/v1/statistics/{regionCode}/funds', async () => await viewer.get('/api/v1/statistics/411224999999/funds')],
-    ['get', '/api/v1/statistics/{regionCode}/funds', async () => await anonymous('/api/v1/statistics/411224/funds')]
+    ['get', '/api/v1/statistics/{regionCode}/funds', async () => await anonymous('/api/v1/statistics/411224/funds')],
+    ['get', '/api/v1/projects/{id}', async () => await viewer.get(`/api/v1/projects/${'1'.repeat(65)}`)],
+    ['post', '/api/v1/projects/{id}/approve', async () => await countyReviewer.post('/api/v1/projects/%FF%FE/approve', {})],
+    ...(['', '/approve', '/status', '/beneficiaries', '/allocations', '/payments'] as const).map((tail): [string, string, () => Promise<LightMyRequestResponse>] =>
+      ['post', `/api/v1/projects${tail === '' ? '' : '/{id}' + tail}`, async () => await app.inject({ method: 'POST', url: `/api/v1/projects${tail === '' ? '' : `/${project.id}${tail}`}`, headers: { authorization: `Bearer ${(tail === '/approve' ? countyReviewer : countyOp).token}`, 'content-type': 'application/x-www-form-urlencoded' }, payload: 'a=1' })])
   )
 
   // Import jobs: one that applies a row and rejects one, and one whose file cannot be read.
