@@ -122,6 +122,9 @@ t.test('REST inputs: never a 5xx, problem+json naming bad fields, nothing stored
     { after: fc.oneof(fc.constant(''), fc.bigInt({ min: 0n, max: 999_999_999_999_999_999n }).map(String)), limit: fc.integer({ min: 1, max: 1000 }).map(String) },
     { after: fc.constantFrom('x', '-1', '1'.repeat(19), '1.5', ' 1', '1e3', '0x1', '\u0000', '１'), limit: badInt(1, 1000) })
   const stats = queries({ year }, { year: badInt(2014, THIS_YEAR) }, ['year'])
+  const disclosure = queries(
+    { region, year: fc.integer({ min: 2000, max: 2100 }).map(String), format: fc.constantFrom('json', 'csv', 'html') },
+    { region: badRegion, year: badInt(2000, 2100), format: fc.constantFrom('pdf', 'CSV', 'xml', '', 'json\u0000') }, ['region', 'year'])
   const trend = queries(
     { years: fc.uniqueArray(fc.integer({ min: 2014, max: THIS_YEAR }), { minLength: 1, maxLength: Math.min(10, THIS_YEAR - 2013) }).map(ys => ys.join(',')) },
     { years: fc.constantFrom('19', '2019,', ',2019', '2019,2019', '2013', '2019;2020', '2019, 2020', '2019,abc', '', Array.from({ length: 11 }, (_, i) => 2014 + i).join(','), '20190', `${THIS_YEAR + 1}`, '2019\u0000') }, ['years'])
@@ -252,6 +255,7 @@ t.test('REST inputs: never a 5xx, problem+json naming bad fields, nothing stored
     { path: '/api/v1/exit-notices', method: 'get', client: countyOp, arbs: { valid: notices.valid.map(q => ({ url: `/api/v1/exit-notices${q}` })), bad: notices.bad.map(q => ({ url: `/api/v1/exit-notices${q}` })) } },
     { path: '/api/v1/households/export', method: 'get', client: countyOp, stores: ['audit_events'], arbs: { valid: exportQuery.valid.map(q => ({ url: `/api/v1/households/export${q}` })), bad: exportQuery.bad.map(q => ({ url: `/api/v1/households/export${q}` })) } },
     { path: '/api/v1/changes', method: 'get', client: countyOp, arbs: { valid: changes.valid.map(q => ({ url: `/api/v1/changes${q}` })), bad: changes.bad.map(q => ({ url: `/api/v1/changes${q}` })) } },
+    { path: '/api/v1/disclosures/funds', method: 'get', client: viewer, arbs: { valid: disclosure.valid.map(q => ({ url: `/api/v1/disclosures/funds${q}` })), bad: disclosure.bad.map(q => ({ url: `/api/v1/disclosures/funds${q}` })) } },
     { path: '/api/v1/statistics/{regionCode}', method: 'get', client: viewer, arbs: { valid: fc.tuple(region, stats.valid).map(([c, q]) => ({ url: `/api/v1/statistics/${c}${q}` })), bad: fc.oneof(stats.bad.map(q => ({ url: `/api/v1/statistics/${COUNTY}${q}` })), badRegion.map(c => ({ url: `/api/v1/statistics/${pct(c)}?year=2019` }))) } },
     { path: '/api/v1/statistics/{regionCode}/trend', method: 'get', client: viewer, arbs: { valid: fc.tuple(region, trend.valid).map(([c, q]) => ({ url: `/api/v1/statistics/${c}/trend${q}` })), bad: fc.oneof(trend.bad.map(q => ({ url: `/api/v1/statistics/${COUNTY}/trend${q}` })), badRegion.map(c => ({ url: `/api/v1/statistics/${pct(c)}/trend?years=2019` }))) } },
     { path: '/api/v1/statistics/{regionCode}/breakdown.csv', method: 'get', client: viewer, arbs: { valid: fc.tuple(region, stats.valid).map(([c, q]) => ({ url: `/api/v1/statistics/${c}/breakdown.csv${q}` })), bad: fc.oneof(stats.bad.map(q => ({ url: `/api/v1/statistics/${COUNTY}/breakdown.csv${q}` })), badRegion.map(c => ({ url: `/api/v1/statistics/${pct(c)}/breakdown.csv?year=2019` }))) } },

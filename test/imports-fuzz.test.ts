@@ -16,10 +16,11 @@ import t from 'tap'
 import { queryRows } from '../src/db/index.js'
 import { readRecords } from '../src/modules/imports/parse.js'
 import type { TokenClaims } from '../src/infra/tokens.js'
-import { nationalId } from './fixtures.js'
+import { seedProject } from './disclosures-support.js'
+import { memberInput, nationalId } from './fixtures.js'
 import { failure } from './fuzz-support.js'
 import { buildApp, uniqueSub } from './helper.js'
-import { COUNTY, finished, NDJSON, ndjson, uploader, XLSX, zipOf } from './imports-support.js'
+import { COUNTY, finished, household, NDJSON, ndjson, uploader, VILLAGE, XLSX, zipOf } from './imports-support.js'
 
 /** Text with the characters that break imports: NUL and other controls, unpaired surrogates, direction overrides, XML's specials. */
 const text = fc.array(fc.oneof(
@@ -56,6 +57,43 @@ t.test('roster rows of any text: the job always ends succeeded; each row with a 
     if (job.counts.received !== names.length || job.counts.unmatched + job.counts.rejected !== names.length) throw new Error(`counts ${JSON.stringify(job.counts)}`)
   }), { numRuns: 25, asyncReporter: async (d) => { if (d.failed) throw new Error(failure(d)) } })
   t.pass('every roster ended succeeded, poisoned rows rejected')
+})
+
+t.test('finance.payments rows of any values: the job always ends succeeded, paid never exceeds allocated and is exactly the payments applied, poisoned text rejected', async (t) => {
+  const app = await buildApp(t)
+  const upload = uploader(app)
+  const op = app.as({ sub: uniqueSub('op'), role: 'OPERATOR', region: COUNTY })
+  const cz: TokenClaims = { sub: uniqueSub('cz'), role: 'EXCHANGE', dept: 'finance', region: COUNTY }
+  const id = nationalId('1958-08-08', 'MALE')
+  const h = await household(op, VILLAGE, [memberInput({ name: '石光明', nationalId: id })])
+  const p = await seedProject(app, { regionCode: VILLAGE, name: '扶贫车间', allocations: [{ source: 'CENTRAL', amount: 1000, date: '2019-01-10' }], households: [{ id: h.id, regionCode: VILLAGE }] })
+  const amount = fc.oneof(fc.integer({ min: 1, max: 40000 }).map(n => n / 100), fc.constantFrom('0', '-1', '1e2', 'NaN', 'Infinity', '', '12.345', '999999999999999', '0.01', ' 5 '), text)
+  const row = fc.record({
+    project_code: fc.oneof({ arbitrary: fc.constant(p.code), weight: 3 }, { arbitrary: text, weight: 1 }),
+    national_id: fc.oneof({ arbitrary: fc.constant(id), weight: 3 }, { arbitrary: text, weight: 1 }),
+    amount,
+    date: fc.constantFrom('2019-06-01', '2019-02-30', '', '2099-01-01'),
+    account: fc.oneof({ arbitrary: fc.constant('6228480012345678901'), weight: 3 }, { arbitrary: text, weight: 1 }),
+    voucher_no: fc.option(fc.oneof(text, fc.constantFrom('PZ-1', 'PZ-2', 'PZ-3')), { nil: undefined })
+  })
+  await fc.assert(fc.asyncProperty(fc.array(row, { minLength: 1, maxLength: 8 }), async (rows) => {
+    const [before] = await queryRows<{ n: number }>(app.database.db, sql`SELECT count(*)::int AS n FROM fund_payments WHERE project_id = ${p.id}`)
+    const job = await finished(app.as(cz), (await upload(cz, 'finance.payments', ndjson(rows), NDJSON)).json.id)
+    if (job.status !== 'succeeded') throw new Error(`job ${job.status}: ${job.error}`)
+    const c = job.counts
+    if (c.received !== rows.length || c.applied + c.unmatched + c.rejected !== rows.length) throw new Error(`counts ${JSON.stringify(c)}`)
+    const [figures] = await queryRows<{ paid: string, allocated: string, sum: string, n: number }>(app.database.db, sql`SELECT p.paid::text AS paid, p.allocated::text AS allocated,
+      (SELECT coalesce(sum(amount), 0)::numeric(14,2)::text FROM fund_payments f WHERE f.project_id = p.id) AS sum, (SELECT count(*)::int FROM fund_payments f WHERE f.project_id = p.id) AS n
+      FROM projects p WHERE p.id = ${p.id}`)
+    if (figures!.paid !== figures!.sum || Number(figures!.paid) > Number(figures!.allocated)) throw new Error(`figures ${JSON.stringify(figures)}`)
+    if (figures!.n - before!.n !== c.applied) throw new Error(`${figures!.n - before!.n} payments for ${c.applied} applied`)
+    const errors = (await app.as(cz).get(`/api/v1/exchange/jobs/${job.id}/errors`)).body.trim().split('\n').filter(l => l !== '').map(l => JSON.parse(l) as { line: number })
+    const rejected = new Set(errors.map(e => e.line))
+    rows.forEach((r, i) => {
+      if ([r.project_code, r.voucher_no ?? ''].some(v => poisoned(v.trim())) && !rejected.has(i + 1)) throw new Error(`line ${i + 1} (${JSON.stringify(r)}) was not rejected`)
+    })
+  }), { numRuns: 15, asyncReporter: async (d) => { if (d.failed) throw new Error(failure(d)) } })
+  t.pass('every disbursement file ended succeeded; paid = the payments applied ≤ allocated')
 })
 
 /** A damage done to one file in four or so. */

@@ -12,6 +12,7 @@ import { sql } from 'drizzle-orm'
 import type { LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import { openDatabase, queryRows } from '../src/db/index.js'
+import { seedProject } from './disclosures-support.js'
 import { householdInput, nationalId } from './fixtures.js'
 import { buildApp, machinePgDatabase, testConfig, uniqueSub } from './helper.js'
 import { documentedProperties, errorsText, mediaPointer, nonConformance, observed, operations, responseOf, schemaOf, validatorOf } from './openapi-validator.js'
@@ -54,13 +55,16 @@ t.test('the examples in openapi.yaml conform to their schemas, and the exchange 
 })
 
 t.test('every REST response conforms to openapi.yaml: status, media type and body', async (t) => {
-  const { as, app, sequenced, database } = await buildApp(t)
+  const testApp = await buildApp(t)
+  const { as, app, sequenced, database } = testApp
   const VILLAGE = '411224101201'
   const op = as({ sub: uniqueSub('op'), role: 'OPERATOR', region: VILLAGE })
   const created = await op.gql('mutation ($i: HouseholdInput!) { createHousehold(input: $i) { id members { nationalId } } }', { i: householdInput(VILLAGE) })
   const h = created.data.createHousehold as { id: string, members: Array<{ nationalId: string }> }
   await op.gql(`mutation { recordIncome(householdId: "${h.id}", input: { year: 2019, wage: 6000, business: 100, property: 0, transfer: 1200, expenses: 300, transferItems: { pension: 1200 } }) { year } }`)
   await op.gql(`mutation { addMeasure(householdId: "${h.id}", input: { category: INDUSTRY, kind: "solar", startDate: "2019-01-01", amount: 3000, fundingSource: "县财政" }) { id } }`)
+  // A township's project with funds and a payment to the household, for GET /disclosures/funds.
+  await seedProject(testApp, { regionCode: '411224101', name: '杜关镇食用菌产业基地', allocations: [{ source: 'CENTRAL', amount: 100000, date: '2019-02-01' }], households: [{ id: h.id, regionCode: VILLAGE }], payments: [{ householdId: h.id, amount: 3000, date: '2019-04-01' }] })
   // A household under public notice of its exit (every criterion met for 2019), for GET /exit-notices.
   const ready = await op.gql('mutation ($i: HouseholdInput!) { createHousehold(input: $i) { id } }',
     { i: householdInput(VILLAGE, { foodSecure: true, clothingSecure: true, housingSafe: true, drinkingWaterSafe: true }) })
@@ -183,6 +187,14 @@ t.test('every REST response conforms to openapi.yaml: status, media type and bod
     ['get', '/api/v1/statistics/{regionCode}/breakdown.csv', async () => await anonymous('/api/v1/statistics/411224/breakdown.csv?year=2019')],
     ['get', '/api/v1/statistics/{regionCode}/breakdown.csv', async () => await viewer.get('/api/v1/statistics/411221/breakdown.csv?year=2019')],
     ['get', '/api/v1/statistics/{regionCode}/breakdown.csv', async () => await viewer.get('/api/v1/statistics/411224999999/breakdown.csv?year=2019')],
+    ['get', '/api/v1/disclosures/funds', async () => await viewer.get('/api/v1/disclosures/funds?region=411224&year=2019')],
+    ['get', '/api/v1/disclosures/funds', async () => await viewer.get('/api/v1/disclosures/funds?region=411224101&year=2019')],
+    ['get', '/api/v1/disclosures/funds', async () => await viewer.get('/api/v1/disclosures/funds?region=411224&year=2019&format=csv')],
+    ['get', '/api/v1/disclosures/funds', async () => await viewer.get('/api/v1/disclosures/funds?region=411224101&year=2019&format=html')],
+    ['get', '/api/v1/disclosures/funds', async () => await viewer.get('/api/v1/disclosures/funds?region=411224&year=1999')],
+    ['get', '/api/v1/disclosures/funds', async () => await anonymous('/api/v1/disclosures/funds?region=411224&year=2019')],
+    ['get', '/api/v1/disclosures/funds', async () => await viewer.get('/api/v1/disclosures/funds?region=411221&year=2019')],
+    ['get', '/api/v1/disclosures/funds', async () => await viewer.get('/api/v1/disclosures/funds?region=411224999&year=2019')],
     ['get', '/.well-known/audit-keys.json', async () => await app.inject({ method: 'GET', url: '/.well-known/audit-keys.json' })],
     ['get', '/api/v1/audit/tree-head', async () => { await sequenced(); return await admin.get('/api/v1/audit/tree-head') }],
     ['get', '/api/v1/audit/tree-head', async () => await viewer.get('/api/v1/audit/tree-head')],

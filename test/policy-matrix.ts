@@ -22,7 +22,7 @@ import { buildApp, token, uniqueSub, type Client, type GqlResult, type TestApp }
 // ── Contract §3, transcribed as the oracle ───────────────────────────────────
 
 const ROLES = ['VIEWER', 'OPERATOR', 'REVIEWER', 'ADMIN', 'AUDITOR', 'EXCHANGE'] as const
-const DEPTS = ['civil_affairs', 'health', 'education', 'disability', 'hr', 'public_security'] as const
+const DEPTS = ['civil_affairs', 'health', 'education', 'disability', 'hr', 'public_security', 'finance'] as const
 type Role = typeof ROLES[number]
 type Dept = typeof DEPTS[number]
 
@@ -40,6 +40,8 @@ const NEED = {
   /** Not in the contract's table: the project gives a county's exit (摘帽) to the city (README). */
   exitCounty: { roles: ['REVIEWER', 'ADMIN'], maxCodeLength: 4 },
   readStatistics: { roles: READERS },
+  /** Contract §10: the public disclosure (公告公示), any reader role in area. */
+  readDisclosures: { roles: READERS },
   readAudit: { roles: ['ADMIN', 'AUDITOR'] },
   /** Contract §9: the log's export, at city level or above. */
   exportAudit: { roles: ['ADMIN', 'AUDITOR'], maxCodeLength: 4 },
@@ -57,7 +59,9 @@ const KIND_DEPTS: Record<string, readonly Dept[]> = {
   'health.insurance': ['health'],
   'education.enrollment': ['education'],
   'disability.certificates': ['disability'],
-  'hr.employment': ['hr']
+  'hr.employment': ['hr'],
+  // Contract §10 item 6 (issue 20): the finance department's disbursement file.
+  'finance.payments': ['finance']
 }
 const KINDS = Object.keys(KIND_DEPTS)
 const exchange = (kind: string): Need => ({ roles: ['ADMIN', 'EXCHANGE'], depts: KIND_DEPTS[kind] })
@@ -696,6 +700,19 @@ export const READ_OPS: Op[] = [
         `/api/v1/statistics/${scope.region}?year=2019`, `/api/v1/statistics/${scope.region}/trend?years=2018,2019`, `/api/v1/statistics/${scope.region}/breakdown.csv?year=2019`
       ].map(async url => httpCode(await client.get(url))))
       return { code: new Set(codes).size === 1 ? codes[0]! : codes.join(',') }
+    }
+  },
+  {
+    name: 'REST GET /disclosures/funds (json, csv or html) for a county, township or village',
+    need: always(NEED.readDisclosures),
+    scope: (f, c) => { const codes = f.tree.codes.filter(x => x.length >= 6); return { region: codes[(c.filter ?? 0) % codes.length]!, area: 'region' } },
+    async run ({ c, client, scope }) {
+      // One format per case (they share one service call; the formats' own tests are test/disclosures.test.ts).
+      const format = (['json', 'csv', 'html'] as const)[c.position % 3]
+      const res = await client.get(`/api/v1/disclosures/funds?region=${scope.region}&year=2019&format=${format}`)
+      // Refused: nothing of the disclosure in the answer.
+      if (httpCode(res) !== 'OK' && res.body.includes('公告公示')) return { code: 'refused with content' }
+      return { code: httpCode(res) }
     }
   },
   {

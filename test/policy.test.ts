@@ -26,6 +26,8 @@ const TABLE: Record<Action, Partial<Record<Role, true>>> = {
   'project.write': { OPERATOR: true, ADMIN: true },
   'project.approve': { REVIEWER: true, ADMIN: true },
   'statistics.read': { VIEWER: true, OPERATOR: true, REVIEWER: true, ADMIN: true, AUDITOR: true },
+  // Contract §10: the public disclosure, any reader role in area.
+  'disclosure.read': { VIEWER: true, OPERATOR: true, REVIEWER: true, ADMIN: true, AUDITOR: true },
   'audit.read': { ADMIN: true, AUDITOR: true },
   'audit.export': { ADMIN: true, AUDITOR: true },
   'reference.edit': { ADMIN: true },

@@ -79,7 +79,8 @@ t.test('every reason a row is rejected has its Chinese rendering', async (t) => 
     ['hr.employment', { national_id: {}, employment: 'ASTRONAUT', months: 13, monthly_income: 1.234 }],
     ['hr.employment', { national_id: '41122419750302001X', employment: 'LOCAL', months: 1, monthly_income: 'lots' }],
     ['civil_affairs.deaths', { national_id: '41122419750302001X', name: 'x'.repeat(51), date_of_death: '2026-13-01' }],
-    ['civil_affairs.deaths', { national_id: '41122419750302001X', name: '张三', date_of_death: '2099-01-01' }]
+    ['civil_affairs.deaths', { national_id: '41122419750302001X', name: '张三', date_of_death: '2099-01-01' }],
+    ['finance.payments', { project_code: 'x'.repeat(61), national_id: '41122419750302001X', amount: 0, date: '2026-01-01', account: '12ab' }]
   ]
   const messages = new Set<string>()
   for (const [kind, record] of bad) {
@@ -91,6 +92,9 @@ t.test('every reason a row is rejected has its Chinese rendering', async (t) => 
     if (!r.ok) messages.add(r.message)
   }
   for (const m of ['is not valid JSON', 'must be a JSON object', 'CSV cannot be read from here on: Invalid Closing Quote']) messages.add(m)
+  // The payment rule's refusals of a finance.payments row.
+  for (const m of ['Project not found', 'A project pays only once APPROVED or IN_PROGRESS (this one is PLANNED)', 'is not a beneficiary of the project', 'is not a member of this household',
+    'would make paid exceed allocated (10.00 yuan left of 100.00)', 'A payment with reference PZ-1 is already recorded for the project']) messages.add(m)
   t.ok(messages.size >= 18, `${messages.size} distinct messages`)
   for (const m of messages) {
     const zh = localisedMessage(m, 'zh')

@@ -9,6 +9,7 @@ import exitsRoutes from './exits/exits-routes.js'
 import * as imports from './imports/imports-resolvers.js'
 import importsRoutes from './imports/imports-routes.js'
 import * as households from './households/households-resolvers.js'
+import disclosuresRoutes from './disclosures/disclosures-routes.js'
 import eligibilityRoutes from './eligibility/eligibility-routes.js'
 import householdsRoutes from './households/households-routes.js'
 import * as incomes from './incomes/incomes-resolvers.js'
@@ -24,4 +25,4 @@ import statisticsRoutes from './statistics/statistics-routes.js'
 /** The explicit module registry: GraphQL resolvers and loaders, and REST routes under /api/v1. */
 export const graphqlModules: Array<{ resolvers: IResolvers, loaders?: MercuriusLoaders }> = [auth, regions, audit, households, members, incomes, measures, exits, projects, imports, statistics]
 
-export const restRoutes: FastifyPluginAsync[] = [authRoutes, regionsRoutes, householdsRoutes, exitsRoutes, projectsRoutes, importsRoutes, statisticsRoutes, eligibilityRoutes, auditRoutes]
+export const restRoutes: FastifyPluginAsync[] = [authRoutes, regionsRoutes, householdsRoutes, exitsRoutes, projectsRoutes, importsRoutes, statisticsRoutes, eligibilityRoutes, auditRoutes, disclosuresRoutes]

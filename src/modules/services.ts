@@ -3,6 +3,7 @@ import type { Deps } from '../shared/context.js'
 import { unauthenticated } from '../shared/errors.js'
 import type { Principal } from '../shared/principal.js'
 import { AuditService } from './audit/audit-service.js'
+import { DisclosuresService } from './disclosures/disclosures-service.js'
 import { EligibilityService } from './eligibility/eligibility-service.js'
 import { ExitsService } from './exits/exits-service.js'
 import { ImportsService } from './imports/imports-service.js'
@@ -29,7 +30,8 @@ export function createServices (deps: Deps, principal: Principal) {
     workItems: new WorkItemsService(deps, principal),
     projects: new ProjectsService(deps, principal),
     statistics: new StatisticsService(deps, principal),
-    eligibility: new EligibilityService(deps, principal)
+    eligibility: new EligibilityService(deps, principal),
+    disclosures: new DisclosuresService(deps, principal)
   }
 }
 /** A request's services, and the database they read from. */

@@ -40,12 +40,14 @@ export const POLICY = {
   /** Approve a planned project (county level or above). */
   'project.approve': { roles: ['REVIEWER', 'ADMIN'], minLevel: 'COUNTY' },
   'statistics.read': { roles: ['VIEWER', 'OPERATOR', 'REVIEWER', 'ADMIN', 'AUDITOR'] },
+  /** 公告公示: a region's project funds for publication (no personal data). */
+  'disclosure.read': { roles: ['VIEWER', 'OPERATOR', 'REVIEWER', 'ADMIN', 'AUDITOR'] },
   'audit.read': { roles: ['ADMIN', 'AUDITOR'] },
   /** The whole log as NDJSON (entries outside the area as their hashes only). */
   'audit.export': { roles: ['ADMIN', 'AUDITOR'], minLevel: 'CITY' },
   /** Edit regions, targets, poverty lines. */
   'reference.edit': { roles: ['ADMIN'], minLevel: 'CITY' },
-  'exchange.submit': { roles: ['ADMIN', 'EXCHANGE'], depts: ['civil_affairs', 'health', 'education', 'disability', 'hr', 'public_security'] },
+  'exchange.submit': { roles: ['ADMIN', 'EXCHANGE'], depts: ['civil_affairs', 'health', 'education', 'disability', 'hr', 'public_security', 'finance'] },
   'eligibility.check': { roles: ['ADMIN', 'EXCHANGE'], depts: ['health', 'civil_affairs'] },
   /** The service's Prometheus metrics (no personal data; also METRICS_TOKEN, see auth). */
   'metrics.read': { roles: ['ADMIN'] }
@@ -157,7 +159,8 @@ export const OPERATIONS: Record<string, Action | 'public'> = {
   'GET /api/v1/audit/proofs/inclusion': 'audit.read',
   'GET /api/v1/audit/proofs/consistency': 'audit.read',
   'GET /api/v1/audit/log': 'audit.export',
-  'POST /api/v1/eligibility': 'eligibility.check'
+  'POST /api/v1/eligibility': 'eligibility.check',
+  'GET /api/v1/disclosures/funds': 'disclosure.read'
 }
 
 const levelRank = (level: AdminLevel): number => ADMIN_LEVELS.indexOf(level)

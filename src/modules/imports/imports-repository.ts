@@ -1,6 +1,6 @@
-import { and, asc, eq, gt, like, lt, or, sql } from 'drizzle-orm'
+import { and, asc, eq, gt, inArray, like, lt, or, sql } from 'drizzle-orm'
 import type { DbOrTx } from '../../db/index.js'
-import { exchangeJobChunks, exchangeJobErrors, exchangeJobMatches, exchangeJobs, members, workItems } from '../../db/schema/index.js'
+import { exchangeJobChunks, exchangeJobErrors, exchangeJobMatches, exchangeJobs, members, projects, workItems } from '../../db/schema/index.js'
 import { insertMany, queryRows } from '../../db/index.js'
 import { idBounds, idOrder } from '../../db/keyset.js'
 import { inArea } from '../../shared/policy.js'
@@ -227,6 +227,14 @@ export async function updateMembers (tx: DbOrTx, columns: readonly MemberColumn[
   const rows = await queryRows<{ id: string }>(tx, sql`UPDATE members m SET ${set}, version = m.version + 1, updated_at = ${now}
     FROM jsonb_to_recordset(${json}::jsonb) AS v(${types}) WHERE m.id = v.id AND m.version = v.version RETURNING m.id`)
   return rows.length
+}
+
+/** The ids of the projects with these codes in the area (a code not there is left out). */
+export async function projectIdsByCode (tx: DbOrTx, area: string, codes: readonly string[]): Promise<Map<string, string>> {
+  if (codes.length === 0) return new Map()
+  const rows = await tx.select({ id: projects.id, code: projects.code }).from(projects)
+    .where(and(inArray(projects.code, [...codes]), like(projects.regionCode, `${area}%`)))
+  return new Map(rows.map(r => [r.code, r.id]))
 }
 
 // ── Reconciliation queries (the area is the job's) ──────────────────────────────

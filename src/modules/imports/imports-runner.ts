@@ -7,7 +7,9 @@ import type { FieldError } from '../../shared/errors.js'
 import { maskNationalId } from '../../shared/masking.js'
 import { BackgroundLoop, ROWS_PER_TURN, yieldToRequests } from '../../shared/background-loop.js'
 import { recordAudit, type AuditEvent } from '../audit/audit-service.js'
-import { KINDS, validateRow, type Kind, type MemberColumn, type MemberState } from './kinds.js'
+import { KINDS, validateRow, type Kind, type MemberColumn, type MemberKind, type MemberState } from './kinds.js'
+import { applyPayment, type PaymentPaths, type PaymentRefusal } from '../projects/payments.js'
+import { levelOf } from '../../shared/region-code.js'
 import { readRecords, SpreadsheetRefused, type Charset, type Format, type ParsedRecord } from './parse.js'
 import * as repo from './imports-repository.js'
 
@@ -28,6 +30,21 @@ class UnreadableFile extends Error {}
 class BatchFailed extends Error {}
 /** The database is away or overloaded: the job waits for its lease to expire and resumes. */
 const transient = (err: unknown): boolean => isDatabaseUnavailable(err) || isDatabaseBusy(err)
+
+/** The disbursement file's columns for the payment rule's fields (its errors name them). */
+const PAYMENT_PATHS: PaymentPaths = { projectId: 'project_code', householdId: 'national_id', memberId: 'national_id', amount: 'amount', date: 'date', account: 'account', reference: 'voucher_no' }
+/** The column a refusal without a field of its own is reported on. */
+const REFUSAL_PATHS: Record<PaymentRefusal, string> = { INVALID: '', PROJECT_NOT_FOUND: 'project_code', NOT_PAYING: 'project_code', NOT_BENEFICIARY: 'national_id', NOT_A_MEMBER: 'national_id', ABOVE_ALLOCATION: 'amount', DUPLICATE: 'voucher_no' }
+/** The reconciliation's finding for each refusal of a payment. */
+export const REFUSAL_FINDINGS: Record<PaymentRefusal, string> = {
+  INVALID: 'PAYMENT_INVALID',
+  PROJECT_NOT_FOUND: 'PROJECT_NOT_FOUND',
+  NOT_PAYING: 'PROJECT_NOT_PAYING',
+  NOT_BENEFICIARY: 'PAYEE_NOT_BENEFICIARY',
+  NOT_A_MEMBER: 'PAYEE_NOT_BENEFICIARY',
+  ABOVE_ALLOCATION: 'ABOVE_ALLOCATION',
+  DUPLICATE: 'DUPLICATE_PAYMENT'
+}
 
 /** The innermost cause's message: the database's own words, not drizzle's wrapper (which quotes the query's parameters). */
 function rootMessage (err: unknown): string {
@@ -202,7 +219,8 @@ export class ImportRunner extends BackgroundLoop {
    * meanwhile fails the version check, and the batch is tried again from a fresh read).
    */
   private startBatch (job: repo.JobRow, kind: Kind, prepared: Prepared, previous: InFlight | null): InFlight {
-    const lookup = repo.membersByHash(this.deps.db, job.regionCode, [...new Set(prepared.valid.map(v => v.hash))])
+    // Payments look their members up inside their transaction (see applyPayments).
+    const lookup = kind === 'finance.payments' ? Promise.resolve([]) : repo.membersByHash(this.deps.db, job.regionCode, [...new Set(prepared.valid.map(v => v.hash))])
     lookup.catch(() => {}) // awaited by the first attempt, unless the previous batch failed first
     let wrote!: (members: WrittenMembers) => void
     let failed!: (err: unknown) => void
@@ -211,7 +229,8 @@ export class ImportRunner extends BackgroundLoop {
     const committed = (async () => {
       for (let attempt = 1; ; attempt++) {
         try {
-          await this.applyBatch(job, kind, prepared, previous, attempt === 1 ? lookup : null, wrote)
+          if (kind === 'finance.payments') await this.applyPayments(job, prepared, previous, wrote)
+          else await this.applyBatch(job, kind, prepared, previous, attempt === 1 ? lookup : null, wrote)
           return
         } catch (err) {
           // The batch before failed (this one waits for it), the lease is lost, the database is away: not this batch's to retry.
@@ -249,7 +268,7 @@ export class ImportRunner extends BackgroundLoop {
    * transaction (the first attempt), or null to read them in it, after the previous
    * batch has committed (a retry). `wrote` is told the members as written.
    */
-  private async applyBatch (job: repo.JobRow, kind: Kind, p: Prepared, previous: InFlight | null, lookup: Promise<repo.MatchedMember[]> | null, wrote: (members: WrittenMembers) => void): Promise<void> {
+  private async applyBatch (job: repo.JobRow, kind: MemberKind, p: Prepared, previous: InFlight | null, lookup: Promise<repo.MatchedMember[]> | null, wrote: (members: WrittenMembers) => void): Promise<void> {
     const { now, valid, errors } = p
     const spec = KINDS[kind]
     const source = `exchange-job:${job.id}`
@@ -307,6 +326,65 @@ export class ImportRunner extends BackgroundLoop {
     })
   }
 
+  /**
+   * One attempt at a batch of `finance.payments`, in one transaction, after the batch
+   * before it has committed (payments lock their projects' rows, in file order). Each
+   * valid row's person is looked up by the national ID's keyed hash among the registered
+   * members in the job's area, then paid through `applyPayment` — the payment rule's one
+   * place: the project in the area and paying, the household a beneficiary, paid never
+   * above allocated, the reference (voucher or file line) not yet used. A person not
+   * registered counts as unmatched; a payment refused is a rejected row with its reason;
+   * both become work items of the reconciliation. Each payment writes its audit entry
+   * (`project.pay`, with the job as its source) in the same transaction.
+   */
+  private async applyPayments (job: repo.JobRow, p: Prepared, previous: InFlight | null, wrote: (members: WrittenMembers) => void): Promise<void> {
+    await previous?.committed
+    wrote(new Map())
+    const { now, valid } = p
+    const source = `exchange-job:${job.id}`
+    const principal = { sub: job.submittedBy, role: job.submitterRole, regionCode: job.regionCode, level: levelOf(job.regionCode), dept: job.dept } as Parameters<typeof applyPayment>[1]['principal']
+    await this.deps.db.transaction(async (tx) => {
+      const found = await repo.membersByHash(tx, job.regionCode, [...new Set(valid.map(v => v.hash))])
+      const byHash = new Map(found.map(m => [m.nationalIdHash, m]))
+      const projectIds = await repo.projectIdsByCode(tx, job.regionCode, [...new Set(valid.map(v => String(v.row.project_code)))])
+      const errors = [...p.errors]
+      const matches: repo.MatchInsert[] = []
+      const items: repo.WorkItemInsert[] = []
+      let rejected = p.rejected
+      for (const v of valid) {
+        const row = v.row
+        const base = { line: v.line, projectCode: row.project_code, amount: row.amount, date: row.date, ...(row.voucher_no !== undefined ? { voucherNo: row.voucher_no } : {}) }
+        const member = byHash.get(v.hash)
+        if (member === undefined) {
+          items.push({ jobId: job.id, finding: 'PAYEE_NOT_REGISTERED', regionCode: job.regionCode, detail: { ...base, nationalId: maskNationalId(String(row.national_id)) }, createdAt: now })
+          continue
+        }
+        const outcome = await applyPayment(tx, { principal, sealer: this.deps.sealer, at: now, source }, {
+          projectId: projectIds.get(String(row.project_code)) ?? '',
+          householdId: member.householdId,
+          memberId: member.id,
+          amount: Number(row.amount),
+          date: String(row.date),
+          account: String(row.account),
+          reference: row.voucher_no !== undefined ? String(row.voucher_no) : `${job.sha256!.slice(0, 16)}/${v.line}`
+        }, PAYMENT_PATHS)
+        if (outcome.ok) {
+          matches.push({ jobId: job.id, line: v.line, memberId: member.id })
+          continue
+        }
+        rejected++
+        const fields = outcome.error.fields ?? []
+        errors.push(...(fields.length > 0 ? fields : [{ path: REFUSAL_PATHS[outcome.reason], message: outcome.error.message }]).map(f => ({ jobId: job.id, line: v.line, path: f.path, message: f.message })))
+        items.push({ jobId: job.id, finding: REFUSAL_FINDINGS[outcome.reason], regionCode: member.regionCode, householdId: member.householdId, memberId: member.id, detail: { ...base, name: member.name, reason: outcome.error.message }, createdAt: now })
+      }
+      await repo.insertErrors(tx, errors)
+      await repo.insertMatches(tx, matches)
+      await repo.insertWorkItems(tx, items)
+      const counts = { received: p.received, applied: matches.length, unmatched: valid.length - matches.length - (rejected - p.rejected), rejected }
+      if (!await repo.commitProgress(tx, job, p.after, p.last, counts, this.leaseFrom(now))) throw new LostLease()
+    })
+  }
+
   /** The kind's comparison with the registry, as work items routed to each household's village, and the report. */
   private async reconcile (job: repo.JobRow, kind: Kind): Promise<void> {
     const { db, clock } = this.deps
@@ -332,7 +410,8 @@ export class ImportRunner extends BackgroundLoop {
           findings.push(['UNEMPLOYED_WILLING', await repo.membersWhere(tx, area, sql`m.employment = 'UNEMPLOYED' AND m.wants_work AND m.labor_capacity IN ('SKILLED', 'ORDINARY')`, job.id)])
           break
         case 'disability.certificates':
-          break // NEWLY_DISABLED items are written with each batch
+        case 'finance.payments':
+          break // NEWLY_DISABLED and the payments' items are written with each batch
       }
       await repo.insertWorkItems(tx, findings.flatMap(([finding, rows]) => rows.map(r => ({
         jobId: job.id,

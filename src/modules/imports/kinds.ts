@@ -9,6 +9,7 @@ import { LABELS } from '../../shared/labels.js'
 import { parseNationalId } from '../../shared/national-id.js'
 import { hasDecimals } from '../../shared/numbers.js'
 import type { Dept } from '../../shared/principal.js'
+import { ACCOUNT, MAX_YUAN } from '../projects/payments.js'
 
 type FieldType =
   | { type: 'nationalId' }
@@ -18,6 +19,7 @@ type FieldType =
   | { type: 'int', min: number, max: number }
   | { type: 'number', min: number, max: number }
   | { type: 'bool' }
+  | { type: 'account' }
 
 type Value = string | number | boolean
 
@@ -43,8 +45,14 @@ export interface KindSpec {
   /** Departments whose EXCHANGE users may submit (ADMIN always may). */
   depts: readonly Dept[]
   fields: Record<string, FieldType>
-  /** The changes a valid row makes to the matched member (only columns of MEMBER_COLUMNS). */
-  apply: (row: Record<string, Value>, member: MemberState) => Partial<MemberState>
+  /** Fields a row may leave out (checked when present). */
+  optional?: Record<string, FieldType>
+  /**
+   * The changes a valid row makes to the matched member (only columns of MEMBER_COLUMNS);
+   * null for a kind that records payments (`finance.payments`: each row goes through the
+   * projects module's payment rule instead).
+   */
+  apply: ((row: Record<string, Value>, member: MemberState) => Partial<MemberState>) | null
   /** What the reconciliation reports, in words (docs and the report). */
   reconciliation: string
 }
@@ -117,8 +125,33 @@ export const KINDS = {
     },
     apply: (row) => ({ employment: row.employment, employmentMonths: row.months, monthlyIncome: row.monthly_income }),
     reconciliation: 'able, willing members recorded as unemployed'
+  },
+  /**
+   * The finance department's disbursement file (直接拨付到户): each row a payment from a
+   * project to the registered member with that national ID, recorded through the payment
+   * rule (src/modules/projects/payments.ts `applyPayment`). `voucher_no` (凭证号), when
+   * given, is the payment's reference; otherwise the file's hash and the line are, so
+   * that a file sent again pays nothing twice.
+   */
+  'finance.payments': {
+    depts: ['finance'],
+    fields: {
+      project_code: { type: 'text', max: 60 },
+      national_id: { type: 'nationalId' },
+      amount: { type: 'number', min: 0.01, max: MAX_YUAN },
+      date: { type: 'date', notAfterToday: true },
+      account: { type: 'account' }
+    },
+    optional: {
+      voucher_no: { type: 'text', max: 100 }
+    },
+    apply: null,
+    reconciliation: 'payments to persons not registered; to households that are not the project\'s beneficiaries; above the project\'s allocation; to projects not found or not paying (not APPROVED or IN_PROGRESS); duplicates (a voucher or a line already paid)'
   }
 } as const satisfies Record<string, KindSpec>
+
+/** The kinds that change members (all but the payments of finance.payments). */
+export type MemberKind = Exclude<keyof typeof KINDS, 'finance.payments'>
 
 export type Kind = keyof typeof KINDS
 export const KIND_NAMES = Object.keys(KINDS) as Kind[]
@@ -157,6 +190,10 @@ function check (field: FieldType, raw: unknown, today: Date): { value: Value } |
     }
     case 'text':
       return s.length > field.max ? { message: `must be at most ${field.max} characters` } : { value: s }
+    case 'account': {
+      const digits = s.replace(/\s/g, '')
+      return ACCOUNT.test(digits) ? { value: digits } : { message: 'must be a bank account number of 12–30 digits' }
+    }
     case 'date':
       if (!isIsoDate(s)) return { message: 'must be a date YYYY-MM-DD' }
       return field.notAfterToday === true && s > today.toISOString().slice(0, 10) ? { message: 'must not be in the future' } : { value: s }
@@ -173,9 +210,14 @@ const isMissing = (v: unknown): boolean => v === undefined || v === null || (typ
 export function validateRow (kind: Kind, record: Record<string, unknown>, today: Date): { row: Record<string, Value> } | { errors: FieldError[] } {
   const errors: FieldError[] = []
   const row: Record<string, Value> = {}
-  for (const [name, field] of Object.entries(KINDS[kind].fields) as Array<[string, FieldType]>) {
+  const spec: KindSpec = KINDS[kind]
+  const fields = [...Object.entries(spec.fields).map(([n, f]) => [n, f, true] as const), ...Object.entries(spec.optional ?? {}).map(([n, f]) => [n, f, false] as const)]
+  for (const [name, field, required] of fields) {
     const raw = record[name]
-    if (isMissing(raw)) { errors.push({ path: name, message: 'is required' }); continue }
+    if (isMissing(raw)) {
+      if (required) errors.push({ path: name, message: 'is required' })
+      continue
+    }
     const r = check(field, raw, today)
     if ('message' in r) errors.push({ path: name, message: r.message })
     else row[name] = r.value

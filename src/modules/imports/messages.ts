@@ -26,6 +26,14 @@ const ZH: ReadonlyArray<readonly [RegExp, (...groups: string[]) => string]> = [
   [/^birth date is in the future$/, () => '身份证号码中的出生日期晚于今天'],
   [/^is not valid JSON$/, () => '该行不是有效的 JSON'],
   [/^must be a JSON object$/, () => '该行应为 JSON 对象'],
+  [/^must be a bank account number of 12–30 digits$/, () => '应为 12 至 30 位数字的银行账号'],
+  // Payments refused by the payment rule (finance.payments; src/modules/projects/payments.ts).
+  [/^Project not found$/, () => '项目不存在（或不在本部门辖区内）'],
+  [/^A project pays only once APPROVED or IN_PROGRESS \(this one is (\w+)\)$/, (status) => `项目须为已批复或实施中方可拨付（当前状态：${status}）`],
+  [/^is not a beneficiary of the project$/, () => '该人员所在户不是本项目的受益户'],
+  [/^is not a member of this household$/, () => '不是该户的家庭成员'],
+  [/^would make paid exceed allocated \((\S+) yuan left of (\S+)\)$/, (left, of) => `拨付后将超过下达资金（下达 ${of} 元，尚余 ${left} 元）`],
+  [/^A payment with reference (.+) is already recorded for the project$/s, (ref) => `该笔拨付（凭证 ${ref}）已记录，不重复拨付`],
   [/^CSV cannot be read from here on: (.*)$/s, (why) => `CSV 文件自此行起无法读取（格式错误：${why}）`]
 ]
 
