@@ -195,3 +195,8 @@ export async function insertMany<T extends PgTable> (db: DbOrTx, table: T, rows:
   const defs = sql.raw(keys.map(k => `"${columns[k]!.name}" ${columns[k]!.getSQLType().replace(/\s+COLLATE\s+.*$/i, '')}`).join(', '))
   await db.execute(sql`INSERT INTO ${table} (${names}) SELECT ${names} FROM jsonb_to_recordset(${json}::jsonb) AS v(${defs})`)
 }
+
+/** Whether the error is a unique violation of the named constraint (index). */
+export function isUniqueViolation (err: unknown, constraint: string): boolean {
+  return someCause(err, e => e.code === '23505' && (e as { constraint?: string }).constraint === constraint)
+}

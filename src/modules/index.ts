@@ -14,12 +14,14 @@ import householdsRoutes from './households/households-routes.js'
 import * as incomes from './incomes/incomes-resolvers.js'
 import * as measures from './measures/measures-resolvers.js'
 import * as members from './members/members-resolvers.js'
+import * as people from './people/people-resolvers.js'
+import peopleRoutes from './people/people-routes.js'
 import * as regions from './regions/regions-resolvers.js'
 import regionsRoutes from './regions/regions-routes.js'
 import * as statistics from './statistics/statistics-resolvers.js'
 import statisticsRoutes from './statistics/statistics-routes.js'
 
 /** The explicit module registry: GraphQL resolvers and loaders, and REST routes under /api/v1. */
-export const graphqlModules: Array<{ resolvers: IResolvers, loaders?: MercuriusLoaders }> = [auth, regions, audit, households, members, incomes, measures, exits, imports, statistics]
+export const graphqlModules: Array<{ resolvers: IResolvers, loaders?: MercuriusLoaders }> = [auth, regions, audit, households, members, incomes, measures, exits, imports, people, statistics]
 
-export const restRoutes: FastifyPluginAsync[] = [authRoutes, regionsRoutes, householdsRoutes, exitsRoutes, importsRoutes, statisticsRoutes, eligibilityRoutes, auditRoutes]
+export const restRoutes: FastifyPluginAsync[] = [authRoutes, regionsRoutes, householdsRoutes, exitsRoutes, importsRoutes, statisticsRoutes, eligibilityRoutes, auditRoutes, peopleRoutes]

@@ -11,6 +11,8 @@ import { HouseholdsService } from './households/households-service.js'
 import { IncomesService } from './incomes/incomes-service.js'
 import { MeasuresService } from './measures/measures-service.js'
 import { MembersService } from './members/members-service.js'
+import { HelpersService } from './people/helpers-service.js'
+import { TeamsService } from './people/teams-service.js'
 import { RegionsService } from './regions/regions-service.js'
 import { StatisticsService } from './statistics/statistics-service.js'
 
@@ -26,6 +28,8 @@ export function createServices (deps: Deps, principal: Principal) {
     exits: new ExitsService(deps, principal),
     imports: new ImportsService(deps, principal),
     workItems: new WorkItemsService(deps, principal),
+    teams: new TeamsService(deps, principal),
+    helpers: new HelpersService(deps, principal),
     statistics: new StatisticsService(deps, principal),
     eligibility: new EligibilityService(deps, principal)
   }
