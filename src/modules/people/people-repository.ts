@@ -247,7 +247,7 @@ export type UnvisitedRow = typeof households.$inferSelect & { lastVisitedOn: str
 export async function listUnvisited (db: DbOrTx, p: Principal, q: UnvisitedQuery, range: IdRange, limit: number): Promise<UnvisitedRow[]> {
   const rows = await db.select({
     household: households,
-    lastVisitedOn: sql<string | null>`(SELECT max(v.visited_on)::text FROM ${visits} v WHERE v.household_id = ${households.id})`
+    lastVisitedOn: sql<string | null>`(SELECT max(v.visited_on)::text FROM ${visits} v WHERE v.household_id = "households"."id")`
   }).from(households).where(and(unvisitedWhere(p, q), idBounds(households.id, range))).orderBy(idOrder(households.id, range)).limit(limit)
   return rows.map(r => ({ ...r.household, lastVisitedOn: r.lastVisitedOn }))
 }

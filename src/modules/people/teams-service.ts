@@ -74,9 +74,10 @@ export class TeamsService {
   private checkMember (m: TeamMemberInput, path: string, startedOn: string, fields: FieldError[]): void {
     checkPerson(m, path, fields, true)
     if (!(WORK_TEAM_ROLES as readonly string[]).includes(m.role)) fields.push({ path: `${path}.role`, message: `must be one of ${WORK_TEAM_ROLES.join(', ')}` })
+    if (m.joinedOn == null) return // the team's start
     const before = fields.length
-    checkDay(m.joinedOn ?? startedOn, `${path}.joinedOn`, this.today(), fields)
-    if (fields.length === before && (m.joinedOn ?? startedOn) < startedOn) fields.push({ path: `${path}.joinedOn`, message: `must not be before the team's start (${startedOn})` })
+    checkDay(m.joinedOn, `${path}.joinedOn`, this.today(), fields)
+    if (fields.length === before && m.joinedOn < startedOn) fields.push({ path: `${path}.joinedOn`, message: `must not be before the team's start (${startedOn})` })
   }
 
   private memberRow (m: TeamMemberInput, team: repo.TeamRow, now: Date): repo.TeamMemberInsert {
