@@ -992,7 +992,7 @@ export const WRITE_OPS: Op[] = [
     need: always(NEED.writeRecords), scope: byId(village),
     async run ({ m, f, client, allowed }) {
       const h = allowed ? (await household(m, f.tree.village)).id : f.closable
-      return await mutate(client, 'mutation ($h: ID!, $p: ID!) { assignHelper(householdId: $h, helperId: $p, startedOn: "2019-06-01") { id } }', { h, p: f.helper.id })
+      return await mutate(client, 'mutation ($h: ID!, $p: ID!) { assignHelper(householdId: $h, helperId: $p) { id } }', { h, p: f.helper.id })
     }
   },
   {
@@ -1000,7 +1000,7 @@ export const WRITE_OPS: Op[] = [
     need: always(NEED.writeRecords), scope: byId(village),
     async run ({ m, f, client, allowed }) {
       const id = allowed
-        ? (await ok(m.admin, 'mutation ($h: ID!, $p: ID!) { assignHelper(householdId: $h, helperId: $p, startedOn: "2019-06-01") { id } }', { h: (await household(m, f.tree.village)).id, p: f.helper.id })).assignHelper.id
+        ? (await ok(m.admin, 'mutation ($h: ID!, $p: ID!) { assignHelper(householdId: $h, helperId: $p) { id } }', { h: (await household(m, f.tree.village)).id, p: f.helper.id })).assignHelper.id
         : f.helper.assignmentId
       return await mutate(client, 'mutation ($id: ID!) { endHelperAssignment(id: $id) { id } }', { id })
     }
