@@ -211,6 +211,7 @@ t.test('every REST response conforms to openapi.yaml: status, media type and bod
     ['get', '/api/v1/work-teams', async () => await anonymous('/api/v1/work-teams')],
     ['get', '/api/v1/work-teams/{id}', async () => await viewer.get(`/api/v1/work-teams/${team.id}`)],
     ['get', '/api/v1/work-teams/{id}', async () => await op.get(`/api/v1/work-teams/${NO_TEAM}`)],
+    ['get', '/api/v1/work-teams/{id}', async () => await op.get(`/api/v1/work-teams/${'1'.repeat(65)}`)],
     ['get', '/api/v1/work-teams/{id}', async () => await hospital.get(`/api/v1/work-teams/${team.id}`)],
     ['get', '/api/v1/work-teams/{id}', async () => await anonymous(`/api/v1/work-teams/${team.id}`)],
     ['patch', '/api/v1/work-teams/{id}', async () => await send(op, 'PATCH', `/api/v1/work-teams/${team.id}`, { expectedVersion: 1, sendingUnit: '卢氏县水利局' })],
