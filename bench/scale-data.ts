@@ -21,7 +21,7 @@ import pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
 import { demoContext, demoPlanner, type DemoHousehold } from '../src/db/demo-data.js'
 import { openDatabase } from '../src/db/index.js'
-import { exitReviews, exitReviewSteps, householdStatusChanges, households, incomes, measures, members } from '../src/db/schema/index.js'
+import { exitReviews, exitReviewSteps, helperAssignments, helpers, householdStatusChanges, households, incomes, measures, members, visits } from '../src/db/schema/index.js'
 import type { Sealer } from '../src/shared/sealing.js'
 
 export interface FillOptions {
@@ -56,7 +56,10 @@ const TABLES = {
   measures,
   exitReviews,
   exitReviewSteps,
-  statusChanges: householdStatusChanges
+  statusChanges: householdStatusChanges,
+  helpers,
+  helperAssignments,
+  visits
 } as const satisfies Record<keyof DemoHousehold, PgTable>
 type Key = keyof typeof TABLES
 

@@ -48,7 +48,12 @@ t.test('changes: every change of records in area, oldest first, resumable with a
 
   const all = await feed(reader, `?after=${start}`)
   t.equal(all.next, null, 'caught up')
+  // The household's helper (HelperInput): a helper record and its assignment, made with the household, and the assignment ended when it closes.
+  const helper = all.items.find(c => c.entity === 'Helper')?.id
+  const assignment = all.items.find(c => c.entity === 'HelperAssignment')?.id
   t.same(all.items.map(c => [c.entity, c.id, c.op]), [
+    ['Helper', helper, 'create'],
+    ['HelperAssignment', assignment, 'create'],
     ['Household', h.id, 'create'],
     ['Household', h.id, 'update'],
     ['Member', m.id, 'create'],
@@ -56,6 +61,7 @@ t.test('changes: every change of records in area, oldest first, resumable with a
     ['Income', `${h.id}:2019`, 'create'],
     ['Income', `${h.id}:2019`, 'update'],
     ['Measure', measure.id, 'create'],
+    ['HelperAssignment', assignment, 'update'],
     ['Household', h.id, 'update'] // closed: still on record, as CLOSED
   ], 'the village\'s changes in order; no read entries, no sibling, no other county')
   t.ok(all.items.every((c, i) => /^\d+$/.test(c.seq) && (i === 0 || BigInt(all.items[i - 1]!.seq) < BigInt(c.seq))), 'seq ascending')
@@ -75,7 +81,7 @@ t.test('changes: every change of records in area, oldest first, resumable with a
     t.equal(page.next, page.items.at(-1)!.seq, 'next is the last seq of the page')
     after = page.next
   }
-  t.equal(pages, 3)
+  t.equal(pages, 4)
   t.same(seen, all.items)
   t.same(await feed(reader, `?after=${all.items.at(-1)!.seq}`), { items: [], next: null }, 'nothing after the last change')
   t.same((await feed(reader, `?after=${all.items.at(-2)!.seq}&limit=1`)), { items: [all.items.at(-1)], next: null }, 'a full last page says null when nothing follows')

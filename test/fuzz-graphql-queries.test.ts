@@ -25,6 +25,8 @@ t.test('GraphQL queries: valid arguments answer, bad ones never INTERNAL, and no
   await op.gql(`mutation { recordIncome(householdId: "${h.id}", input: { year: 2019, wage: 12000, business: 3000, property: 0, transfer: 1500, expenses: 1500 }) { year } }`)
   const review = (await op.gql(`mutation { proposeExit(householdId: "${h.id}", year: 2019) { id } }`)).data.proposeExit.id as string
   const page = (await admin.gql('{ households(first: 1) { pageInfo { endCursor } } }')).data.households.pageInfo.endCursor as string
+  const team = (await admin.gql(`mutation { createWorkTeam(input: { regionCode: "${VILLAGE}", sendingUnit: "卢氏县农业农村局", startedOn: "2018-03-01" }) { id } }`)).data.createWorkTeam.id as string
+  const helperId = (await op.gql(`{ household(id: "${h.id}") { helper { id } } }`)).data.household.helper.id as string
   await sequenced()
 
   /** Valid arguments of each query that takes any. */
@@ -45,7 +47,12 @@ t.test('GraphQL queries: valid arguments answer, bad ones never INTERNAL, and no
     auditConsistencyProof: { first: 1, second: 2 },
     statistics: { regionCode: '411224', year: 2019 },
     statisticsTrend: { regionCode: '411224', years: [2018, 2019] },
-    planTargets: { regionCode: '4112', years: [2019] }
+    planTargets: { regionCode: '4112', years: [2019] },
+    workTeam: { id: team },
+    workTeams: { filter: { regionCode: '411224', serving: true }, first: 5 },
+    helper: { id: helperId },
+    helpers: { filter: { regionCode: '411224', nameContains: '李' }, first: 5 },
+    unvisitedHouseholds: { regionCode: '411224101', days: 90, first: 5 }
   }
   t.same(Object.entries(QUERIES).filter(([name, f]) => f.args.length > 0 && valid[name] === undefined).map(([name]) => name), [], 'every query with arguments is fuzzed')
 

@@ -108,6 +108,22 @@ t.test('GraphQL mutations: valid inputs succeed, bad ones are refused naming the
     return code
   }
   let targetYear = 2051 // counting down from 2050: years without a seeded target
+  // People sent: villages of another township for new teams (one per team), helpers and assignments in the operator's village.
+  const teamVillages: string[] = (await must(admin, '{ region(code: "411224") { children { code children { code } } } }')).region.children
+    .filter((t: any) => !['411224101', '411224102'].includes(t.code)).flatMap((t: any) => t.children.map((c: any) => c.code as string))
+  const TEAM = 'id version members { id }'
+  const team = async (): Promise<{ id: string, version: number, members: Array<{ id: string }> }> =>
+    (await must(admin, `mutation ($i: WorkTeamInput!) { createWorkTeam(input: $i) { ${TEAM} } }`, { i: { regionCode: teamVillages.pop()!, sendingUnit: '卢氏县农业农村局', startedOn: '2018-03-01', members: [{ name: '赵书记', role: 'FIRST_SECRETARY' }] } })).createWorkTeam
+  const helper = async (): Promise<{ id: string, version: number }> =>
+    (await must(op, `mutation { createHelper(input: { regionCode: "${VILLAGE}", name: "周帮扶", unit: "卢氏县财政局", phone: "13911112222" }) { id version } }`)).createHelper
+  /** A household without a helper, and a helper assigned to it from 2019-01-01. */
+  const assigned = async (): Promise<{ householdId: string, helperId: string, assignmentId: string }> => {
+    const h = await household({ helper: null })
+    const p = await helper()
+    const a = (await must(op, `mutation { assignHelper(householdId: "${h.id}", helperId: "${p.id}", startedOn: "2019-01-01") { id } }`)).assignHelper
+    return { householdId: h.id, helperId: p.id, assignmentId: a.id }
+  }
+  const phone = (g: Gen): string => `137${g(fc.integer, { min: 10_000_000, max: 99_999_999 })}`
 
   // --- Valid inputs ---------------------------------------------------------------
   // Any graphemes but control and format characters (names refuse those), with something visible.
@@ -239,6 +255,24 @@ t.test('GraphQL mutations: valid inputs succeed, bad ones are refused naming the
           }
         }
       }
+    },
+    createWorkTeam: {
+      client: admin,
+      changes: ['work_teams', 'work_team_members', 'audit_events'],
+      valid: async g => ({ input: { regionCode: teamVillages.pop()!, sendingUnit: text(g), startedOn: '2018-03-01', members: [{ name: text(g), unit: text(g), phone: phone(g), role: 'FIRST_SECRETARY', joinedOn: '2018-04-01' }, { name: text(g), role: pick(g, ['TEAM_LEADER', 'MEMBER']) }] } })
+    },
+    updateWorkTeam: { client: admin, changes: ['work_teams', 'audit_events'], valid: async g => { const w = await team(); return { id: w.id, expectedVersion: w.version, input: { sendingUnit: text(g), startedOn: '2018-05-01' } } } },
+    endWorkTeam: { client: admin, changes: ['work_teams', 'work_team_members', 'audit_events'], valid: async () => { const w = await team(); return { id: w.id, expectedVersion: w.version, endedOn: '2020-12-31' } } },
+    addWorkTeamMember: { client: admin, changes: ['work_team_members', 'audit_events'], valid: async g => ({ teamId: (await team()).id, input: { name: text(g), unit: text(g), phone: phone(g), role: pick(g, ['TEAM_LEADER', 'MEMBER']), joinedOn: '2019-01-01' } }) },
+    removeWorkTeamMember: { client: admin, changes: ['work_team_members', 'audit_events'], valid: async () => ({ id: (await team()).members[0]!.id, leftOn: '2020-06-30' }) },
+    createHelper: { client: op, changes: ['helpers', 'audit_events'], valid: async g => ({ input: { regionCode: VILLAGE, name: text(g), unit: text(g), phone: phone(g), homeRegionCode: '411224' } }) },
+    updateHelper: { client: op, changes: ['helpers', 'audit_events'], valid: async g => { const p = await helper(); return { id: p.id, expectedVersion: p.version, input: { name: text(g), unit: text(g), phone: phone(g) } } } },
+    assignHelper: { client: op, changes: ['helper_assignments', 'audit_events'], valid: async () => ({ householdId: (await household({ helper: null })).id, helperId: (await helper()).id, startedOn: '2019-06-01' }) },
+    endHelperAssignment: { client: op, changes: ['helper_assignments', 'audit_events'], valid: async () => ({ id: (await assigned()).assignmentId, endedOn: '2020-06-30' }) },
+    recordVisit: {
+      client: op,
+      changes: ['visits', 'audit_events'],
+      valid: async g => { const a = await assigned(); return { input: { householdId: a.householdId, helperId: a.helperId, visitedOn: '2019-06-01', note: `${text(g, 200)}\n${text(g, 200)}` } } }
     },
     setPlanTarget: {
       client: admin,

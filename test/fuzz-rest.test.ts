@@ -242,6 +242,25 @@ t.test('REST inputs: never a 5xx, problem+json naming bad fields, nothing stored
     { path: '/api/v1/statistics/{regionCode}/funds', method: 'get', client: viewer, arbs: { valid: fc.tuple(region, fundsQuery.valid).map(([c, q]) => ({ url: `/api/v1/statistics/${c}/funds${q}` })), bad: fc.oneof(fundsQuery.bad.map(q => ({ url: `/api/v1/statistics/${COUNTY}/funds${q}` })), badRegion.map(c => ({ url: `/api/v1/statistics/${pct(c)}/funds?year=2019` }))) } }
   ]
 
+  // People sent: a serving team in the village, villages without one for new teams, team bodies.
+  const teamIn = async (village: string): Promise<string> => (await inject(countyOp, { method: 'POST', url: '/api/v1/work-teams', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ regionCode: village, sendingUnit: '卢氏县农业农村局', startedOn: '2018-03-01' }) })).json().id as string
+  const teamId = await teamIn(VILLAGE)
+  const freeVillages = ['411224101200', '411224101001', '411224001001', '411224001002', '411224001003', '411224100019', '411224100020', '411224100021']
+  const teams = queries(
+    { region, serving: fc.constantFrom('true', 'false'), limit: fc.integer({ min: 1, max: 200 }).map(String), cursor: fc.constant('') },
+    { region: badRegion, serving: fc.constantFrom('yes', 'TRUE', '2', 'null', '\u0000'), limit: badInt(1, 200), cursor: badCursor })
+  const unvisited = queries(
+    { region, days: fc.integer({ min: 1, max: 3660 }).map(String), limit: fc.integer({ min: 1, max: 200 }).map(String), cursor: fc.constant('') },
+    { region: badRegion, days: badInt(1, 3660), limit: badInt(1, 200), cursor: badCursor })
+  const teamBody = (over: Record<string, unknown>): Req => ({ method: 'POST', url: '/api/v1/work-teams', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ regionCode: freeVillages[0], sendingUnit: '卢氏县水利局', startedOn: '2018-03-01', ...over }) })
+  const teamBad = fc.oneof(
+    fc.constantFrom<Record<string, unknown>>({ regionCode: '411224101' }, { regionCode: '4112x' }, { regionCode: '411221100001' }, { regionCode: 1 }, { sendingUnit: '' }, { sendingUnit: '王\u202E五' }, { sendingUnit: 'x'.repeat(500) },
+      { startedOn: '2018-02-30' }, { startedOn: '2099-01-01' }, { startedOn: '0000-01-01' }, { startedOn: null }, { members: [{ name: '甲', role: 'FIRST_SECRETARY' }, { name: '乙', role: 'FIRST_SECRETARY' }] },
+      { members: [{ name: '甲', role: 'SECRETARY' }] }, { members: [{ name: '\u200B', role: 'MEMBER' }] }, { members: [{ name: '甲', role: 'MEMBER', phone: 'abc' }] }, { members: [{ name: '甲', role: 'MEMBER', joinedOn: '2017-01-01' }] },
+      { members: 'x' }, { members: deepJson(200) }, { status: 'x' }, { regionCode: VILLAGE }).map(teamBody),
+    fc.constantFrom({ payload: '{"regionCode": ' }, { payload: '' }, { payload: '[]' }, { payload: 'null' }).map(r => ({ method: 'POST' as const, url: '/api/v1/work-teams', headers: { 'content-type': 'application/json' }, payload: r.payload }))
+  )
+
   const routes: Route[] = [
     { path: '/api/v1/regions/{code}', method: 'get', client: viewer, arbs: { valid: fc.constantFrom('41', '4112', ...AREA_CODES, '411221').map(c => ({ url: `/api/v1/regions/${c}` })), bad: badRegion.filter(c => c.length !== 6 || c === '999999').map(c => ({ url: `/api/v1/regions/${pct(c)}` })) } },
     {
@@ -288,6 +307,19 @@ t.test('REST inputs: never a 5xx, problem+json naming bad fields, nothing stored
           fc.tuple(jobBody, fc.constantFrom('application/json', 'text/plain', 'application/pdf', 'multipart/form-data; boundary=x', 'application/x-ndjson; charset=ebcdic', 'text/csv; charset=utf-7')).map(([body, type]) => submit('?kind=health.insurance', body, { 'content-type': type })),
           fc.tuple(jobBody, fc.constantFrom('x'.repeat(201), '名字', 'a b', '', '\t')).map(([body, key]) => submit('?kind=health.insurance', body, { 'idempotency-key': key }))
         )
+      }
+    },
+    { path: '/api/v1/work-teams', method: 'get', client: countyOp, arbs: { valid: teams.valid.map(q => ({ url: `/api/v1/work-teams${q}` })), bad: teams.bad.map(q => ({ url: `/api/v1/work-teams${q}` })) } },
+    { path: '/api/v1/work-teams/{id}', method: 'get', client: viewer, arbs: { valid: fc.constant({ url: `/api/v1/work-teams/${teamId}` }), bad: badId.map(id => ({ url: `/api/v1/work-teams/${id}` })) } },
+    { path: '/api/v1/households/unvisited', method: 'get', client: countyOp, arbs: { valid: unvisited.valid.map(q => ({ url: `/api/v1/households/unvisited${q}` })), bad: unvisited.bad.map(q => ({ url: `/api/v1/households/unvisited${q}` })) } },
+    {
+      path: '/api/v1/work-teams',
+      method: 'post',
+      client: countyOp,
+      stores: ['work_teams', 'audit_events'],
+      arbs: {
+        valid: fc.constant(null).map(() => teamBody({ regionCode: freeVillages.pop(), members: [{ name: '赵书记', unit: '卢氏县农业农村局', phone: '13712345678', role: 'FIRST_SECRETARY' }] })),
+        bad: teamBad
       }
     },
     { path: '/api/v1/exchange/jobs/{id}', method: 'get', client: hospital, arbs: { valid: fc.constant({ url: `/api/v1/exchange/jobs/${jobId}` }), bad: badId.map(id => ({ url: `/api/v1/exchange/jobs/${id}` })) } },

@@ -44,7 +44,7 @@ export const BAD_TEXT = ['x'.repeat(100_000), '名'.repeat(100_001), 'a\u0000b',
  */
 export const BAD_NAMES = ['王\u202E国建', '\u202Eevil\u202C', '\u2066王\u2069', '名\u200F', '李\n四', '李\t四', '\u0007', 'a\u0085b', '\u200B', '\u200B\u200D\uFEFF', ' \u00AD ', '\u3164', '\u0301']
 /** The text fields that hold a name. */
-export const NAME_FIELDS = new Set(['name', 'unit', 'bankName', 'ethnicity', 'education', 'fundingSource'])
+export const NAME_FIELDS = new Set(['name', 'unit', 'bankName', 'ethnicity', 'education', 'fundingSource', 'sendingUnit'])
 /** Odd strings a text field may take or refuse (never with a 500): direction marks, lone surrogates, zero-width, emoji, injection-looking text. */
 export const oddText = fc.oneof(
   fc.constantFrom('\u202Eevil\u202C', '\u200F名\u200E', '\u200B', '\uFEFF', '👨‍👩‍👧', '   ', '', "'; DROP TABLE households; --", '<script>alert(1)</script>',
@@ -186,7 +186,7 @@ function badValues (type: GraphQLInputType, name: string, value: unknown): Array
       case 'String':
         c(123, true, {}, ['a', 'b'])
         if (name === 'nationalId') s(...badNationalIds(typeof value === 'string' ? value : nationalId()))
-        else if (/Date$|At$|^from$|^to$/.test(name)) s('2019-02-30', '2019-13-01', 'yesterday', '0000-01-01', '20190101', '2019-06-01T25:00:00Z')
+        else if (/Date$|At$|On$|^from$|^to$/.test(name)) s('2019-02-30', '2019-13-01', 'yesterday', '0000-01-01', '20190101', '2019-06-01T25:00:00Z')
         else if (name === 'after') s('x', '!!!', Buffer.from('["x"]').toString('base64url'), Buffer.from('[1, 2, 3]').toString('base64url'), Buffer.from('{"__proto__": 1}').toString('base64url'))
         else if (name === 'regionCode' || name === 'code') s('4112x', '', '411224999999', '41122410120')
         else if (NAME_FIELDS.has(name)) s(...BAD_NAMES)
@@ -235,7 +235,7 @@ export function oddVariant (g: Gen, field: Field, base: Vars): Variant | null {
   if (strings.length === 0) return null
   const p = strings[g(fc.integer, { min: 0, max: strings.length - 1 })]! // by index: the cache of g compares its arguments deeply, and GraphQL types are cyclic
   const name = String(p.path.at(-1))
-  const value = /Date$|At$|^from$|^to$/.test(name) ? g(() => fc.oneof(oddDate, badDate)) : g(() => oddText)
+  const value = /Date$|At$|On$|^from$|^to$/.test(name) ? g(() => fc.oneof(oddDate, badDate)) : g(() => oddText)
   return { vars: setAt(base, p.path, value), path: p.path.join('.'), coercion: false, what: JSON.stringify(value) }
 }
 

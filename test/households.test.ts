@@ -78,7 +78,12 @@ t.test('an operator registers, reads, pages through, updates and closes househol
   t.equal(again.errors?.[0]?.extensions.code, 'CONFLICT', 'a closed household is read-only')
 
   const audit = await queryRows<{ action: string }>(database.db, sql`SELECT action FROM audit_events ORDER BY id`)
-  t.same(audit.map(a => a.action), ['household.create', 'household.create', 'household.create', 'household.update', 'household.close'])
+  // The fixtures' helper (HelperInput) becomes one helper record, created with the first household and reused by the others;
+  // closing a household ends its helper's assignment.
+  t.same(audit.map(a => a.action), ['helper.create', 'helperAssignment.create', 'household.create', 'helperAssignment.create', 'household.create',
+    'helperAssignment.create', 'household.create', 'household.update', 'helperAssignment.end', 'household.close'])
+  const [helpers] = await queryRows<{ n: number }>(database.db, sql`SELECT count(*)::int AS n FROM helpers`)
+  t.equal(helpers?.n, 1, 'one helper record for the three households')
 })
 
 t.test('members: add, update, remove with a reason (kept for history); one active household per person', async (t) => {

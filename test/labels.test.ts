@@ -58,7 +58,7 @@ t.test('every contract enum value has a Chinese label', async (t) => {
     }
   }
   // The project's own enums beside the contract's (test/schema-docs.test.ts checks them against the schema).
-  const own = ['MemberRemovalReason', 'HouseholdCloseReason', 'ExitReviewAction', 'TargetIndicator', 'WorkItemStatus', 'WorkItemDisposition']
+  const own = ['MemberRemovalReason', 'HouseholdCloseReason', 'ExitReviewAction', 'TargetIndicator', 'WorkItemStatus', 'WorkItemDisposition', 'WorkTeamRole']
   t.same(Object.keys(LABELS).sort(), [...Object.keys(CONTRACT_ENUMS), ...own, 'MeasureKind'].sort(), 'no other tables')
 })
 

@@ -78,6 +78,16 @@ t.test('every REST response conforms to openapi.yaml: status, media type and bod
   const hospital = as({ sub: uniqueSub('hospital'), role: 'EXCHANGE', region: '4112', dept: 'health' })
   const school = as({ sub: uniqueSub('school'), role: 'EXCHANGE', region: '4112', dept: 'education' })
   const anonymous = async (url: string): Promise<LightMyRequestResponse> => await app.inject({ method: 'GET', url })
+  // People sent: a work team with a member, and for the overdue list the household (its helper, never visited).
+  const send = async (client: typeof op | null, method: 'PATCH' | 'POST' | 'DELETE', url: string, body?: Record<string, unknown>): Promise<LightMyRequestResponse> =>
+    await app.inject({ method, url, headers: client === null ? {} : { authorization: `Bearer ${client.token}` }, ...(body !== undefined ? { payload: body } : {}) })
+  const teamBody = { regionCode: VILLAGE, sendingUnit: '卢氏县农业农村局', startedOn: '2018-03-15', members: [{ name: '赵书记', unit: '卢氏县农业农村局', phone: '13712345678', role: 'FIRST_SECRETARY' }] }
+  const teamCreated = await op.post('/api/v1/work-teams', teamBody)
+  const team = teamCreated.json() as { id: string, members: Array<{ id: string }> }
+  const town = as({ sub: uniqueSub('town'), role: 'OPERATOR', region: '411224101' })
+  const endedTeam = (await town.post('/api/v1/work-teams', { ...teamBody, regionCode: '411224101200', members: [{ name: '钱队员', role: 'MEMBER' }] })).json() as { id: string, members: Array<{ id: string }> }
+  const leaver = (await op.post(`/api/v1/work-teams/${team.id}/members`, { name: '孙队员', role: 'MEMBER' })).json() as { id: string }
+  const NO_TEAM = '00000000-0000-4000-8000-000000000000'
 
   const calls: Array<[string, string, () => Promise<LightMyRequestResponse>]> = [
     ['post', '/api/v1/exchange/jobs', async () => job],
@@ -210,7 +220,51 @@ t.test('every REST response conforms to openapi.yaml: status, media type and bod
     ['get', '/api/v1/audit/log', async () => await admin.get('/api/v1/audit/log')],
     ['get', '/api/v1/audit/log', async () => await admin.get('/api/v1/audit/log?from=0')],
     ['get', '/api/v1/audit/log', async () => await viewer.get('/api/v1/audit/log')],
-    ['get', '/api/v1/audit/log', async () => await anonymous('/api/v1/audit/log')]
+    ['get', '/api/v1/audit/log', async () => await anonymous('/api/v1/audit/log')],
+    ['post', '/api/v1/work-teams', async () => teamCreated],
+    ['post', '/api/v1/work-teams', async () => await op.post('/api/v1/work-teams', teamBody)],
+    ['post', '/api/v1/work-teams', async () => await op.post('/api/v1/work-teams', { ...teamBody, regionCode: '411224101' })],
+    ['post', '/api/v1/work-teams', async () => await viewer.post('/api/v1/work-teams', teamBody)],
+    ['post', '/api/v1/work-teams', async () => await send(null, 'POST', '/api/v1/work-teams', teamBody)],
+    ['get', '/api/v1/work-teams', async () => await viewer.get('/api/v1/work-teams?limit=1')],
+    ['get', '/api/v1/work-teams', async () => await op.get(`/api/v1/work-teams?region=${VILLAGE}&serving=true`)],
+    ['get', '/api/v1/work-teams', async () => await op.get('/api/v1/work-teams?limit=0')],
+    ['get', '/api/v1/work-teams', async () => await hospital.get('/api/v1/work-teams')],
+    ['get', '/api/v1/work-teams', async () => await anonymous('/api/v1/work-teams')],
+    ['get', '/api/v1/work-teams/{id}', async () => await viewer.get(`/api/v1/work-teams/${team.id}`)],
+    ['get', '/api/v1/work-teams/{id}', async () => await op.get(`/api/v1/work-teams/${NO_TEAM}`)],
+    ['get', '/api/v1/work-teams/{id}', async () => await op.get(`/api/v1/work-teams/${'1'.repeat(65)}`)],
+    ['get', '/api/v1/work-teams/{id}', async () => await hospital.get(`/api/v1/work-teams/${team.id}`)],
+    ['get', '/api/v1/work-teams/{id}', async () => await anonymous(`/api/v1/work-teams/${team.id}`)],
+    ['patch', '/api/v1/work-teams/{id}', async () => await send(op, 'PATCH', `/api/v1/work-teams/${team.id}`, { expectedVersion: 1, sendingUnit: '卢氏县水利局' })],
+    ['patch', '/api/v1/work-teams/{id}', async () => await send(op, 'PATCH', `/api/v1/work-teams/${team.id}`, { expectedVersion: 1, sendingUnit: '某单位' })],
+    ['patch', '/api/v1/work-teams/{id}', async () => await send(op, 'PATCH', `/api/v1/work-teams/${team.id}`, { expectedVersion: 2, startedOn: '2018-02-30' })],
+    ['patch', '/api/v1/work-teams/{id}', async () => await send(op, 'PATCH', `/api/v1/work-teams/${NO_TEAM}`, { expectedVersion: 1, sendingUnit: '某单位' })],
+    ['patch', '/api/v1/work-teams/{id}', async () => await send(viewer, 'PATCH', `/api/v1/work-teams/${team.id}`, { expectedVersion: 2, sendingUnit: '某单位' })],
+    ['patch', '/api/v1/work-teams/{id}', async () => await send(null, 'PATCH', `/api/v1/work-teams/${team.id}`, { expectedVersion: 2 })],
+    ['post', '/api/v1/work-teams/{id}/members', async () => await op.post(`/api/v1/work-teams/${team.id}/members`, { name: '李队长', role: 'TEAM_LEADER', phone: '13600001111' })],
+    ['post', '/api/v1/work-teams/{id}/members', async () => await op.post(`/api/v1/work-teams/${team.id}/members`, { name: '另一书记', role: 'FIRST_SECRETARY' })],
+    ['post', '/api/v1/work-teams/{id}/members', async () => await op.post(`/api/v1/work-teams/${NO_TEAM}/members`, { name: '某', role: 'MEMBER' })],
+    ['post', '/api/v1/work-teams/{id}/members', async () => await viewer.post(`/api/v1/work-teams/${team.id}/members`, { name: '某', role: 'MEMBER' })],
+    ['post', '/api/v1/work-teams/{id}/members', async () => await send(null, 'POST', `/api/v1/work-teams/${team.id}/members`, { name: '某', role: 'MEMBER' })],
+    ['delete', '/api/v1/work-teams/{id}/members/{memberId}', async () => await send(op, 'DELETE', `/api/v1/work-teams/${team.id}/members/${leaver.id}`)],
+    ['delete', '/api/v1/work-teams/{id}/members/{memberId}', async () => await send(op, 'DELETE', `/api/v1/work-teams/${team.id}/members/${leaver.id}`)],
+    ['delete', '/api/v1/work-teams/{id}/members/{memberId}', async () => await send(op, 'DELETE', `/api/v1/work-teams/${team.id}/members/${team.members[0]!.id}?leftOn=2017-01-01`)],
+    ['delete', '/api/v1/work-teams/{id}/members/{memberId}', async () => await send(town, 'DELETE', `/api/v1/work-teams/${endedTeam.id}/members/${team.members[0]!.id}`)],
+    ['delete', '/api/v1/work-teams/{id}/members/{memberId}', async () => await send(viewer, 'DELETE', `/api/v1/work-teams/${team.id}/members/${team.members[0]!.id}`)],
+    ['delete', '/api/v1/work-teams/{id}/members/{memberId}', async () => await send(null, 'DELETE', `/api/v1/work-teams/${team.id}/members/${team.members[0]!.id}`)],
+    ['post', '/api/v1/work-teams/{id}/end', async () => await send(town, 'POST', `/api/v1/work-teams/${endedTeam.id}/end`, { expectedVersion: 1, endedOn: '2020-12-31' })],
+    ['post', '/api/v1/work-teams/{id}/end', async () => await send(town, 'POST', `/api/v1/work-teams/${endedTeam.id}/end`, { expectedVersion: 2 })],
+    ['post', '/api/v1/work-teams/{id}/end', async () => await send(op, 'POST', `/api/v1/work-teams/${team.id}/end`, { expectedVersion: 2, endedOn: '2017-01-01' })],
+    ['post', '/api/v1/work-teams/{id}/end', async () => await send(op, 'POST', `/api/v1/work-teams/${NO_TEAM}/end`, { expectedVersion: 1 })],
+    ['post', '/api/v1/work-teams/{id}/end', async () => await send(viewer, 'POST', `/api/v1/work-teams/${team.id}/end`, { expectedVersion: 2 })],
+    ['post', '/api/v1/work-teams/{id}/end', async () => await send(null, 'POST', `/api/v1/work-teams/${team.id}/end`, { expectedVersion: 2 })],
+    ['post', '/api/v1/work-teams/{id}/members', async () => await town.post(`/api/v1/work-teams/${endedTeam.id}/members`, { name: '晚到', role: 'MEMBER' })],
+    ['get', '/api/v1/households/unvisited', async () => await viewer.get('/api/v1/households/unvisited?limit=1')],
+    ['get', '/api/v1/households/unvisited', async () => await op.get(`/api/v1/households/unvisited?region=${VILLAGE}&days=30`)],
+    ['get', '/api/v1/households/unvisited', async () => await op.get('/api/v1/households/unvisited?days=0')],
+    ['get', '/api/v1/households/unvisited', async () => await op.get('/api/v1/households/unvisited?region=411221')],
+    ['get', '/api/v1/households/unvisited', async () => await anonymous('/api/v1/households/unvisited')]
   ]
 
   // Projects and funds: a project with a beneficiary, an allocation and a payment; every status of every operation.

@@ -143,6 +143,9 @@ interface Fixture {
   /** A project in the village, APPROVED, with the household as beneficiary, funds and a payment to an account; and a PLANNED one. */
   project: string
   plannedProject: string
+  /** People sent in the village: its serving work team (replaced when an allowed user ends it) and a member; a helper kept at the village, assigned to the household and visited. */
+  team: { id: string, memberId: string }
+  helper: { id: string, assignmentId: string }
 }
 
 const DAY = 86_400_000
@@ -201,6 +204,13 @@ const fresh = {
   },
   async project (m: Matrix, region: string): Promise<string> {
     return (await ok(m.admin, 'mutation ($i: ProjectInput!) { createProject(input: $i) { id } }', { i: projectInput(region) })).createProject.id
+  },
+  /** Ends the village's serving team, if any, and sends a new one with a first secretary (phone 13712345678). */
+  async team (m: Pick<Matrix, 'admin' | 'app'>, village: string): Promise<{ id: string, memberId: string }> {
+    const [serving] = await queryRows<{ id: string, version: number }>(m.app.database.db, sql`SELECT id, version FROM work_teams WHERE region_code = ${village} AND ended_on IS NULL`)
+    if (serving !== undefined) await ok(m.admin, 'mutation ($id: ID!, $v: Int!) { endWorkTeam(id: $id, expectedVersion: $v) { id } }', { id: serving.id, v: serving.version })
+    const team = (await ok(m.admin, 'mutation ($c: String!) { createWorkTeam(input: { regionCode: $c, sendingUnit: "县农业农村局", startedOn: "2018-03-01", members: [{ name: "赵书记", phone: "13712345678", role: FIRST_SECRETARY }] }) { id members { id } } }', { c: village })).createWorkTeam
+    return { id: team.id, memberId: team.members[0].id }
   },
   async member (m: Matrix, householdId: string): Promise<string> {
     return (await ok(m.admin, 'mutation ($h: ID!, $i: MemberInput!) { addMember(householdId: $h, input: $i) { id } }', { h: householdId, i: memberInput({ relation: 'CHILD' }) })).addMember.id
@@ -280,7 +290,11 @@ async function buildFixture (m: Matrix, tree: Tree): Promise<Fixture> {
     if (found === undefined) throw new Error(`no ${finding} work item in ${region}: ${JSON.stringify(items)}`)
     return found.id
   }
-  return { ...fixture, workItemVillage: item('DIBAO_ATTRIBUTE_MISMATCH', v), workItemCounty: item('DIBAO_NOT_REGISTERED', tree.county), dibaoJob, deathsJob }
+  const helperId = (await ok(admin, 'mutation ($c: String!) { createHelper(input: { regionCode: $c, name: "周帮扶", unit: "县财政局", phone: "13911112222" }) { id } }', { c: v })).createHelper.id
+  await ok(admin, 'mutation ($id: ID!) { updateHousehold(id: $id, expectedVersion: 1, input: { helper: null }) { id } }', { id: h.id })
+  const assignmentId = (await ok(admin, 'mutation ($h: ID!, $p: ID!) { assignHelper(householdId: $h, helperId: $p, startedOn: "2019-01-01") { id } }', { h: h.id, p: helperId })).assignHelper.id
+  await ok(admin, 'mutation ($i: VisitInput!) { recordVisit(input: $i) { id } }', { i: { householdId: h.id, helperId, visitedOn: '2019-03-01', note: '入户走访' } })
+  return { ...fixture, workItemVillage: item('DIBAO_ATTRIBUTE_MISMATCH', v), workItemCounty: item('DIBAO_NOT_REGISTERED', tree.county), dibaoJob, deathsJob, team: await fresh.team(m, v), helper: { id: helperId, assignmentId } }
 }
 
 export async function setupMatrix (t: { teardown: (fn: () => unknown) => void }, seed: number, trees = 2): Promise<Matrix> {
@@ -310,6 +324,11 @@ async function snapshot (m: Matrix): Promise<string> {
     (SELECT count(*) FROM exchange_jobs) || ':' || (SELECT count(*) FROM exchange_job_chunks) AS jobs,
     (SELECT count(*) || ':' || coalesce(sum(version), 0) || ':' || coalesce(sum(allocated), 0) || ':' || coalesce(sum(paid), 0) FROM projects) AS projects,
     (SELECT count(*) FROM project_beneficiaries) || ':' || (SELECT count(*) FROM fund_allocations) || ':' || (SELECT count(*) FROM fund_payments) AS funds,
+    (SELECT count(*) || ':' || coalesce(sum(version), 0) FROM work_teams) AS work_teams,
+    (SELECT count(*) || ':' || coalesce(sum(version), 0) FROM work_team_members) AS work_team_members,
+    (SELECT count(*) || ':' || coalesce(sum(version), 0) FROM helpers) AS helpers,
+    (SELECT count(*) || ':' || coalesce(sum(version), 0) FROM helper_assignments) AS helper_assignments,
+    (SELECT count(*) FROM visits) AS visits,
     (SELECT count(*) || ':' || coalesce(max(id), 0) FROM audit_events) AS audit`)
   return JSON.stringify(rows[0])
 }
@@ -385,6 +404,13 @@ function accountMasked (account: string | null): boolean | 'inconsistent' {
   if (account === PAY_ACCOUNT) return false
   return account === '*'.repeat(PAY_ACCOUNT.length - 4) + PAY_ACCOUNT.slice(-4) ? true : 'inconsistent'
 }
+
+/** The phones of the fixtures' first secretaries and helpers. */
+const TEAM_PHONE = '13712345678'
+const HELPER_PHONE = '13911112222'
+/** true: masked as §3 says; false: in the clear; else inconsistent. */
+const phoneMask = (got: string | null | undefined, phone: string): boolean | 'inconsistent' =>
+  got === `${phone.slice(0, 3)}****${phone.slice(-4)}` ? true : got === phone ? false : 'inconsistent'
 
 const byId = (region: (f: Fixture) => string) => (f: Fixture): Scope => ({ region: region(f), area: 'id' })
 const inRegion = (region: (f: Fixture) => string) => (f: Fixture): Scope => ({ region: region(f), area: 'region' })
@@ -622,6 +648,92 @@ export const READ_OPS: Op[] = [
     async run ({ f, client }) {
       const res = await client.get(`/api/v1/statistics/${f.tree.village}/funds?year=2019`)
       return { code: httpCode(res) === 'OK' && res.json().paid < 2000 ? 'figures missing' : httpCode(res) }
+    }
+  },
+  {
+    name: 'gql workTeam(id) with members and first secretary',
+    need: always(NEED.readRecords), scope: byId(village), personal: true,
+    async run ({ f, client }) {
+      const res = await client.gql('query ($id: ID!) { workTeam(id: $id) { id firstSecretary { phone } members { phone } } }', { id: f.team.id })
+      if (gqlCode(res) !== 'OK') return { code: gqlCode(res) }
+      return { code: 'OK', masked: phoneMask(res.data.workTeam.firstSecretary.phone, TEAM_PHONE) }
+    }
+  },
+  {
+    name: 'REST GET /work-teams/{id}',
+    need: always(NEED.readRecords), scope: byId(village), personal: true,
+    async run ({ f, client }) {
+      const res = await client.get(`/api/v1/work-teams/${f.team.id}`)
+      if (httpCode(res) !== 'OK') return { code: httpCode(res) }
+      return { code: 'OK', masked: phoneMask(res.json().members[0].phone, TEAM_PHONE) }
+    }
+  },
+  {
+    name: 'gql workTeams(filter) with totalCount',
+    need: always(NEED.readRecords), scope: listScope(f => [f.tree.village]), records: f => [f.tree.village],
+    async run ({ f, client, scope }) {
+      const res = await client.gql('query ($f: WorkTeamFilter) { workTeams(filter: $f, first: 200) { totalCount edges { node { id } } } }', { f: { serving: true, ...(scope.filter !== undefined ? { regionCode: scope.filter } : {}) } })
+      if (gqlCode(res) !== 'OK') return { code: gqlCode(res) }
+      const { totalCount, edges } = res.data.workTeams
+      if (totalCount < edges.length) return { code: `totalCount ${totalCount} below ${edges.length} edges` }
+      return { code: 'OK', present: [edges.some((e: any) => e.node.id === f.team.id)] }
+    }
+  },
+  {
+    name: 'REST GET /work-teams?region=',
+    need: always(NEED.readRecords), scope: listScope(f => [f.tree.village]), records: f => [f.tree.village],
+    async run ({ f, client, scope }) {
+      const res = await client.get(`/api/v1/work-teams${qs({ region: scope.filter, serving: 'true', limit: '200' })}`)
+      if (httpCode(res) !== 'OK') return { code: httpCode(res) }
+      return { code: 'OK', present: [res.json().items.some((i: any) => i.id === f.team.id)] }
+    }
+  },
+  {
+    name: 'gql helper(id) with assignments and visits, and the household\'s current helper',
+    need: always(NEED.readRecords), scope: byId(village), personal: true,
+    async run ({ f, client }) {
+      const res = await client.gql('query ($id: ID!, $h: ID!) { helper(id: $id) { phone assignments { id } visits { id } } household(id: $h) { helper { phone } } }', { id: f.helper.id, h: f.h.id })
+      if (gqlCode(res) !== 'OK') return { code: gqlCode(res) }
+      if (res.data.helper.assignments.length === 0 || res.data.helper.visits.length === 0) return { code: 'nested fields missing' }
+      const a = phoneMask(res.data.helper.phone, HELPER_PHONE)
+      return { code: 'OK', masked: a === phoneMask(res.data.household.helper.phone, HELPER_PHONE) ? a : 'inconsistent' }
+    }
+  },
+  {
+    name: 'gql helpers(filter) with totalCount',
+    need: always(NEED.readRecords), scope: listScope(f => [f.tree.village]), records: f => [f.tree.village],
+    async run ({ f, client, scope }) {
+      const res = await client.gql('query ($f: HelperFilter) { helpers(filter: $f, first: 200) { totalCount edges { node { id } } } }', { f: { nameContains: '周帮扶', ...(scope.filter !== undefined ? { regionCode: scope.filter } : {}) } })
+      if (gqlCode(res) !== 'OK') return { code: gqlCode(res) }
+      return { code: 'OK', present: [res.data.helpers.edges.some((e: any) => e.node.id === f.helper.id)] }
+    }
+  },
+  {
+    name: 'gql unvisitedHouseholds and REST GET /households/unvisited (the household last visited in March)',
+    need: always(NEED.readRecords), scope: listScope(f => [f.tree.village]), records: f => [f.tree.village],
+    async run ({ f, client, scope }) {
+      const found: boolean[] = []
+      for (const kind of ['gql', 'rest']) {
+        let after: string | null = null
+        for (let page = 0; ; page++) {
+          if (page > 50) return { code: 'too many pages' }
+          let ids: string[]
+          if (kind === 'gql') {
+            const res: GqlResult<any> = await client.gql('query ($r: String, $a: String) { unvisitedHouseholds(regionCode: $r, first: 200, after: $a) { edges { node { id } } pageInfo { hasNextPage endCursor } } }', { r: scope.filter, a: after })
+            if (gqlCode(res) !== 'OK') return { code: gqlCode(res) }
+            ids = res.data.unvisitedHouseholds.edges.map((e: any) => e.node.id)
+            after = res.data.unvisitedHouseholds.pageInfo.hasNextPage ? res.data.unvisitedHouseholds.pageInfo.endCursor : null
+          } else {
+            const res = await client.get(`/api/v1/households/unvisited${qs({ region: scope.filter, limit: '200', cursor: after ?? undefined })}`)
+            if (httpCode(res) !== 'OK') return { code: httpCode(res) }
+            ids = res.json().items.map((i: any) => i.id)
+            after = res.json().nextCursor
+          }
+          if (ids.includes(f.h.id)) { found.push(true); break }
+          if (after === null) { found.push(false); break }
+        }
+      }
+      return found[0] === found[1] ? { code: 'OK', present: [found[0]!] } : { code: `gql ${String(found[0])}, REST ${String(found[1])}` }
     }
   },
   {
@@ -1027,6 +1139,86 @@ export const WRITE_OPS: Op[] = [
       return await mutate(client, 'mutation ($id: ID!) { resolveWorkItem(id: $id, disposition: NEEDS_VISIT, note: "入户核实") { id } }', { id: item(f) })
     }
   })),
+  {
+    name: 'gql createWorkTeam (the village has a serving team: CONFLICT when allowed)',
+    need: always(NEED.writeRecords), scope: inRegion(village), allowedCode: 'CONFLICT',
+    async run ({ f, client }) {
+      return await mutate(client, 'mutation ($c: String!) { createWorkTeam(input: { regionCode: $c, sendingUnit: "县水利局", startedOn: "2019-01-01" }) { id } }', { c: f.tree.village }, /serving work team/)
+    }
+  },
+  {
+    name: 'gql updateWorkTeam',
+    need: always(NEED.writeRecords), scope: byId(village),
+    async run ({ m, f, client }) {
+      const [row] = await queryRows<{ version: number }>(m.app.database.db, sql`SELECT version FROM work_teams WHERE id = ${f.team.id}`)
+      return await mutate(client, 'mutation ($id: ID!, $v: Int!) { updateWorkTeam(id: $id, expectedVersion: $v, input: { sendingUnit: "县水利局" }) { id } }', { id: f.team.id, v: row!.version })
+    }
+  },
+  {
+    name: 'gql endWorkTeam (a new team is sent after an allowed end)',
+    need: always(NEED.writeRecords), scope: byId(village),
+    async run ({ m, f, client }) {
+      const [row] = await queryRows<{ version: number }>(m.app.database.db, sql`SELECT version FROM work_teams WHERE id = ${f.team.id}`)
+      const out = await mutate(client, 'mutation ($id: ID!, $v: Int!) { endWorkTeam(id: $id, expectedVersion: $v) { id } }', { id: f.team.id, v: row!.version })
+      if (out.code === 'OK') f.team = await fresh.team(m, f.tree.village)
+      return out
+    }
+  },
+  {
+    name: 'gql addWorkTeamMember',
+    need: always(NEED.writeRecords), scope: byId(village),
+    async run ({ f, client }) {
+      return await mutate(client, 'mutation ($t: ID!) { addWorkTeamMember(teamId: $t, input: { name: "钱队员", role: MEMBER }) { id } }', { t: f.team.id })
+    }
+  },
+  {
+    name: 'gql removeWorkTeamMember',
+    need: always(NEED.writeRecords), scope: byId(village),
+    async run ({ m, f, client, allowed }) {
+      const id = allowed ? (await ok(m.admin, 'mutation ($t: ID!) { addWorkTeamMember(teamId: $t, input: { name: "孙队员", role: MEMBER }) { id } }', { t: f.team.id })).addWorkTeamMember.id : f.team.memberId
+      return await mutate(client, 'mutation ($id: ID!) { removeWorkTeamMember(id: $id) { id } }', { id })
+    }
+  },
+  {
+    name: 'gql createHelper (kept at the village)',
+    need: always(NEED.writeRecords), scope: inRegion(village),
+    async run ({ f, client }) {
+      return await mutate(client, 'mutation ($c: String!) { createHelper(input: { regionCode: $c, name: "吴帮扶", unit: "县教育局" }) { id } }', { c: f.tree.village })
+    }
+  },
+  {
+    name: 'gql updateHelper',
+    need: always(NEED.writeRecords), scope: byId(village),
+    async run ({ m, f, client }) {
+      const [row] = await queryRows<{ version: number }>(m.app.database.db, sql`SELECT version FROM helpers WHERE id = ${f.helper.id}`)
+      return await mutate(client, 'mutation ($id: ID!, $v: Int!) { updateHelper(id: $id, expectedVersion: $v, input: { unit: "县财政局" }) { id } }', { id: f.helper.id, v: row!.version })
+    }
+  },
+  {
+    name: 'gql assignHelper',
+    need: always(NEED.writeRecords), scope: byId(village),
+    async run ({ m, f, client, allowed }) {
+      const h = allowed ? (await household(m, f.tree.village)).id : f.closable
+      return await mutate(client, 'mutation ($h: ID!, $p: ID!) { assignHelper(householdId: $h, helperId: $p) { id } }', { h, p: f.helper.id })
+    }
+  },
+  {
+    name: 'gql endHelperAssignment',
+    need: always(NEED.writeRecords), scope: byId(village),
+    async run ({ m, f, client, allowed }) {
+      const id = allowed
+        ? (await ok(m.admin, 'mutation ($h: ID!, $p: ID!) { assignHelper(householdId: $h, helperId: $p) { id } }', { h: (await household(m, f.tree.village)).id, p: f.helper.id })).assignHelper.id
+        : f.helper.assignmentId
+      return await mutate(client, 'mutation ($id: ID!) { endHelperAssignment(id: $id) { id } }', { id })
+    }
+  },
+  {
+    name: 'gql recordVisit',
+    need: always(NEED.writeRecords), scope: byId(village),
+    async run ({ f, client }) {
+      return await mutate(client, 'mutation ($i: VisitInput!) { recordVisit(input: $i) { id } }', { i: { householdId: f.h.id, helperId: f.helper.id, visitedOn: '2019-06-01', note: '回访' } })
+    }
+  },
   {
     name: 'gql updateRegion (a township)',
     need: always(NEED.editReference), scope: inRegion(f => f.tree.township),

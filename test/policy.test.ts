@@ -17,6 +17,9 @@ const TABLE: Record<Action, Partial<Record<Role, true>>> = {
   'reference.read': { VIEWER: true, OPERATOR: true, REVIEWER: true, ADMIN: true, AUDITOR: true, EXCHANGE: true },
   'record.read': { VIEWER: true, OPERATOR: true, REVIEWER: true, ADMIN: true, AUDITOR: true },
   'record.write': { OPERATOR: true, ADMIN: true },
+  // Not in the contract's table: the people sent, treated like the records (issue 20).
+  'people.read': { VIEWER: true, OPERATOR: true, REVIEWER: true, ADMIN: true, AUDITOR: true },
+  'people.write': { OPERATOR: true, ADMIN: true },
   'exit.propose': { OPERATOR: true, REVIEWER: true, ADMIN: true },
   'exit.verify': { REVIEWER: true, ADMIN: true },
   'exit.approve': { REVIEWER: true, ADMIN: true },

@@ -53,7 +53,7 @@ t.test('timestamps beyond the contract are DateTime; those the contract fixes st
     return getNamedType(def.getFields()[field]!.type).name
   }
   for (const c of ['ExitReview.createdAt', 'ExitReview.updatedAt', 'ExitReviewStep.at', 'HouseholdStatusChange.at',
-    'ExitNotice.noticeStartsAt', 'ExitNotice.noticeEndsAt', 'WorkItem.createdAt', 'WorkItem.resolvedAt', 'PlanTarget.updatedAt']) {
+    'ExitNotice.noticeStartsAt', 'ExitNotice.noticeEndsAt', 'WorkItem.createdAt', 'WorkItem.resolvedAt', 'PlanTarget.updatedAt', 'Visit.createdAt']) {
     t.equal(typeOf(c), 'DateTime', c)
   }
   // Contract §5: `at: String!`, `noticeEndsAt: String`, `deceasedAt: String`, dates as String.

@@ -229,12 +229,14 @@ t.test('trend, REST and CSV give the same figures as statistics', async (t) => {
     t.equal(rest.statusCode, 200)
     const body = rest.json()
     t.match(body.region, { code: '411224104', name: '朱阳关镇', level: 'TOWNSHIP' })
-    const { region: _r, breakdown: restBreakdown, funds: restFunds, ...figures } = body
+    const { region: _r, breakdown: restBreakdown, funds: restFunds, peopleSent, ...figures } = body
     const { region: _g, breakdown: gqlBreakdown, ...gqlFigures } = single
     t.same(figures, gqlFigures, `${y}: REST = GraphQL`)
     const gqlFunds = (await ok(viewer, `{ statistics(regionCode: "411224104", year: ${y}) { funds { year projects { total planned approved inProgress completed cancelled }
       budget allocated allocatedBySource { source amount } paid paidShare beneficiaryHouseholds paidHouseholds paidPerBeneficiaryHousehold } } }`)).statistics.funds
     t.same(restFunds, gqlFunds, `${y}: the fund figures, REST = GraphQL`)
+    const gqlPeopleSent = (await ok(viewer, 'query ($y: Int!) { statistics(regionCode: "411224104", year: $y) { peopleSent { poorVillages poorVillagesWithTeam teamCoverageRate poorHouseholds poorHouseholdsWithHelper helperCoverageRate notVisitedIn90Days } } }', { y })).statistics.peopleSent
+    t.same(peopleSent, gqlPeopleSent, `${y}: the people-sent coverage, REST = GraphQL`)
     t.same(restBreakdown.map((b: any) => [b.region.code, b.households, b.microcredit]), gqlBreakdown.map((b: any) => [b.region.code, b.households, b.microcredit]))
   }
   const restTrend = await viewer.get('/api/v1/statistics/411224104/trend?years=2018,2019')

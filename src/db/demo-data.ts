@@ -1,6 +1,7 @@
 /**
  * Deterministic synthetic demo data: households, members, incomes and measures spread
- * over the villages of a region, plausible enough for demonstrations and load tests.
+ * over the villages of a region, with their helpers, assignments and visits and a work
+ * team in every poor village, plausible enough for demonstrations and load tests.
  * Seeding, not a user's change: no audit entries are written. Every exit has an approved
  * review whose criteria hold for its year (no exits on paper). Only the row ids and the
  * sealed values (random IVs) differ between runs with the same seed.
@@ -12,7 +13,7 @@ import { nationalIdCheckDigit } from '../shared/national-id.js'
 import { validateMeasure } from '../shared/measure-details.js'
 import { evaluateExitCriteria } from '../shared/exit-criteria.js'
 import type { Db } from './index.js'
-import { exitReviews, exitReviewSteps, fundAllocations, fundPayments, householdStatusChanges, households, incomes, measures, members, povertyLines, projectBeneficiaries, projects, regions } from './schema/index.js'
+import { exitReviews, exitReviewSteps, fundAllocations, fundPayments, helperAssignments, helpers, householdStatusChanges, households, incomes, measures, members, povertyLines, projectBeneficiaries, projects, regions, visits, workTeamMembers, workTeams } from './schema/index.js'
 
 const BATCH = 500
 
@@ -58,6 +59,8 @@ const SURNAMES = ['王', '李', '张', '刘', '陈', '杨', '赵', '黄', '周',
 const MALE_GIVEN = ['建国', '建军', '国强', '志强', '永刚', '卫东', '德福', '金山', '明', '伟', '军', '勇', '磊', '强', '涛', '斌', '海波', '春生', '保国', '长江', '振华', '新民', '文杰', '浩然', '子轩', '宇航', '俊杰', '铁柱', '满仓', '来福'] as const
 const FEMALE_GIVEN = ['秀英', '桂英', '秀兰', '玉兰', '桂兰', '凤英', '玉梅', '淑珍', '丽', '敏', '静', '燕', '娟', '艳', '霞', '芳', '红梅', '春花', '翠花', '小红', '雪梅', '海燕', '欣怡', '梓涵', '诗琪', '雨涵', '佳怡', '子涵', '秋菊', '兰芳'] as const
 const BANKS = ['农村信用合作联社', '中国邮政储蓄银行', '中国农业银行', '农村商业银行'] as const
+const VISIT_NOTES = ['入户走访，了解家庭收支情况', '宣讲扶贫政策，核实帮扶措施落实', '查看产业发展情况，协调技术指导', '了解就业意愿，推荐就业岗位', '核实住房和饮水安全', '慰问，了解医疗报销情况'] as const
+const SENDING_UNITS = ['县扶贫开发办公室', '县农业农村局', '县人力资源和社会保障局', '县教育体育局', '县卫生健康委员会', '县交通运输局', '县水利局', '县财政局', '三门峡市直机关工委', '县供电公司'] as const
 const HELPER_UNITS = ['县扶贫办', '县农业农村局', '县人社局', '县教育局', '县卫健委', '县交通局', '县水利局', '乡镇人民政府', '县财政局', '县林业局'] as const
 const CAUSES = [
   ['ILLNESS', 38], ['LACK_OF_FUNDS', 16], ['LACK_OF_SKILLS', 13], ['LACK_OF_LABOR', 11], ['DISABILITY', 8],
@@ -80,9 +83,11 @@ export interface DemoDataOptions {
   seed: number
   /** The data's reference year (ages, measures; incomes for the year before and this one); 2019 unless given. */
   year?: number
+  /** Today, for the recent visits (some within the last 90 days, some older); the current time unless given. */
+  today?: Date
 }
 
-export interface DemoDataCounts { households: number, members: number, measures: number, incomes: number }
+export interface DemoDataCounts { households: number, members: number, measures: number, incomes: number, workTeams: number, helpers: number, visits: number }
 
 type HouseholdInsert = typeof households.$inferInsert
 type MemberInsert = typeof members.$inferInsert
@@ -101,6 +106,10 @@ export interface DemoHousehold {
   exitReviews: Array<typeof exitReviews.$inferInsert>
   exitReviewSteps: Array<typeof exitReviewSteps.$inferInsert>
   statusChanges: Array<typeof householdStatusChanges.$inferInsert>
+  /** A new helper (帮扶责任人) of the county's pool, when this household needed one. */
+  helpers: Array<typeof helpers.$inferInsert>
+  helperAssignments: Array<typeof helperAssignments.$inferInsert>
+  visits: Array<typeof visits.$inferInsert>
 }
 
 /** What the plan needs from the database: the region's villages, each village's last household number, the poverty lines. */
@@ -140,7 +149,7 @@ export interface DemoPlanner {
  * by how many are planned: national IDs are unique within a run through a counter per
  * county, birth date and sex (the 3-digit sequence of GB 11643), not a set of the IDs issued.
  */
-export function demoPlanner (sealer: Sealer, ctx: DemoContext, opts: { seed: number, year?: number }): DemoPlanner {
+export function demoPlanner (sealer: Sealer, ctx: DemoContext, opts: { seed: number, year?: number, today?: Date }): DemoPlanner {
   const year = opts.year ?? 2019
   if (!Number.isInteger(year) || year < 2015 || year > new Date().getUTCFullYear()) throw new RangeError('year out of range')
   const rng = new Rng(opts.seed)
@@ -168,6 +177,11 @@ export function demoPlanner (sealer: Sealer, ctx: DemoContext, opts: { seed: num
     const m = rng.int(1, 12)
     return `${y}-${pad(m, 2)}-${pad(rng.int(1, Math.min(28, daysIn(y, m))), 2)}`
   }
+
+  const today = opts.today ?? new Date()
+  const dayBefore = (days: number): string => new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate()) - days * 86_400_000).toISOString().slice(0, 10)
+  /** Each county's pool of helpers (帮扶责任人), created as households need them: about one helper per four households. */
+  const helperPools = new Map<string, string[]>()
 
   const next = (): DemoHousehold => {
     const hRows: HouseholdInsert[] = []
@@ -313,11 +327,26 @@ export function demoPlanner (sealer: Sealer, ctx: DemoContext, opts: { seed: num
       bankAccountSealed: sealer.seal(`6228${pad(rng.int(0, 999_999_999), 9)}${pad(rng.int(0, 999_999), 6)}`),
       cultivatedLandMu: cultivated,
       forestLandMu: forest,
-      returnedFarmlandMu: returned,
-      helperName: rng.pick(SURNAMES) + givenName(rng.chance(0.6) ? 'MALE' : 'FEMALE'),
-      helperUnit: rng.pick(HELPER_UNITS),
-      helperPhone: `139${pad(rng.int(0, 99_999_999), 8)}`
+      returnedFarmlandMu: returned
     })
+
+    // The household's helper (帮扶责任人) from the county's pool, assigned early in its first year, and the helper's visits (走访):
+    // some in the reference year, and for about two households in three one within the last 60 days (the others are overdue).
+    const pRows: Array<typeof helpers.$inferInsert> = []
+    const aRows: Array<typeof helperAssignments.$inferInsert> = []
+    const vRows: Array<typeof visits.$inferInsert> = []
+    const pool = helperPools.get(county) ?? []
+    helperPools.set(county, pool)
+    if (pool.length === 0 || rng.chance(0.25)) {
+      const helperId = randomUUID()
+      pool.push(helperId)
+      pRows.push({ id: helperId, regionCode: county, name: rng.pick(SURNAMES) + givenName(rng.chance(0.6) ? 'MALE' : 'FEMALE'), unit: rng.pick(HELPER_UNITS), phone: `139${pad(rng.int(0, 99_999_999), 8)}` })
+    }
+    const helperId = rng.pick(pool)
+    const assignedOn = `${Math.min(identificationYear, year)}-0${rng.int(1, 3)}-${pad(rng.int(1, 28), 2)}`
+    aRows.push({ helperId, householdId, regionCode: village, startedOn: assignedOn })
+    for (let v = rng.int(1, 3); v > 0; v--) vRows.push({ householdId, helperId, regionCode: village, visitedOn: `${year}-${pad(rng.int(4, 12), 2)}-${pad(rng.int(1, 28), 2)}`, note: rng.pick(VISIT_NOTES), recordedBy: 'demo-operator' })
+    if (rng.chance(0.65)) vRows.push({ householdId, helperId, regionCode: village, visitedOn: dayBefore(rng.int(1, 60)), note: rng.pick(VISIT_NOTES), recordedBy: 'demo-operator' })
 
     // Incomes for the year before and the reference year.
     const livestock = rng.chance(0.5)
@@ -431,7 +460,7 @@ export function demoPlanner (sealer: Sealer, ctx: DemoContext, opts: { seed: num
         details: check.details
       })
     }
-    return { household: hRows[0]!, members: mRows, incomes: iRows, measures: meRows, exitReviews: rRows, exitReviewSteps: sRows, statusChanges: cRows }
+    return { household: hRows[0]!, members: mRows, incomes: iRows, measures: meRows, exitReviews: rRows, exitReviewSteps: sRows, statusChanges: cRows, helpers: pRows, helperAssignments: aRows, visits: vRows }
   }
 
   const reissueId = (m: MemberInsert): void => {
@@ -446,7 +475,8 @@ export function demoPlanner (sealer: Sealer, ctx: DemoContext, opts: { seed: num
 export async function generateDemoData (db: Db, sealer: Sealer, opts: DemoDataOptions): Promise<DemoDataCounts> {
   if (!Number.isInteger(opts.households) || opts.households < 0) throw new RangeError('households must be a whole number ≥ 0')
   const planner = demoPlanner(sealer, await demoContext(db, opts.region), opts)
-  const totals: DemoDataCounts = { households: 0, members: 0, measures: 0, incomes: 0 }
+  const totals: DemoDataCounts = { households: 0, members: 0, measures: 0, incomes: 0, workTeams: 0, helpers: 0, visits: 0 }
+  const filledVillages = new Set<string>()
 
   for (let start = 0; start < opts.households; start += BATCH) {
     const planned = Array.from({ length: Math.min(BATCH, opts.households - start) }, () => planner.next())
@@ -457,6 +487,10 @@ export async function generateDemoData (db: Db, sealer: Sealer, opts: DemoDataOp
     const rRows = planned.flatMap(p => p.exitReviews)
     const sRows = planned.flatMap(p => p.exitReviewSteps)
     const cRows = planned.flatMap(p => p.statusChanges)
+    const pRows = planned.flatMap(p => p.helpers)
+    const aRows = planned.flatMap(p => p.helperAssignments)
+    const vRows = planned.flatMap(p => p.visits)
+    for (const h of hRows) filledVillages.add(h.regionCode)
 
     // Skip (regenerate) any national ID already active in the database (e.g. an earlier run).
     for (;;) {
@@ -478,12 +512,18 @@ export async function generateDemoData (db: Db, sealer: Sealer, opts: DemoDataOp
       if (rRows.length > 0) await tx.insert(exitReviews).values(rRows)
       for (let i = 0; i < sRows.length; i += 1000) await tx.insert(exitReviewSteps).values(sRows.slice(i, i + 1000))
       if (cRows.length > 0) await tx.insert(householdStatusChanges).values(cRows)
+      if (pRows.length > 0) await tx.insert(helpers).values(pRows)
+      for (let i = 0; i < aRows.length; i += 1000) await tx.insert(helperAssignments).values(aRows.slice(i, i + 1000))
+      for (let i = 0; i < vRows.length; i += 1000) await tx.insert(visits).values(vRows.slice(i, i + 1000))
     })
+    totals.helpers += pRows.length
+    totals.visits += vRows.length
     totals.households += hRows.length
     totals.members += mRows.length
     totals.incomes += iRows.length
     totals.measures += meRows.length
   }
+  totals.workTeams = await demoWorkTeams(db, new Rng(opts.seed + 1), opts.region, [...filledVillages], opts.year ?? 2019)
   return totals
 }
 
@@ -590,4 +630,38 @@ export async function generateDemoProjects (db: Db, sealer: Sealer, opts: { regi
     totals.payments += payRows.length
   }
   return totals
+}
+
+/**
+ * 驻村工作队: the villages the demo filled are flagged poor villages (贫困村, as most of
+ * 卢氏县's were), and every poor village of the region without a serving team gets one —
+ * sent by a county or city unit, with a first secretary (第一书记) and one or two members.
+ */
+async function demoWorkTeams (db: Db, rng: Rng, region: string, filled: string[], year: number): Promise<number> {
+  const givenName = (sex: Sex): string => rng.pick(sex === 'MALE' ? MALE_GIVEN : FEMALE_GIVEN)
+  for (let i = 0; i < filled.length; i += 1000) {
+    await db.update(regions).set({ isPoor: true }).where(and(inArray(regions.code, filled.slice(i, i + 1000)), eq(regions.isPoor, false)))
+  }
+  const poor = await db.select({ code: regions.code }).from(regions)
+    .where(and(eq(regions.level, 'VILLAGE'), eq(regions.isPoor, true), like(regions.code, `${region}%`),
+      sql`NOT EXISTS (SELECT 1 FROM ${workTeams} t WHERE t.region_code = ${regions.code} AND t.ended_on IS NULL)`))
+    .orderBy(regions.code)
+  const tRows: Array<typeof workTeams.$inferInsert> = []
+  const wRows: Array<typeof workTeamMembers.$inferInsert> = []
+  for (const { code } of poor) {
+    const id = randomUUID()
+    const startedOn = `${year - 1}-0${rng.int(3, 9)}-${pad(rng.int(1, 28), 2)}`
+    tRows.push({ id, regionCode: code, sendingUnit: rng.pick(SENDING_UNITS), startedOn })
+    const person = (role: string): typeof workTeamMembers.$inferInsert => {
+      const sex: Sex = rng.chance(0.75) ? 'MALE' : 'FEMALE'
+      return { teamId: id, regionCode: code, name: rng.pick(SURNAMES) + givenName(sex), unit: rng.pick(SENDING_UNITS), phone: `137${pad(rng.int(0, 99_999_999), 8)}`, role, joinedOn: startedOn }
+    }
+    wRows.push(person('FIRST_SECRETARY'))
+    for (let k = rng.int(1, 2); k > 0; k--) wRows.push(person('MEMBER'))
+  }
+  await db.transaction(async (tx) => {
+    for (let i = 0; i < tRows.length; i += 1000) await tx.insert(workTeams).values(tRows.slice(i, i + 1000))
+    for (let i = 0; i < wRows.length; i += 1000) await tx.insert(workTeamMembers).values(wRows.slice(i, i + 1000))
+  })
+  return tRows.length
 }

@@ -247,3 +247,8 @@ function statementParts (table: PgTable, set: InsertColumn[]): { names: SQL, def
   }
   return found
 }
+
+/** Whether the error is a unique violation of the named constraint (index). */
+export function isUniqueViolation (err: unknown, constraint: string): boolean {
+  return someCause(err, e => e.code === '23505' && (e as { constraint?: string }).constraint === constraint)
+}

@@ -17,12 +17,14 @@ import * as measures from './measures/measures-resolvers.js'
 import * as members from './members/members-resolvers.js'
 import * as projects from './projects/projects-resolvers.js'
 import projectsRoutes from './projects/projects-routes.js'
+import * as people from './people/people-resolvers.js'
+import peopleRoutes from './people/people-routes.js'
 import * as regions from './regions/regions-resolvers.js'
 import regionsRoutes from './regions/regions-routes.js'
 import * as statistics from './statistics/statistics-resolvers.js'
 import statisticsRoutes from './statistics/statistics-routes.js'
 
 /** The explicit module registry: GraphQL resolvers and loaders, and REST routes under /api/v1. */
-export const graphqlModules: Array<{ resolvers: IResolvers, loaders?: MercuriusLoaders }> = [auth, regions, audit, households, members, incomes, measures, exits, projects, imports, statistics]
+export const graphqlModules: Array<{ resolvers: IResolvers, loaders?: MercuriusLoaders }> = [auth, regions, audit, households, members, incomes, measures, exits, projects, imports, people, statistics]
 
-export const restRoutes: FastifyPluginAsync[] = [authRoutes, regionsRoutes, householdsRoutes, exitsRoutes, projectsRoutes, importsRoutes, statisticsRoutes, eligibilityRoutes, auditRoutes, disclosuresRoutes]
+export const restRoutes: FastifyPluginAsync[] = [authRoutes, regionsRoutes, householdsRoutes, exitsRoutes, projectsRoutes, importsRoutes, statisticsRoutes, eligibilityRoutes, auditRoutes, disclosuresRoutes, peopleRoutes]

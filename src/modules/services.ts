@@ -13,6 +13,8 @@ import { IncomesService } from './incomes/incomes-service.js'
 import { MeasuresService } from './measures/measures-service.js'
 import { MembersService } from './members/members-service.js'
 import { ProjectsService } from './projects/projects-service.js'
+import { HelpersService } from './people/helpers-service.js'
+import { TeamsService } from './people/teams-service.js'
 import { RegionsService } from './regions/regions-service.js'
 import { StatisticsService } from './statistics/statistics-service.js'
 
@@ -29,6 +31,8 @@ export function createServices (deps: Deps, principal: Principal) {
     imports: new ImportsService(deps, principal),
     workItems: new WorkItemsService(deps, principal),
     projects: new ProjectsService(deps, principal),
+    teams: new TeamsService(deps, principal),
+    helpers: new HelpersService(deps, principal),
     statistics: new StatisticsService(deps, principal),
     eligibility: new EligibilityService(deps, principal),
     disclosures: new DisclosuresService(deps, principal)

@@ -80,6 +80,7 @@ export const LABELS = {
   },
   WorkItemStatus: { OPEN: '待处理', RESOLVED: '已处理' },
   WorkItemDisposition: { CONFIRMED_FIXED: '核实并已更正', FALSE_MATCH: '误匹配', NEEDS_VISIT: '需入户核实' },
+  WorkTeamRole: { FIRST_SECRETARY: '第一书记', TEAM_LEADER: '工作队长', MEMBER: '工作队员' },
   /**
    * Not a GraphQL enum (`Measure.kind` is a String) but a closed list per category,
    * see measure-details.ts. `other` is shared by several categories.
@@ -158,6 +159,7 @@ export const TARGET_INDICATORS = valuesOf('TargetIndicator')
 export const WORK_ITEM_DISPOSITIONS = valuesOf('WorkItemDisposition')
 export const PROJECT_STATUSES = valuesOf('ProjectStatus')
 export const FUND_SOURCES = valuesOf('FundSource')
+export const WORK_TEAM_ROLES = valuesOf('WorkTeamRole')
 export const MEASURE_KIND_VALUES = valuesOf('MeasureKind')
 
 /** Narrows an untrusted string (REST body, import row) to a value of the enum. */
@@ -184,6 +186,7 @@ const EN: Partial<Record<LabelEnum, Record<string, string>>> = {
     INTEGRATED: 'Integrated agricultural funds',
     OTHER: 'Other funds'
   },
+  WorkTeamRole: { FIRST_SECRETARY: 'First Party secretary (resident in the village)', TEAM_LEADER: 'Work team leader', MEMBER: 'Work team member' },
   MeasureKind: {
     e_commerce: 'E-commerce',
     asset_income_share: 'Asset-income share',

@@ -36,10 +36,6 @@ export const households = pgTable('households', {
   cultivatedLandMu: area('cultivated_land_mu'),
   forestLandMu: area('forest_land_mu'),
   returnedFarmlandMu: area('returned_farmland_mu'),
-  /** 帮扶责任人 */
-  helperName: text('helper_name'),
-  helperUnit: text('helper_unit'),
-  helperPhone: text('helper_phone'),
   closeReason: text('close_reason'),
   closedAt: timestamp('closed_at', { withTimezone: true, mode: 'date' }),
   ...stamps

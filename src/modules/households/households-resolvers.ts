@@ -4,7 +4,7 @@ import { selectionIn } from '../../shared/prefetch.js'
 import type { HouseholdFilter, HouseholdInput, HouseholdPatch, HouseholdView } from './households-service.js'
 
 /** The nested fields of Household read in the household's own statement when asked (the others through loaders). */
-const IN_STATEMENT = ['members', 'measures', 'incomes']
+const IN_STATEMENT = ['members', 'measures', 'incomes', 'helper']
 
 export const resolvers: IResolvers = {
   Query: {

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream'
 import type { FastifyPluginAsync } from 'fastify'
 import type { MemberView } from '../members/members-service.js'
+import type { HelperView } from '../people/people-views.js'
 import type { IncomeView, MeasureView } from '../record-views.js'
 import { REGION_CODE_PATTERN } from '../../shared/region-code.js'
 import { prefetched, type Selection } from '../../shared/prefetch.js'
@@ -10,12 +11,15 @@ import type { HouseholdView } from './households-service.js'
 import { REGISTER_TABLE, registerRows, type HouseholdDocument, type RegisterRow } from './register-table.js'
 
 /** A REST household document holds its active members, measures and incomes, read in the household's statement. */
-const DOCUMENT: Selection = { nested: { members: { args: { includeRemoved: false } }, measures: { args: {} }, incomes: { args: {} } } }
+const DOCUMENT: Selection = { nested: { members: { args: { includeRemoved: false } }, measures: { args: {} }, incomes: { args: {} }, helper: { args: {} } } }
+
+const helperDocument = (h: HelperView | null): HouseholdDocument['helper'] => (h === null ? null : { id: h.id, name: h.name, unit: h.unit, phone: h.phone })
 
 function document (h: HouseholdView): HouseholdDocument {
   const { createdAt: _c, updatedAt: _u, closedAt: _cl, ...household } = h
   return {
     ...household,
+    helper: helperDocument(prefetched(h, 'helper', DOCUMENT.nested.helper!.args) as HelperView | null),
     members: (prefetched(h, 'members', DOCUMENT.nested.members!.args) as MemberView[]).map(({ createdAt: _mc, updatedAt: _mu, removedAt: _mr, householdId: _mh, regionCode: _mg, ...m }) => m),
     measures: (prefetched(h, 'measures', DOCUMENT.nested.measures!.args) as MeasureView[]).map(({ householdId: _mh, ...m }) => m),
     incomes: prefetched(h, 'incomes', DOCUMENT.nested.incomes!.args) as IncomeView[]

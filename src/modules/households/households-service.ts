@@ -9,17 +9,18 @@ import { connection, forwardFrom, idPage, type Connection, type IdRange, type Pa
 import { AREA, authorize, can, isMasked, regionFilter } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 import { isRegionCode, levelOf } from '../../shared/region-code.js'
-import { checkName } from '../../shared/text.js'
+import { checkName, checkPhone } from '../../shared/text.js'
 import { recordAudit, recordRead } from '../audit/audit-service.js'
 import * as incomes from '../incomes/incomes-repository.js'
 import * as measures from '../measures/measures-repository.js'
 import * as members from '../members/members-repository.js'
 import { activeMembersTaken, assertMayRegister, isActiveMemberConflict, memberAudit, memberView, prepareMember, refuseTaken, type MemberInput, type Taken } from '../members/members-service.js'
 import { incomeView, measureView } from '../record-views.js'
+import { HelpersService, type HelperInput } from '../people/helpers-service.js'
+import { currentHelperOfHousehold, helpersFromJsonRows } from '../people/people-repository.js'
+import { helperView } from '../people/people-views.js'
 import * as regions from '../regions/regions-repository.js'
 import * as repo from './households-repository.js'
-
-export interface HelperInput { name?: string | null, unit?: string | null, phone?: string | null }
 
 export interface HouseholdPatch {
   attribute?: string | null
@@ -55,9 +56,8 @@ export interface HouseholdFilter {
   nameContains?: string | null
 }
 
-export interface HouseholdView extends Omit<repo.HouseholdRow, 'bankAccountSealed' | 'helperName' | 'helperUnit' | 'helperPhone'> {
+export interface HouseholdView extends Omit<repo.HouseholdRow, 'bankAccountSealed'> {
   bankAccount: string | null
-  helper: { name: string | null, unit: string | null, phone: string | null } | null
 }
 
 /** What a household's status history records beside the change itself. */
@@ -71,14 +71,13 @@ export const EXPORT_BATCH = 500
  * output masked. Built by assignment, not a spreading literal (see `memberView`).
  */
 export function householdView (row: repo.HouseholdRow, p: Principal, sealer: Deps['sealer']): HouseholdView {
-  const { bankAccountSealed, helperName, helperUnit, helperPhone, ...rest } = row
+  const { bankAccountSealed, ...rest } = row
   // A row read with only the columns asked lacks the others (undefined): their fields are not asked.
   const masked = isMasked(p)
   const mask = (v: string | null, f: (s: string) => string): string | null => (typeof v === 'string' && masked ? f(v) : v)
   const view = rest as HouseholdView
   view.phone = mask(row.phone, maskPhone)
   if (bankAccountSealed !== undefined) view.bankAccount = mask(bankAccountSealed === null ? null : sealer.open(bankAccountSealed), maskBankAccount)
-  view.helper = helperName == null && helperUnit == null && helperPhone == null ? null : { name: helperName, unit: helperUnit, phone: mask(helperPhone, maskPhone) }
   return view
 }
 
@@ -92,7 +91,7 @@ function columnsFor (fields: readonly string[] | undefined, always: string[], re
 }
 
 /** The household columns behind its fields (the nested ones need its id). */
-const HOUSEHOLD_COLUMNS = { region: 'regionCode', bankAccount: 'bankAccountSealed', helper: ['helperName', 'helperUnit', 'helperPhone'] }
+const HOUSEHOLD_COLUMNS = { region: 'regionCode', bankAccount: 'bankAccountSealed' }
 
 /** A household read of all columns and nothing related. */
 const WHOLE: repo.Read<repo.Related> = { shape: 'whole', related: () => ({}) }
@@ -103,7 +102,6 @@ function householdAudit (row: repo.HouseholdRow, sealer: Deps['sealer']): Record
   return { ...rest, bankAccount: bankAccountSealed === null ? null : maskBankAccount(sealer.open(bankAccountSealed)) }
 }
 
-const PHONE = /^[0-9+\- ]{5,20}$/
 const ACCOUNT = /^\d{12,30}$/
 const HOUSEHOLD_NO = /^[0-9A-Za-z-]{1,30}$/
 
@@ -126,8 +124,9 @@ function householdChanges (input: HouseholdPatch, fields: FieldError[], sealer: 
   }
   text('bankName', 50)
   if (input.phone !== undefined) {
-    if (input.phone !== null && !PHONE.test(input.phone.trim())) fields.push({ path: 'input.phone', message: 'must be a phone number (5–20 digits)' })
-    else changes.phone = input.phone === null ? null : input.phone.trim()
+    const before = fields.length
+    checkPhone(input.phone, 'input.phone', fields)
+    if (fields.length === before) changes.phone = input.phone === null ? null : input.phone.trim()
   }
   if (input.bankAccount !== undefined) {
     const v = input.bankAccount?.replace(/\s/g, '') ?? null
@@ -140,23 +139,12 @@ function householdChanges (input: HouseholdPatch, fields: FieldError[], sealer: 
     if (v !== null && (!Number.isFinite(v) || v < 0 || v > 100_000 || !hasDecimals(v, 2))) fields.push({ path: `input.${key}`, message: 'must be 0–100,000 mu with at most 2 decimals' })
     else changes[key] = v
   }
-  if (input.helper !== undefined) {
-    const h = input.helper ?? {}
-    if (h.name != null && h.name.length > 50) fields.push({ path: 'input.helper.name', message: 'must be at most 50 characters' })
-    if (h.unit != null && h.unit.length > 100) fields.push({ path: 'input.helper.unit', message: 'must be at most 100 characters' })
-    checkName(h.name, 'input.helper.name', fields)
-    checkName(h.unit, 'input.helper.unit', fields)
-    if (h.phone != null && !PHONE.test(h.phone.trim())) fields.push({ path: 'input.helper.phone', message: 'must be a phone number (5–20 digits)' })
-    changes.helperName = h.name?.trim() || null
-    changes.helperUnit = h.unit?.trim() || null
-    changes.helperPhone = h.phone?.trim() || null
-  }
   return changes
 }
 
 interface Reading {
   read: repo.Read<repo.Related>
-  nested: Array<{ field: string, args: Record<string, unknown>, view: (rows: unknown[][], p: Principal, sealer: Deps['sealer']) => unknown[] }>
+  nested: Array<{ field: string, args: Record<string, unknown>, view: (rows: unknown[][], p: Principal, sealer: Deps['sealer']) => unknown }>
 }
 /** Readings by selection: a client asks the same few shapes again and again. */
 const readings = new Map<string, Reading>()
@@ -181,6 +169,10 @@ function readingOf (selection: Selection): Reading {
     if (field === 'measures') {
       const keys = columnsFor(fields, ['id', 'householdId'], { household: 'householdId', member: 'memberId' })
       nested.push({ field, args, sql: area => measures.ofHousehold(area, keys), view: rows => measures.fromJsonRows(rows, keys).map(measureView) })
+    }
+    if (field === 'helper') {
+      // The current helper (帮扶责任人): the household is in area, so is the helper assigned to it.
+      nested.push({ field, args, sql: () => currentHelperOfHousehold(), view: (rows, p) => helpersFromJsonRows(rows).map(r => helperView(r, p))[0] ?? null })
     }
     if (field === 'incomes') {
       const keys = columnsFor(fields, ['householdId', 'year'], {})
@@ -318,6 +310,8 @@ export class HouseholdsService {
     }
     if (input.householdNo != null && !HOUSEHOLD_NO.test(input.householdNo)) fields.push({ path: 'input.householdNo', message: 'must be 1–30 letters, digits or dashes' })
     const changes = householdChanges(input, fields, this.deps.sealer)
+    const helpers = new HelpersService(this.deps, this.principal)
+    const helper = helpers.checkHelperInput(input.helper, fields)
     if (input.members.length === 0 || input.members.length > 30) fields.push({ path: 'input.members', message: 'must list 1–30 members' })
     const heads = input.members.filter(m => m.relation === 'HEAD').length
     if (input.members.length > 0 && heads !== 1) fields.push({ path: 'input.members', message: `must have exactly one HEAD (has ${heads})` })
@@ -351,6 +345,7 @@ export class HouseholdsService {
           updatedAt: now
         })
         const created = await members.insert(tx, rows.map(m => ({ ...m, householdId: household.id, regionCode: household.regionCode, createdAt: now, updatedAt: now })))
+        if (helper != null) await helpers.applyHelperInput(tx, household, helper)
         await recordAudit(tx, this.principal, now, {
           action: 'household.create',
           entity: 'Household',
@@ -374,9 +369,13 @@ export class HouseholdsService {
     if (current.status === 'CLOSED') throw conflict('The household is closed')
     const fields: FieldError[] = []
     const changes = householdChanges(input, fields, this.deps.sealer)
+    const helpers = new HelpersService(this.deps, this.principal)
+    const helper = helpers.checkHelperInput(input.helper, fields)
     if (fields.length > 0) throw badInput(fields)
-    if (Object.keys(changes).length === 0) throw badInput([{ path: 'input', message: 'names no field to change' }])
-    return await this.write(current, expectedVersion, changes, 'household.update')
+    if (Object.keys(changes).length === 0 && helper === undefined) throw badInput([{ path: 'input', message: 'names no field to change' }])
+    // A change of helper is a change of the household too: its version moves (the assignment is audited on its own).
+    return await this.write(current, expectedVersion, changes, 'household.update',
+      helper === undefined ? undefined : async (tx) => { await helpers.applyHelperInput(tx, current, helper) })
   }
 
   async close (id: string, reason: string): Promise<HouseholdView> {
@@ -387,7 +386,10 @@ export class HouseholdsService {
     if (await repo.hasOpenExitReview(this.deps.db, id)) throw conflict('The household has an open exit review; it must be rejected before the household is closed')
     const now = this.deps.clock()
     return await this.write(current, current.version, { status: 'CLOSED', closeReason: reason, closedAt: now }, 'household.close',
-      async (tx) => { await members.deactivateHousehold(tx, this.principal, id, now) }, { reason })
+      async (tx) => {
+        await members.deactivateHousehold(tx, this.principal, id, now)
+        await new HelpersService(this.deps, this.principal).applyHelperInput(tx, current, null)
+      }, { reason })
   }
 
   /** One versioned write of the household's row with its audit entry, in one transaction. */

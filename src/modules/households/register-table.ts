@@ -2,10 +2,13 @@ import type { IncomeView, MeasureView } from '../record-views.js'
 import type { MemberView } from '../members/members-service.js'
 import { LABELS, type LabelEnum } from '../../shared/labels.js'
 import type { Cell, Table } from '../../shared/spreadsheet.js'
+import type { HelperView } from '../people/people-views.js'
 import type { HouseholdView } from './households-service.js'
 
 /** A household as a REST document: its own fields and its active members, measures and incomes (latest year first). */
 export type HouseholdDocument = Omit<HouseholdView, 'createdAt' | 'updatedAt' | 'closedAt'> & {
+  /** The current helper (帮扶责任人), null when none is assigned. */
+  helper: Pick<HelperView, 'id' | 'name' | 'unit' | 'phone'> | null
   members: Array<Omit<MemberView, 'createdAt' | 'updatedAt' | 'removedAt' | 'householdId' | 'regionCode'>>
   measures: Array<Omit<MeasureView, 'householdId'>>
   incomes: IncomeView[]
