@@ -9,7 +9,9 @@
 -- level 0 when it is archived, see audit_archives).
 --
 -- audit_ensure_month(month) creates a month's two partitions (outside the tree, then
--- ATTACH, which takes only SHARE UPDATE EXCLUSIVE on the parents so writers do not wait);
+-- ATTACH). It first locks the parent in SHARE mode, so writers wait the few milliseconds
+-- the attach takes: without it, an entry routed to the DEFAULT partition while the month
+-- was attached failed ("violates partition constraint": its plan predates the partition);
 -- the migration creates one for every month holding entries, the current and the next;
 -- the sequencer's leader keeps creating the next ones. The DEFAULT partitions only catch
 -- an entry dated where no month exists (a far-off clock): the leader reports them.
@@ -28,6 +30,7 @@ BEGIN
   FOREACH parent IN ARRAY ARRAY['audit_events', 'audit_log'] LOOP
     -- A month archived earlier keeps its name (detached, or dropped and recorded in audit_archives): never made again.
     IF to_regclass(parent || '_' || suffix) IS NULL AND NOT EXISTS (SELECT 1 FROM audit_archives WHERE month = suffix) THEN
+      EXECUTE format('LOCK TABLE %I IN SHARE MODE', parent);
       EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', parent || '_' || suffix, parent);
       EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', parent, parent || '_' || suffix, lo, hi);
       -- Row triggers come with ATTACH; a statement trigger must be on the partition itself.

@@ -60,7 +60,7 @@ t.test('every disclosure of the demo data, at every region and year, in every fo
   const heads = new Set(members.filter(m => m.relation === 'HEAD').map(m => m.name))
   // A member's name that is also a head's name (a namesake) cannot tell them apart: only names no head has.
   const others = [...new Set(members.filter(m => m.relation !== 'HEAD' && !heads.has(m.name)).map(m => m.name))]
-  const phones = (await queryRows<{ p: string | null, hp: string | null }>(database.db, sql`SELECT phone AS p, helper_phone AS hp FROM households`)).flatMap(r => [r.p, r.hp]).filter((p): p is string => p !== null && p !== '')
+  const phones = (await queryRows<{ p: string | null }>(database.db, sql`SELECT phone AS p FROM households UNION SELECT phone FROM helpers UNION SELECT phone FROM work_team_members`)).map(r => r.p).filter((p): p is string => p !== null && p !== '')
   const regionCodes = new Set((await queryRows<{ code: string }>(database.db, sql`SELECT code FROM regions WHERE code LIKE ${COUNTY + '%'}`)).map(r => r.code))
   t.ok(ids.length > 50 && others.length > 20 && accounts.length > 10, `${ids.length} IDs, ${others.length} names of members who are not heads, ${accounts.length} accounts, ${phones.length} phones to look for`)
 

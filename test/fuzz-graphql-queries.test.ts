@@ -27,6 +27,7 @@ t.test('GraphQL queries: valid arguments answer, bad ones never INTERNAL, and no
   const page = (await admin.gql('{ households(first: 1) { pageInfo { endCursor } } }')).data.households.pageInfo.endCursor as string
   const team = (await admin.gql(`mutation { createWorkTeam(input: { regionCode: "${VILLAGE}", sendingUnit: "卢氏县农业农村局", startedOn: "2018-03-01" }) { id } }`)).data.createWorkTeam.id as string
   const helperId = (await op.gql(`{ household(id: "${h.id}") { helper { id } } }`)).data.household.helper.id as string
+  const project = (await op.gql(`mutation { createProject(input: { regionCode: "${VILLAGE}", name: "村级光伏电站", category: INDUSTRY, plannedStart: "2019-03-01", budget: 100000 }) { id } }`)).data.createProject.id as string
   await sequenced()
 
   /** Valid arguments of each query that takes any. */
@@ -52,7 +53,10 @@ t.test('GraphQL queries: valid arguments answer, bad ones never INTERNAL, and no
     workTeams: { filter: { regionCode: '411224', serving: true }, first: 5 },
     helper: { id: helperId },
     helpers: { filter: { regionCode: '411224', nameContains: '李' }, first: 5 },
-    unvisitedHouseholds: { regionCode: '411224101', days: 90, first: 5 }
+    unvisitedHouseholds: { regionCode: '411224101', days: 90, first: 5 },
+    project: { id: project },
+    projects: { filter: { regionCode: '411224', status: 'PLANNED', category: 'INDUSTRY' }, first: 5 },
+    fundStatistics: { regionCode: '411224', year: 2019 }
   }
   t.same(Object.entries(QUERIES).filter(([name, f]) => f.args.length > 0 && valid[name] === undefined).map(([name]) => name), [], 'every query with arguments is fuzzed')
 

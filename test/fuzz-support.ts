@@ -188,7 +188,7 @@ function badValues (type: GraphQLInputType, name: string, value: unknown): Array
         if (name === 'nationalId') s(...badNationalIds(typeof value === 'string' ? value : nationalId()))
         else if (/Date$|At$|On$|^from$|^to$/.test(name)) s('2019-02-30', '2019-13-01', 'yesterday', '0000-01-01', '20190101', '2019-06-01T25:00:00Z')
         else if (name === 'after') s('x', '!!!', Buffer.from('["x"]').toString('base64url'), Buffer.from('[1, 2, 3]').toString('base64url'), Buffer.from('{"__proto__": 1}').toString('base64url'))
-        else if (name === 'regionCode' || name === 'code') s('4112x', '', '411224999999', '41122410120')
+        else if (name === 'regionCode' || (name === 'code' && typeof value === 'string' && /^\d+$/.test(value))) s('4112x', '', '411224999999', '41122410120')
         else if (NAME_FIELDS.has(name)) s(...BAD_NAMES)
         s(...BAD_TEXT)
         break
