@@ -33,7 +33,7 @@ import { parseLsn } from '../src/db/replicas.js'
 import { refreshSummary } from '../src/modules/statistics/statistics-service.js'
 import { projectRoot } from '../src/paths.js'
 import { benchDatabase, benchToken, load, registeredIds, startServer, unregisteredId, type BenchServer } from './bench-server.js'
-import { ours as queries } from './read-shapes.js'
+import { readRequest, type ReadInputs, type ReadScenario } from './scenarios.js'
 
 const { values } = parseArgs({
   options: {
@@ -57,7 +57,7 @@ const YEAR = 2020
 /** PostgreSQL reports an idle session's statistics within PGSTAT_IDLE_INTERVAL (10 s). */
 const STATS_SETTLE_MS = 11_500
 const log = { error: (o: unknown) => { console.error(o) } }
-type Scenario = 'a' | 'b' | 'c' | 'd'
+type Scenario = ReadScenario
 const TITLES: Record<Scenario, string> = { a: 'a household by id', b: 'b page of 50 of a township', c: 'c eligibility of 100 IDs', d: 'd statistics of a county' }
 
 // ─── data and the replica ───────────────────────────────────────────────────────
@@ -112,21 +112,7 @@ const both = async (): Promise<{ primary: Counters, replica: Counters }> => ({ p
 const operator = `Bearer ${await benchToken({ sub: 'bench-operator', role: 'OPERATOR', region: '4112' })}`
 const viewer = `Bearer ${await benchToken({ sub: 'bench-viewer', role: 'VIEWER', region: '4112' })}`
 const hospital = `Bearer ${await benchToken({ sub: 'bench-hospital', role: 'EXCHANGE', region: '4112', dept: 'health' })}`
-const json = { 'content-type': 'application/json' }
-const STAT_FIELDS = `year households { total poor exited returned closed } persons { total poor } exitedInYear personsExitedInYear industryCoverageRate
-  employmentRate medicalInsuranceRate dropouts unsafeHousing povertyIncidence villages { poor exited } relocation { persons personsInYear } forestRangerPosts
-  microcredit { loans outstanding overdue } causeMeasureMatchRate`
-const statsQuery = `query ($r: String!, $y: Int!) { statistics(regionCode: $r, year: $y) { ${STAT_FIELDS} breakdown { region { code } ${STAT_FIELDS} } } }`
-const gql = (auth: string, query: string, variables: Record<string, unknown>): autocannon.Request =>
-  ({ method: 'POST', path: '/graphql', headers: { ...json, authorization: auth }, body: JSON.stringify({ query, variables }) })
-function request (s: Scenario, i: number): autocannon.Request {
-  switch (s) {
-    case 'a': return gql(operator, queries.household, { id: householdIds[i % householdIds.length] })
-    case 'b': return gql(operator, queries.page, { region: townships[i % townships.length] })
-    case 'c': return { method: 'POST', path: '/api/v1/eligibility', headers: { ...json, authorization: hospital }, body: eligBodies[i % eligBodies.length] }
-    case 'd': return gql(viewer, statsQuery, { r: counties[i % counties.length], y: YEAR })
-  }
-}
+const inputs: ReadInputs = { householdIds, townships, counties, eligBodies, year: YEAR, operator, viewer, hospital }
 
 type Mode = 'primary only' | 'with replica'
 /** A shared machine's load must not turn requests into 503s in one mode and not the other. */
@@ -143,7 +129,7 @@ async function run (server: BenchServer, s: Scenario, duration: number): Promise
     connections: s === 'c' ? Number(values['elig-connections']) : Number(values.connections),
     pipelining: 1,
     duration,
-    requests: [{ setupRequest: (req) => ({ ...req, ...request(s, i++) }) }]
+    requests: [{ setupRequest: (req) => ({ ...req, ...readRequest(inputs, s, i++) }) }]
   })
 }
 
