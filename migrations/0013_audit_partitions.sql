@@ -9,7 +9,7 @@
 -- level 0 when it is archived, see audit_archives).
 --
 -- audit_ensure_month(month) creates a month's two partitions (outside the tree, then
--- ATTACH). It first locks the parent in SHARE mode, so writers wait the few milliseconds
+-- ATTACH). It first locks the parent in SHARE ROW EXCLUSIVE mode, so writers wait the few milliseconds
 -- the attach takes: without it, an entry routed to the DEFAULT partition while the month
 -- was attached failed ("violates partition constraint": its plan predates the partition);
 -- the migration creates one for every month holding entries, the current and the next;
@@ -30,12 +30,15 @@ BEGIN
   FOREACH parent IN ARRAY ARRAY['audit_events', 'audit_log'] LOOP
     -- A month archived earlier keeps its name (detached, or dropped and recorded in audit_archives): never made again.
     IF to_regclass(parent || '_' || suffix) IS NULL AND NOT EXISTS (SELECT 1 FROM audit_archives WHERE month = suffix) THEN
-      EXECUTE format('LOCK TABLE %I IN SHARE MODE', parent);
-      EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', parent || '_' || suffix, parent);
-      EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', parent, parent || '_' || suffix, lo, hi);
-      -- Row triggers come with ATTACH; a statement trigger must be on the partition itself.
-      EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %I FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change()', parent || '_' || suffix || '_no_truncate', parent || '_' || suffix);
-      created := true;
+      -- Self-conflicting, so two makers take turns; the second finds the month made.
+      EXECUTE format('LOCK TABLE %I IN SHARE ROW EXCLUSIVE MODE', parent);
+      IF to_regclass(parent || '_' || suffix) IS NULL THEN
+        EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', parent || '_' || suffix, parent);
+        EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', parent, parent || '_' || suffix, lo, hi);
+        -- Row triggers come with ATTACH; a statement trigger must be on the partition itself.
+        EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %I FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change()', parent || '_' || suffix || '_no_truncate', parent || '_' || suffix);
+        created := true;
+      END IF;
     END IF;
   END LOOP;
   RETURN created;

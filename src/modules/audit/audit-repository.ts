@@ -201,7 +201,7 @@ export async function changesInArea (db: DbOrTx, p: Principal, afterSeq: bigint,
 /**
  * Makes the partitions of the month of `at` and of the `ahead` months after it where they
  * are missing (audit_ensure_month, migration 0013); true when it made any. Making a month
- * locks its parent in SHARE mode (writers wait while it is attached; an entry routed to
+ * locks its parent in SHARE ROW EXCLUSIVE mode (writers wait while it is attached; an entry routed to
  * DEFAULT meanwhile would fail): bounded by a lock timeout, the caller tries again later.
  */
 export async function ensureMonths (db: DbOrTx, at: Date, ahead: number): Promise<boolean> {
