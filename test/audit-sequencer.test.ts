@@ -21,6 +21,10 @@ import { allSequenced, pending, wellFormed } from './audit-support.js'
 import { buildApp, machinePgDatabase, TEST_AUDIT_KEY, TEST_DATA_KEY, TEST_SECRET, token, uniqueSub } from './helper.js'
 import { serviceProcess, type ServiceProcess } from './processes.js'
 
+// Service processes start (tsx compiling each) and 80,000 entries are sequenced twice: about
+// 70 s on a quiet machine, more than the suite's 120 s per file on a busy one.
+t.setTimeout(300_000)
+
 const LEADER_LOCK = 4112_0003 // src/modules/audit/audit-sequencer.ts
 
 interface Service extends ServiceProcess { leading: () => boolean }

@@ -10,6 +10,21 @@ export async function insertEntries (tx: DbOrTx, rows: AuditInsert[]): Promise<v
   await insertMany(tx, auditEvents, rows)
 }
 
+/**
+ * The audit entry of the row returned by the data-modifying CTE `u` of the same statement,
+ * as a CTE beside it: the change and its entry commit together without a transaction of
+ * their own (one statement is atomic). For statements prepared once: the entity is part
+ * of the text; the entry's values are the placeholders `at`, `actorSub`, `actorRole`,
+ * `action`, `before` and `after` (JSON text) — see `entryParams`.
+ */
+export const entryOfUpdatedRow = (entity: string): SQL => sql`INSERT INTO ${auditEvents} (at, actor_sub, actor_role, action, entity, entity_id, region_code, before, after)
+  SELECT ${sql.placeholder('at')}::timestamptz, ${sql.placeholder('actorSub')}, ${sql.placeholder('actorRole')}, ${sql.placeholder('action')}, ${sql.raw(`'${entity.replace(/'/g, "''")}'`)},
+    u.id::text, u.region_code, ${sql.placeholder('before')}::jsonb, ${sql.placeholder('after')}::jsonb FROM u`
+
+/** The values of `entryOfUpdatedRow`'s placeholders. */
+export const entryParams = (actor: { sub: string, role: string }, at: Date, action: string, before: unknown, after: unknown): Record<string, string> =>
+  ({ at: at.toISOString(), actorSub: actor.sub, actorRole: actor.role, action, before: JSON.stringify(before ?? null), after: JSON.stringify(after ?? null) })
+
 /** An entry as read for the log: ids and positions as decimal text, on either driver. */
 export interface EntryRow {
   id: string

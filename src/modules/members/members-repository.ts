@@ -1,4 +1,5 @@
 import { and, asc, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm'
+import { entryOfUpdatedRow, entryParams } from '../audit/audit-repository.js'
 import type { Db, DbOrTx } from '../../db/index.js'
 import { jsonRows, jsonRowsDecoder } from '../../db/json-rows.js'
 import { households, members } from '../../db/schema/index.js'
@@ -74,13 +75,43 @@ export async function insert (tx: DbOrTx, rows: MemberInsert[]): Promise<MemberR
   return rows.length === 0 ? [] : await tx.insert(members).values(rows).returning()
 }
 
-export async function update (tx: DbOrTx, p: Principal, id: string, expectedVersion: number | null, changes: MemberChanges, now: Date): Promise<MemberRow | null> {
-  const [row] = await tx.update(members)
-    .set({ ...changes, version: sql`${members.version} + 1`, updatedAt: now })
-    .where(and(eq(members.id, id), inArea(members.regionCode, p), expectedVersion !== null ? eq(members.version, expectedVersion) : undefined))
-    .returning()
+/** What `updateAudited` writes to the audit trail beside the change. */
+export interface AuditedChange { actor: { sub: string, role: string }, action: string, before: unknown, after: unknown }
+
+/**
+ * Updates one member in the caller's area at `version` (the version the caller read, so
+ * that the entry's `before` and `after` are exactly the row's) and writes the change's
+ * audit entry, in one statement (a data-modifying CTE: atomic on its own, no transaction).
+ * A member write is then two statements — the read, this — where a transaction took five
+ * (BEGIN, UPDATE, the entry's INSERT, COMMIT). Prepared once per set of changed columns
+ * (PostgreSQL parses and plans it once per connection; drizzle builds it once). Null when
+ * no row matched: gone from the area, or changed since `version`.
+ */
+export async function updateAudited (db: Db, p: Principal, id: string, version: number, changes: MemberChanges, now: Date, change: AuditedChange): Promise<MemberRow | null> {
+  const keys = Object.keys(changes).sort() as Array<keyof MemberChanges>
+  let statements = updates.get(db)
+  if (statements === undefined) updates.set(db, statements = new Map())
+  const shape = keys.join()
+  let statement = statements.get(shape)
+  if (statement === undefined) {
+    statement = prepareUpdate(db, keys, `member_update_${statements.size}`)
+    // Patches name few of a member's columns, so few shapes; bounded all the same.
+    if (statements.size < 256) statements.set(shape, statement)
+  }
+  const [row] = await statement.execute({ ...changes, id, version, now, area: areaPattern(p), ...entryParams(change.actor, now, change.action, change.before, change.after) })
   return row ?? null
 }
+
+function prepareUpdate (db: Db, keys: ReadonlyArray<keyof MemberChanges>, name: string) {
+  const set = Object.fromEntries(keys.map(k => [k, sql.placeholder(k)])) as unknown as MemberChanges
+  const updated = db.$with('u').as(db.update(members)
+    .set({ ...set, version: sql`${members.version} + 1`, updatedAt: sql.placeholder('now') as unknown as Date })
+    .where(and(eq(members.id, sql.placeholder('id')), inArea(members.regionCode, AREA), eq(members.version, sql.placeholder('version'))))
+    .returning())
+  const entry = db.$with('a', {}).as(entryOfUpdatedRow('Member'))
+  return db.with(updated, entry).select().from(updated).prepare(name)
+}
+const updates = new WeakMap<Db, Map<string, ReturnType<typeof prepareUpdate>>>()
 
 /** A closed household's members stay on record but are no longer active anywhere. */
 export async function deactivateHousehold (tx: DbOrTx, p: Principal, householdId: string, now: Date): Promise<void> {

@@ -278,32 +278,43 @@ export class MembersService {
 
   async update (id: string, patch: MemberPatch, expectedVersion: number | null): Promise<MemberView> {
     authorize(this.principal, 'record.write')
-    const current = await this.find(id)
-    authorize(this.principal, 'record.write', current.regionCode)
-    if (!current.active) throw conflict('The member was removed from the household')
-    const now = this.deps.clock()
-    const fields: FieldError[] = []
-    checkAttributes({ healthConditions: patch.disabilityGrade != null ? (patch.healthConditions ?? current.healthConditions) : patch.healthConditions, ...patch }, 'input', fields, isoDay(now), current.birthDate)
-    const conditions = patch.healthConditions ?? current.healthConditions
-    if (patch.healthConditions !== undefined && !conditions.includes('DISABLED') && (patch.disabilityGrade ?? current.disabilityGrade) != null && patch.disabilityGrade !== null) {
-      fields.push({ path: 'input.disabilityGrade', message: 'must be cleared (null) when DISABLED is no longer among healthConditions' })
+    // The write applies to the version read (so that its audit entry's before and after
+    // are exact). Without an expected version, a write that lost a race with another
+    // is read and checked again: each lost race is another writer's success, so 8 tries
+    // serve 8 writers of one member at once.
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.find(id)
+      authorize(this.principal, 'record.write', current.regionCode)
+      if (!current.active) throw conflict('The member was removed from the household')
+      const now = this.deps.clock()
+      const fields: FieldError[] = []
+      checkAttributes({ healthConditions: patch.disabilityGrade != null ? (patch.healthConditions ?? current.healthConditions) : patch.healthConditions, ...patch }, 'input', fields, isoDay(now), current.birthDate)
+      const conditions = patch.healthConditions ?? current.healthConditions
+      if (patch.healthConditions !== undefined && !conditions.includes('DISABLED') && (patch.disabilityGrade ?? current.disabilityGrade) != null && patch.disabilityGrade !== null) {
+        fields.push({ path: 'input.disabilityGrade', message: 'must be cleared (null) when DISABLED is no longer among healthConditions' })
+      }
+      if (patch.relation === 'HEAD' && current.relation !== 'HEAD') {
+        const others = await repo.byHouseholds(this.deps.db, this.principal, [current.householdId], false)
+        if (others.some(m => m.relation === 'HEAD')) fields.push({ path: 'input.relation', message: 'the household already has a head' })
+      }
+      if (fields.length > 0) throw badInput(fields)
+      const changes: repo.MemberChanges = Object.fromEntries(
+        Object.entries({ ...patch, name: trimmed(patch.name), ethnicity: trimmed(patch.ethnicity), education: trimmed(patch.education) })
+          .filter(([, v]) => v !== undefined)
+      )
+      if (Object.keys(changes).length === 0) throw badInput([{ path: 'input', message: 'names no field to change' }])
+      const stale = (): Error => conflict(`The member was changed since version ${expectedVersion ?? '?'}`)
+      if (expectedVersion !== null && expectedVersion !== current.version) throw stale()
+      const row = await this.write(current, changes, now, 'member.update')
+      if (row !== null) return this.view(row)
+      if (expectedVersion !== null || attempt === 8) throw stale()
     }
-    if (patch.relation === 'HEAD' && current.relation !== 'HEAD') {
-      const others = await repo.byHouseholds(this.deps.db, this.principal, [current.householdId], false)
-      if (others.some(m => m.relation === 'HEAD')) fields.push({ path: 'input.relation', message: 'the household already has a head' })
-    }
-    if (fields.length > 0) throw badInput(fields)
-    const changes: repo.MemberChanges = Object.fromEntries(
-      Object.entries({ ...patch, name: trimmed(patch.name), ethnicity: trimmed(patch.ethnicity), education: trimmed(patch.education) })
-        .filter(([, v]) => v !== undefined)
-    )
-    if (Object.keys(changes).length === 0) throw badInput([{ path: 'input', message: 'names no field to change' }])
-    return await this.deps.db.transaction(async (tx) => {
-      const row = await repo.update(tx, this.principal, id, expectedVersion, changes, now)
-      if (row === null) throw conflict(`The member was changed since version ${expectedVersion ?? '?'}`)
-      await recordAudit(tx, this.principal, now, { action: 'member.update', entity: 'Member', entityId: id, regionCode: row.regionCode, before: memberAudit(current), after: memberAudit(row) })
-      return this.view(row)
-    })
+  }
+
+  /** Writes `changes` to the member at the version read, with its audit entry (one statement); null when it changed meanwhile. */
+  private async write (current: repo.MemberRow, changes: repo.MemberChanges, now: Date, action: string): Promise<repo.MemberRow | null> {
+    const after = memberAudit({ ...current, ...changes, version: current.version + 1 })
+    return await repo.updateAudited(this.deps.db, this.principal, current.id, current.version, changes, now, { actor: this.principal, action, before: memberAudit(current), after })
   }
 
   async remove (id: string, reason: string): Promise<MemberView> {
@@ -316,11 +327,8 @@ export class MembersService {
       if (others.some(m => m.id !== id)) throw badInput([{ path: 'id', message: 'is the head of the household: make another member head first' }])
     }
     const now = this.deps.clock()
-    return await this.deps.db.transaction(async (tx) => {
-      const row = await repo.update(tx, this.principal, id, current.version, { active: false, removedAt: now, removalReason: reason }, now)
-      if (row === null) throw conflict('The member was changed meanwhile')
-      await recordAudit(tx, this.principal, now, { action: 'member.remove', entity: 'Member', entityId: id, regionCode: row.regionCode, before: memberAudit(current), after: memberAudit(row) })
-      return this.view(row)
-    })
+    const row = await this.write(current, { active: false, removedAt: now, removalReason: reason }, now, 'member.remove')
+    if (row === null) throw conflict('The member was changed meanwhile')
+    return this.view(row)
   }
 }
