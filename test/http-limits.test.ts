@@ -9,7 +9,7 @@ import Fastify, { type LightMyRequestResponse } from 'fastify'
 import fp from 'fastify-plugin'
 import pg from 'pg'
 import t, { type Test } from 'tap'
-import app, { serverOptions } from '../src/app.js'
+import app, { CLOSE_GRACE_MS, serverOptions } from '../src/app.js'
 import { isDatabaseBusy, withoutStatementTimeout } from '../src/db/index.js'
 import { buildApp, machinePgDatabase, testConfig, token, uniqueSub } from './helper.js'
 
@@ -205,6 +205,26 @@ t.test('request timeout: a request still arriving after REQUEST_TIMEOUT_MS is cu
 
   const ok = await fetch(`http://127.0.0.1:${port}/healthz`)
   t.equal(ok.status, 200, 'a prompt request is served')
+})
+
+t.test('closing cuts, after CLOSE_GRACE_MS, a connection whose request never completes (the close is not held until the request times out)', async (t) => {
+  const config = testConfig()
+  const fastify = Fastify(serverOptions(config))
+  const { testDatabase } = await import('./helper.js')
+  await fastify.register(fp(app), { config, database: await testDatabase() })
+  await fastify.listen({ host: '127.0.0.1', port: 0 })
+  const port = (fastify.server.address() as net.AddressInfo).port
+  // A body announced and never sent: the request stays in flight (REQUEST_TIMEOUT_MS is 300 s).
+  const socket = net.connect(port, '127.0.0.1')
+  await new Promise(resolve => socket.once('connect', resolve))
+  socket.write('POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"query":')
+  socket.on('error', () => {})
+  t.teardown(() => { socket.destroy() })
+  await new Promise(resolve => setTimeout(resolve, 200))
+  const started = Date.now()
+  await fastify.close()
+  const ms = Date.now() - started
+  t.ok(ms >= CLOSE_GRACE_MS - 100 && ms < CLOSE_GRACE_MS + 3_000, `closed after the grace (${ms} ms), not at the request's timeout`)
 })
 
 t.test('statement timeout (PostgreSQL): applied to every pooled connection; a cancelled statement is 503, not 500; long work by design lifts it', async (t) => {
