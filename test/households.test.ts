@@ -392,6 +392,25 @@ t.test('a member write\'s audit entry holds exactly the row before and after it,
   t.same(raced.at(-1)!.after, await stored())
 })
 
+t.test('member patches of more shapes than are kept prepared (256) all apply', async (t) => {
+  const { as } = await buildApp(t, { database: await freshDatabase() })
+  const op = as({ sub: uniqueSub('op'), role: 'OPERATOR', region: VILLAGE })
+  const h = await create(op)
+  const id: string = h.members[1].id
+  const fields = ['dibao', 'wantsWork', 'medicalInsurance', 'seriousIllnessInsurance', 'pensionInsurance', 'extremeSupport', 'employmentMonths', 'monthlyIncome', 'education']
+  const value = (f: string, k: number): unknown => f === 'employmentMonths' ? k % 13 : f === 'monthlyIncome' ? k : f === 'education' ? (k % 2 === 0 ? '初中' : '小学') : k % 2 === 0
+  const failures: unknown[] = []
+  // Every non-empty subset of 9 fields: 511 shapes, one write each.
+  for (let mask = 1; mask < 2 ** fields.length; mask++) {
+    const input = Object.fromEntries(fields.filter((_, i) => (mask & (1 << i)) !== 0).map(f => [f, value(f, mask)]))
+    const res = await op.gql('mutation ($id: ID!, $i: MemberPatch!) { updateMember(id: $id, input: $i) { version } }', { id, i: input })
+    if (res.errors !== undefined) failures.push(res.errors)
+  }
+  t.same(failures, [], 'no write refused')
+  const final = await op.gql(`{ household(id: "${h.id}") { members { id version } } }`)
+  t.equal(final.data.household.members.find((m: { id: string }) => m.id === id).version, 2 ** fields.length, 'each applied once')
+})
+
 t.test('any choice of household, member, measure and income fields reads only those columns and answers as the full read does', async (t) => {
   const statements: string[] = []
   const database = await freshDatabase({ onQuery: (q) => { statements.push(q) } })

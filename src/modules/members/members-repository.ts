@@ -94,9 +94,12 @@ export async function updateAudited (db: Db, p: Principal, id: string, version: 
   const shape = keys.join()
   let statement = statements.get(shape)
   if (statement === undefined) {
-    statement = prepareUpdate(db, keys, `member_update_${statements.size}`)
-    // Patches name few of a member's columns, so few shapes; bounded all the same.
-    if (statements.size < 256) statements.set(shape, statement)
+    // Patches name few of a member's columns, so few shapes; past 256 a shape's statement
+    // is built for its request alone, unnamed (a name given twice to two texts would be
+    // refused by a connection that prepared the first).
+    const kept = statements.size < 256
+    statement = prepareUpdate(db, keys, kept ? `member_update_${statements.size}` : '')
+    if (kept) statements.set(shape, statement)
   }
   const [row] = await statement.execute({ ...changes, id, version, now, area: areaPattern(p), ...entryParams(change.actor, now, change.action, change.before, change.after) })
   return row ?? null
