@@ -1,4 +1,5 @@
-import { and, asc, eq, inArray, isNull, sql, type SQL } from 'drizzle-orm'
+import { and, asc, eq, inArray, is, isNull, sql, type SQL } from 'drizzle-orm'
+import { PgTransaction } from 'drizzle-orm/pg-core'
 import { entryOfUpdatedRow, entryParams } from '../audit/audit-repository.js'
 import type { Db, DbOrTx } from '../../db/index.js'
 import { jsonRows, jsonRowsDecoder } from '../../db/json-rows.js'
@@ -24,6 +25,11 @@ export async function findById (db: Db, p: Principal, id: string): Promise<Membe
   let statement = byId.get(db)
   if (statement === undefined) byId.set(db, statement = prepareById(db))
   const [row] = await statement.execute({ id, area: areaPattern(p) })
+  return row ?? null
+}
+/** The same, inside a transaction, locking the row until it ends (a write that must not lose a race). */
+export async function findLocked (tx: DbOrTx, p: Principal, id: string): Promise<MemberRow | null> {
+  const [row] = await tx.select().from(members).where(and(eq(members.id, id), inArea(members.regionCode, p))).for('update')
   return row ?? null
 }
 const prepareById = (db: Db) => db.select().from(members).where(and(eq(members.id, sql.placeholder('id')), inArea(members.regionCode, AREA))).prepare('member_by_id')
@@ -87,8 +93,11 @@ export interface AuditedChange { actor: { sub: string, role: string }, action: s
  * (PostgreSQL parses and plans it once per connection; drizzle builds it once). Null when
  * no row matched: gone from the area, or changed since `version`.
  */
-export async function updateAudited (db: Db, p: Principal, id: string, version: number, changes: MemberChanges, now: Date, change: AuditedChange): Promise<MemberRow | null> {
+export async function updateAudited (db: DbOrTx, p: Principal, id: string, version: number, changes: MemberChanges, now: Date, change: AuditedChange): Promise<MemberRow | null> {
   const keys = Object.keys(changes).sort() as Array<keyof MemberChanges>
+  const params = { ...changes, id, version, now, area: areaPattern(p), ...entryParams(change.actor, now, change.action, change.before, change.after) }
+  // In a transaction (the locked retry, rare): built for this write alone.
+  if (is(db, PgTransaction)) return (await prepareUpdate(db, keys, '').execute(params))[0] ?? null
   let statements = updates.get(db)
   if (statements === undefined) updates.set(db, statements = new Map())
   const shape = keys.join()
@@ -101,11 +110,11 @@ export async function updateAudited (db: Db, p: Principal, id: string, version: 
     statement = prepareUpdate(db, keys, kept ? `member_update_${statements.size}` : '')
     if (kept) statements.set(shape, statement)
   }
-  const [row] = await statement.execute({ ...changes, id, version, now, area: areaPattern(p), ...entryParams(change.actor, now, change.action, change.before, change.after) })
+  const [row] = await statement.execute(params)
   return row ?? null
 }
 
-function prepareUpdate (db: Db, keys: ReadonlyArray<keyof MemberChanges>, name: string) {
+function prepareUpdate (db: DbOrTx, keys: ReadonlyArray<keyof MemberChanges>, name: string) {
   const set = Object.fromEntries(keys.map(k => [k, sql.placeholder(k)])) as unknown as MemberChanges
   const updated = db.$with('u').as(db.update(members)
     .set({ ...set, version: sql`${members.version} + 1`, updatedAt: sql.placeholder('now') as unknown as Date })

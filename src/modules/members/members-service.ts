@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import type { DbOrTx } from '../../db/index.js'
 import type { Deps } from '../../shared/context.js'
 import { groupByHousehold } from '../../shared/ids.js'
 import { isIsoDate, isoDay } from '../../shared/dates.js'
@@ -278,43 +279,53 @@ export class MembersService {
 
   async update (id: string, patch: MemberPatch, expectedVersion: number | null): Promise<MemberView> {
     authorize(this.principal, 'record.write')
-    // The write applies to the version read (so that its audit entry's before and after
-    // are exact). Without an expected version, a write that lost a race with another
-    // is read and checked again: each lost race is another writer's success, so 8 tries
-    // serve 8 writers of one member at once.
-    for (let attempt = 1; ; attempt++) {
-      const current = await this.find(id)
-      authorize(this.principal, 'record.write', current.regionCode)
-      if (!current.active) throw conflict('The member was removed from the household')
-      const now = this.deps.clock()
-      const fields: FieldError[] = []
-      checkAttributes({ healthConditions: patch.disabilityGrade != null ? (patch.healthConditions ?? current.healthConditions) : patch.healthConditions, ...patch }, 'input', fields, isoDay(now), current.birthDate)
-      const conditions = patch.healthConditions ?? current.healthConditions
-      if (patch.healthConditions !== undefined && !conditions.includes('DISABLED') && (patch.disabilityGrade ?? current.disabilityGrade) != null && patch.disabilityGrade !== null) {
-        fields.push({ path: 'input.disabilityGrade', message: 'must be cleared (null) when DISABLED is no longer among healthConditions' })
-      }
-      if (patch.relation === 'HEAD' && current.relation !== 'HEAD') {
-        const others = await repo.byHouseholds(this.deps.db, this.principal, [current.householdId], false)
-        if (others.some(m => m.relation === 'HEAD')) fields.push({ path: 'input.relation', message: 'the household already has a head' })
-      }
-      if (fields.length > 0) throw badInput(fields)
-      const changes: repo.MemberChanges = Object.fromEntries(
-        Object.entries({ ...patch, name: trimmed(patch.name), ethnicity: trimmed(patch.ethnicity), education: trimmed(patch.education) })
-          .filter(([, v]) => v !== undefined)
-      )
-      if (Object.keys(changes).length === 0) throw badInput([{ path: 'input', message: 'names no field to change' }])
-      const stale = (): Error => conflict(`The member was changed since version ${expectedVersion ?? '?'}`)
-      if (expectedVersion !== null && expectedVersion !== current.version) throw stale()
-      const row = await this.write(current, changes, now, 'member.update')
-      if (row !== null) return this.view(row)
-      if (expectedVersion !== null || attempt === 8) throw stale()
+    // The write applies to the version read, so that its audit entry's before and after
+    // are exact: one statement, no lock. A write without an expected version that lost
+    // that race (to a clerk, or an import batch) is done again under the member's row
+    // lock, where it cannot lose.
+    const row = await this.patch(this.deps.db, await this.find(id), patch, expectedVersion)
+    if (row !== null) return this.view(row)
+    if (expectedVersion !== null) throw this.stale(expectedVersion)
+    return this.view(await this.deps.db.transaction(async (tx) => {
+      const current = await repo.findLocked(tx, this.principal, id)
+      if (current === null) throw notFound('Member')
+      return (await this.patch(tx, current, patch, null))!
+    }))
+  }
+
+  private stale (expectedVersion: number | null): Error {
+    return conflict(`The member was changed since version ${expectedVersion ?? '?'}`)
+  }
+
+  /** Checks `patch` against the member as read and writes it at that version; null when the member changed meanwhile. */
+  private async patch (db: DbOrTx, current: repo.MemberRow, patch: MemberPatch, expectedVersion: number | null): Promise<repo.MemberRow | null> {
+    authorize(this.principal, 'record.write', current.regionCode)
+    if (!current.active) throw conflict('The member was removed from the household')
+    const now = this.deps.clock()
+    const fields: FieldError[] = []
+    checkAttributes({ healthConditions: patch.disabilityGrade != null ? (patch.healthConditions ?? current.healthConditions) : patch.healthConditions, ...patch }, 'input', fields, isoDay(now), current.birthDate)
+    const conditions = patch.healthConditions ?? current.healthConditions
+    if (patch.healthConditions !== undefined && !conditions.includes('DISABLED') && (patch.disabilityGrade ?? current.disabilityGrade) != null && patch.disabilityGrade !== null) {
+      fields.push({ path: 'input.disabilityGrade', message: 'must be cleared (null) when DISABLED is no longer among healthConditions' })
     }
+    if (patch.relation === 'HEAD' && current.relation !== 'HEAD') {
+      const others = await repo.byHouseholds(db, this.principal, [current.householdId], false)
+      if (others.some(m => m.relation === 'HEAD')) fields.push({ path: 'input.relation', message: 'the household already has a head' })
+    }
+    if (fields.length > 0) throw badInput(fields)
+    const changes: repo.MemberChanges = Object.fromEntries(
+      Object.entries({ ...patch, name: trimmed(patch.name), ethnicity: trimmed(patch.ethnicity), education: trimmed(patch.education) })
+        .filter(([, v]) => v !== undefined)
+    )
+    if (Object.keys(changes).length === 0) throw badInput([{ path: 'input', message: 'names no field to change' }])
+    if (expectedVersion !== null && expectedVersion !== current.version) throw this.stale(expectedVersion)
+    return await this.write(db, current, changes, now, 'member.update')
   }
 
   /** Writes `changes` to the member at the version read, with its audit entry (one statement); null when it changed meanwhile. */
-  private async write (current: repo.MemberRow, changes: repo.MemberChanges, now: Date, action: string): Promise<repo.MemberRow | null> {
+  private async write (db: DbOrTx, current: repo.MemberRow, changes: repo.MemberChanges, now: Date, action: string): Promise<repo.MemberRow | null> {
     const after = memberAudit({ ...current, ...changes, version: current.version + 1 })
-    return await repo.updateAudited(this.deps.db, this.principal, current.id, current.version, changes, now, { actor: this.principal, action, before: memberAudit(current), after })
+    return await repo.updateAudited(db, this.principal, current.id, current.version, changes, now, { actor: this.principal, action, before: memberAudit(current), after })
   }
 
   async remove (id: string, reason: string): Promise<MemberView> {
@@ -327,7 +338,7 @@ export class MembersService {
       if (others.some(m => m.id !== id)) throw badInput([{ path: 'id', message: 'is the head of the household: make another member head first' }])
     }
     const now = this.deps.clock()
-    const row = await this.write(current, { active: false, removedAt: now, removalReason: reason }, now, 'member.remove')
+    const row = await this.write(this.deps.db, current, { active: false, removedAt: now, removalReason: reason }, now, 'member.remove')
     if (row === null) throw conflict('The member was changed meanwhile')
     return this.view(row)
   }
