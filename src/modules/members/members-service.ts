@@ -293,8 +293,8 @@ export class MembersService {
     }))
   }
 
-  private stale (expectedVersion: number | null): Error {
-    return conflict(`The member was changed since version ${expectedVersion ?? '?'}`)
+  private stale (expectedVersion: number): Error {
+    return conflict(`The member was changed since version ${expectedVersion}`)
   }
 
   /** Checks `patch` against the member as read and writes it at that version; null when the member changed meanwhile. */
