@@ -124,7 +124,8 @@ async function scaleDatabase (n: number): Promise<{ url: string, fill?: SizeResu
     households: n,
     seed: SEED,
     year: YEAR,
-    progress: (done, s) => { if (done % 500_000 === 0 || done === n) console.log(`  ${done} households in ${s.toFixed(0)} s (${(done / s).toFixed(0)}/s, load ${load1().toFixed(1)})`) }
+    progress: (done, s) => { if (done % 500_000 === 0 || done === n) console.log(`  ${done} households in ${s.toFixed(0)} s (${(done / s).toFixed(0)}/s, load ${load1().toFixed(1)})`) },
+    index: (statement, s) => { console.log(`  ${s.toFixed(0)} s: ${statement.slice(0, 100)}`) }
   })
   const seconds = (performance.now() - started) / 1000
   console.log(`  filled in ${seconds.toFixed(0)} s: rows ${fill.loadSeconds.toFixed(0)} s, keys and indexes ${fill.indexSeconds.toFixed(0)} s, VACUUM ANALYZE ${fill.analyzeSeconds.toFixed(0)} s; ` +
