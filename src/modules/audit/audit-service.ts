@@ -91,7 +91,7 @@ class ReadAuditWriter {
       while (this.queue.length > 0) {
         const batch = this.queue.splice(0, READ_BATCH_MAX)
         try {
-          await appendEntries(this.db, batch) // one INSERT: atomic and committed on its own, one round trip
+          await appendEntries(this.db, batch)
           for (const p of batch) p.done()
         } catch (err) {
           for (const p of batch) p.done(err)
