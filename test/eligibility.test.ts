@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm'
 import t from 'tap'
 import { queryRows } from '../src/db/index.js'
+import { recordRead } from '../src/modules/audit/audit-service.js'
 import { householdInput, nationalId } from './fixtures.js'
 import { buildApp, freshDatabase, uniqueSub, USING_PG, type Client } from './helper.js'
 
@@ -186,4 +187,18 @@ t.test('eligibility: concurrent calls share audit commits (one entry each), and 
     t.notOk('results' in res.json(), 'no results without an audit entry')
   }
   t.equal((await hospital.post('/api/v1/eligibility', { nationalIds: [nationalId()] })).statusCode, 200, 'and the next call is audited again')
+})
+
+t.test('a group of read entries is one INSERT of its own: no BEGIN or COMMIT round trips around it', async (t) => {
+  const statements: string[] = []
+  const database = await freshDatabase({ onQuery: (q) => { statements.push(q.trim().toLowerCase()) } })
+  const actor = { sub: uniqueSub('hospital'), role: 'EXCHANGE' }
+  const read = { action: 'eligibility.check' as const, entity: 'EligibilityCheck', regionCode: '4112', after: { dept: 'health', asked: 1, registered: 0 } }
+  await Promise.all(Array.from({ length: 5 }, async (_, i) => { await recordRead(database.db, actor, new Date(), { ...read, entityId: `check-${i}` }) }))
+  const inserts = statements.filter(s => s.startsWith('insert into "audit_events"')).length
+  t.ok(inserts >= 1 && inserts <= 5, `${inserts} inserts for 5 entries`)
+  // drizzle logs BEGIN and COMMIT on PostgreSQL (PGlite's transactions bypass the query log).
+  t.same(statements.filter(s => /^(begin|commit)\b/.test(s)), [], 'no transaction statements')
+  t.equal(statements.length, inserts, 'nothing but the inserts')
+  t.equal(Number((await queryRows<{ n: string }>(database.db, sql`SELECT count(*) AS n FROM audit_events WHERE actor_sub = ${actor.sub}`))[0]!.n), 5, 'every entry committed')
 })
