@@ -159,9 +159,15 @@ t.test('load shedding on event-loop delay, and recovery once the loop is free ag
     return res
   }
   t.equal((await polled(200)).statusCode, 200, 'a free loop serves')
-  // A loop blocked for 3 s (as by a runaway computation): whatever the sample window, its mean delay is well over 20 ms.
-  const until = Date.now() + 3000
-  while (Date.now() < until) { /* busy */ }
+  // A loop kept busy for 3 s in 300-ms slices (a runaway computation that yields now and then): every 1-s
+  // sample window holds several 300-ms delays, so its mean is far over 20 ms. One long block alone can go
+  // unseen: taking a sample resets the histogram's last tick, so a block that ends just as a sample is
+  // taken records no delay at all (a CI run met this once).
+  for (let slice = 0; slice < 10; slice++) {
+    const until = Date.now() + 300
+    while (Date.now() < until) { /* busy */ }
+    await new Promise(resolve => setImmediate(resolve))
+  }
   isProblem(t, await polled(503), 503, 'SERVICE_UNAVAILABLE')
   t.equal((await app.inject('/healthz')).statusCode, 200)
   t.equal((await polled(200)).statusCode, 200, 'serves again once the delay is gone')
