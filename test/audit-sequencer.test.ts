@@ -15,6 +15,7 @@ import { sql } from 'drizzle-orm'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import { openDatabase, queryRows } from '../src/db/index.js'
+import { lockSequencer, unsequencedQuery } from '../src/modules/audit/audit-repository.js'
 import { migrateAndSeed } from '../src/infra/migrate.js'
 import { paths, projectRoot } from '../src/paths.js'
 import { allSequenced, pending, wellFormed } from './audit-support.js'
@@ -180,4 +181,39 @@ t.test('entries chained before the Merkle log are sequenced first, in their old 
   t.same(log.map(r => r.entity_id), ['legacy-1', 'legacy-2', 'legacy-3', 'legacy-4', 'legacy-5', '411224101201'], 'the old entries first, in their order; the new one after')
   const check = await app.as({ sub: uniqueSub(), role: 'AUDITOR', region: '4112' }).gql('{ verifyAuditChain { valid treeSize } }')
   t.same(check.data.verifyAuditChain, { valid: true, treeSize: 6 })
+})
+
+t.test('a step\'s look for new entries keeps to the txid index, with no parallel workers, however stale the statistics: a month analysed empty, then 30,000 entries', async (t) => {
+  const { url } = await machinePgDatabase()
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  t.teardown(async () => { await client.end() })
+  const database = await openDatabase({ kind: 'postgres', url, poolMax: 1 }, { error: () => {} })
+  t.teardown(async () => { await database.close() })
+  // Statistics taken while the month held (almost) nothing, then a bulk load, with no
+  // autovacuum to analyse again (as on a server where it is off or behind).
+  await client.query('ANALYZE audit_events')
+  const { snapshot, month } = (await client.query<{ snapshot: string, month: string }>(
+    `SELECT pg_current_snapshot()::text AS snapshot, 'audit_events_' || to_char(now() AT TIME ZONE 'UTC', 'YYYY_MM') AS month`)).rows[0]!
+  const entries = 30_000
+  await backlog(client, entries, 'stale')
+  interface PlanNode { 'Node Type': string, 'Relation Name'?: string, 'Index Name'?: string, 'Plan Rows': number, Plans?: PlanNode[] }
+  const plan = await database.db.transaction(async (tx) => {
+    // Parallel workers made to look free: the step must still start none.
+    await tx.execute(sql`SET LOCAL parallel_setup_cost = 0`)
+    await tx.execute(sql`SET LOCAL parallel_tuple_cost = 0`)
+    await tx.execute(sql`SET LOCAL min_parallel_index_scan_size = 0`)
+    await lockSequencer(tx)
+    const [row] = await queryRows<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(tx, sql`EXPLAIN (FORMAT JSON) ${unsequencedQuery(snapshot, 5000)}`)
+    return row!['QUERY PLAN'][0]!.Plan
+  }, { isolationLevel: 'repeatable read' })
+  const nodes: PlanNode[] = []
+  const walk = (n: PlanNode): void => { nodes.push(n); n.Plans?.forEach(walk) }
+  walk(plan)
+  const scans = nodes.filter(n => n['Relation Name'] === month || n['Index Name'] === `${month}_txid_idx`)
+  t.ok(scans.length > 0 && scans.every(n => !/Seq Scan/.test(n['Node Type'])), `the month's entries are found by the txid index (${scans.map(n => n['Node Type']).join(', ')})`)
+  // Open-ended, the range was estimated at a third of the partition: the plan that, as the
+  // month grows, turns into reading all of it on every step.
+  t.ok(scans.every(n => n['Plan Rows'] < entries / 100), `the planner expects a short tail, not a share of the month (${scans.map(n => n['Plan Rows']).join(', ')} rows)`)
+  t.same(nodes.filter(n => /Gather/.test(n['Node Type'])).map(n => n['Node Type']), [], 'no parallel workers')
 })
