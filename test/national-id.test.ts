@@ -52,6 +52,40 @@ function rejected (t: Test, input: string, message: string, today = TODAY): void
   t.notOk(isValidNationalId(input, today))
 }
 
+/**
+ * The rules written one by one, with regular expressions and substrings, as an oracle for
+ * the one-pass parser: the same verdict and message for any input, the same value, birth
+ * date and sex for a valid one.
+ */
+function oracleParse (input: string, today: Date): ReturnType<typeof parseNationalId> {
+  const value = input.trim().replace(/x$/, 'X')
+  const fail = (message: string): ReturnType<typeof parseNationalId> => ({ ok: false, message })
+  if (value.length !== 18) return fail('must be 18 characters')
+  if (!/^[0-9]{17}[0-9X]$/.test(value)) return fail('must be 17 digits followed by a digit or X')
+  if (oracleCheck(value.slice(0, 17)) !== value[17]) return fail('check digit does not match')
+  if (!PROVINCES.includes(value.slice(0, 2))) return fail('first two digits are not a province code')
+  const [y, m, d] = [value.slice(6, 10), value.slice(10, 12), value.slice(12, 14)]
+  const date = new Date(`${y}-${m}-${d}T00:00:00Z`)
+  if (Number.isNaN(date.getTime()) || date.toISOString().slice(0, 10) !== `${y}-${m}-${d}`) return fail('birth date is not a real date')
+  if (Number(y) < 1900) return fail('birth date is before 1900')
+  if (`${y}-${m}-${d}` > today.toISOString().slice(0, 10)) return fail('birth date is in the future')
+  return { ok: true, value, birthDate: `${y}-${m}-${d}`, sex: Number(value[16]) % 2 === 1 ? 'MALE' : 'FEMALE' }
+}
+
+t.test('the one-pass parser agrees with the rules written one by one, for any input', async (t) => {
+  // Near misses of valid numbers (a character changed, inserted or removed, space or a
+  // lower-case x around), strings of the number's alphabet, and any string at all.
+  const nearMiss = fc.tuple(validId, fc.nat(19), fc.constantFrom(...'0123456789Xx ab\u0660\uff11-'), fc.constantFrom('set', 'insert', 'remove', 'pad'))
+    .map(([{ id }, i, c, how]) => how === 'set' ? id.slice(0, i) + c + id.slice(i + 1)
+      : how === 'insert' ? id.slice(0, i) + c + id.slice(i)
+        : how === 'remove' ? id.slice(0, i) + id.slice(i + 1)
+          : ` ${id.slice(0, 17)}${i % 2 === 0 ? 'x' : id[17]!}\t`)
+  const input = fc.oneof(nearMiss, validId.map(v => v.id), fc.string({ unit: fc.constantFrom(...ALPHABET, 'x', ' '), minLength: 16, maxLength: 20 }), fc.string({ maxLength: 24 }))
+  const today = fc.date({ min: new Date('1899-01-01T00:00:00Z'), max: new Date('2100-12-31T00:00:00Z'), noInvalidDate: true })
+  fc.assert(fc.property(input, today, (s, day) => JSON.stringify(parseNationalId(s, day)) === JSON.stringify(oracleParse(s, day))), { numRuns: 5000 })
+  t.pass('5,000 inputs')
+})
+
 t.test('nationalIdCheckDigit agrees with MOD 11-2 from its definition', async (t) => {
   fc.assert(fc.property(digitString(17), f => nationalIdCheckDigit(f) === oracleCheck(f)), { numRuns: 2000 })
   t.equal(nationalIdCheckDigit('11010519491231002'), 'X') // the example in GB 11643-1999
