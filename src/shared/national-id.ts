@@ -7,7 +7,6 @@
 const WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2] as const
 /** Check character for each value of (weighted sum mod 11). */
 const CHECK_CHARS = '10X98765432'
-const FIRST17_RE = /^\d{17}$/
 
 /**
  * Province-level codes (GB/T 2260) plus Taiwan 71, Hong Kong 81 and Macao 82. Only the
@@ -26,10 +25,20 @@ const PROVINCES = new Set([
 
 /** MOD 11-2 check character ('0'–'9' or 'X') for the first 17 digits. */
 export function nationalIdCheckDigit (first17: string): string {
-  if (!FIRST17_RE.test(first17)) throw new RangeError('first17 must be 17 digits')
+  const check = first17.length === 17 ? checkCharCode(first17) : -1
+  if (check < 0) throw new RangeError('first17 must be 17 digits')
+  return String.fromCharCode(check)
+}
+
+/** The code of the check character for the first 17 characters of `s`, or -1 when one of them is not a digit. */
+function checkCharCode (s: string): number {
   let sum = 0
-  for (let i = 0; i < 17; i++) sum += WEIGHTS[i]! * Number(first17[i])
-  return CHECK_CHARS[sum % 11]!
+  for (let i = 0; i < 17; i++) {
+    const d = s.charCodeAt(i) - 48
+    if (d < 0 || d > 9) return -1
+    sum += WEIGHTS[i]! * d
+  }
+  return CHECK_CHARS.charCodeAt(sum % 11)
 }
 
 export type NationalIdResult =
@@ -37,7 +46,6 @@ export type NationalIdResult =
   | { ok: false, message: string }
 
 const fail = (message: string): NationalIdResult => ({ ok: false, message })
-const FORMAT = 'must be 17 digits followed by a digit or X'
 /** The province codes as numbers, for a lookup that cuts no string. */
 const PROVINCE_NUMBERS = new Set([...PROVINCES].map(Number))
 
@@ -69,16 +77,11 @@ export function parseNationalId (input: string, today: Date): NationalIdResult {
   const todayKey = utcDay(today)
   const trimmed = input.trim()
   if (trimmed.length !== 18) return fail('must be 18 characters')
-  let sum = 0
-  for (let i = 0; i < 17; i++) {
-    const d = trimmed.charCodeAt(i) - 48
-    if (d < 0 || d > 9) return fail(FORMAT)
-    sum += WEIGHTS[i]! * d
-  }
+  const check = checkCharCode(trimmed)
   const lowerX = trimmed.charCodeAt(17) === 0x78
   const last = lowerX ? 0x58 : trimmed.charCodeAt(17)
-  if (!((last >= 48 && last <= 57) || last === 0x58)) return fail(FORMAT)
-  if (CHECK_CHARS.charCodeAt(sum % 11) !== last) return fail('check digit does not match')
+  if (check < 0 || !((last >= 48 && last <= 57) || last === 0x58)) return fail('must be 17 digits followed by a digit or X')
+  if (check !== last) return fail('check digit does not match')
   if (!PROVINCE_NUMBERS.has(digitsAt(trimmed, 0, 2))) return fail('first two digits are not a province code')
   const year = digitsAt(trimmed, 6, 4)
   const month = digitsAt(trimmed, 10, 2)
