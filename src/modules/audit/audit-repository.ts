@@ -66,8 +66,9 @@ export interface SequencerState { treeSize: string, snapshot: string, current: s
  * workers for it — about 8 ms of process start-up on every step, 20 steps a second.
  */
 export async function lockSequencer (tx: DbOrTx): Promise<SequencerState> {
-  await tx.execute(sql`SET LOCAL max_parallel_workers_per_gather = 0`)
-  const [row] = await queryRows<SequencerState>(tx, sql`SELECT tree_size::text AS "treeSize", snapshot::text AS "snapshot", pg_current_snapshot()::text AS "current"
+  // set_config(…, true) is SET LOCAL, in the same round trip as the lock.
+  const [row] = await queryRows<SequencerState>(tx, sql`SELECT set_config('max_parallel_workers_per_gather', '0', true),
+    tree_size::text AS "treeSize", snapshot::text AS "snapshot", pg_current_snapshot()::text AS "current"
     FROM audit_sequencer WHERE id = 1 FOR UPDATE`)
   return row!
 }
@@ -116,19 +117,23 @@ export async function pendingCount (db: DbOrTx): Promise<number> {
   return row?.n ?? 0
 }
 
-export async function appendLog (tx: DbOrTx, rows: Array<{ seq: number, entryId: string, at: string, regionCode: string, leafHash: string }>): Promise<void> {
-  await tx.execute(sql`INSERT INTO audit_log (seq, entry_id, at, region_code, leaf_hash)
-    SELECT (v->>'seq')::bigint, (v->>'entryId')::bigint, (v->>'at')::timestamptz, v->>'regionCode', decode(v->>'leafHash', 'hex') FROM jsonb_array_elements(${JSON.stringify(rows)}::jsonb) v`)
-}
+export interface LogRow { seq: number, entryId: string, at: string, regionCode: string, leafHash: string }
+export interface TreeNodeRow { level: number, index: number, hash: string }
 
-export async function insertNodes (tx: DbOrTx, nodes: Array<{ level: number, index: number, hash: string }>): Promise<void> {
-  if (nodes.length === 0) return
-  await tx.execute(sql`INSERT INTO audit_tree_nodes (level, idx, hash)
-    SELECT (v->>'level')::smallint, (v->>'index')::bigint, decode(v->>'hash', 'hex') FROM jsonb_array_elements(${JSON.stringify(nodes)}::jsonb) v`)
-}
-
-export async function saveSequencer (tx: DbOrTx, treeSize: number, snapshot: string, at: Date): Promise<void> {
-  await tx.execute(sql`UPDATE audit_sequencer SET tree_size = ${treeSize}, snapshot = ${snapshot}::pg_snapshot, updated_at = ${at} WHERE id = 1`)
+/**
+ * What a step writes, as one statement (one round trip instead of three): the entries'
+ * positions and leaf hashes, the tree's new complete nodes, and the sequencer's new
+ * size and snapshot.
+ */
+export async function saveStep (tx: DbOrTx, log: LogRow[], nodes: TreeNodeRow[], treeSize: number, snapshot: string, at: Date): Promise<void> {
+  await tx.execute(sql`WITH log AS (
+      INSERT INTO audit_log (seq, entry_id, at, region_code, leaf_hash)
+      SELECT (v->>'seq')::bigint, (v->>'entryId')::bigint, (v->>'at')::timestamptz, v->>'regionCode', decode(v->>'leafHash', 'hex') FROM jsonb_array_elements(${JSON.stringify(log)}::jsonb) v
+    ), nodes AS (
+      INSERT INTO audit_tree_nodes (level, idx, hash)
+      SELECT (v->>'level')::smallint, (v->>'index')::bigint, decode(v->>'hash', 'hex') FROM jsonb_array_elements(${JSON.stringify(nodes)}::jsonb) v
+    )
+    UPDATE audit_sequencer SET tree_size = ${treeSize}, snapshot = ${snapshot}::pg_snapshot, updated_at = ${at} WHERE id = 1`)
 }
 
 export async function treeSize (db: DbOrTx): Promise<number> {

@@ -179,18 +179,16 @@ export class AuditSequencer extends BackgroundLoop {
       const tree = this.tree !== null && this.tree.size === size ? this.tree.clone() : await loadTree(tx, size)
       const entries = await repo.unsequencedEntries(tx, state.snapshot, BATCH)
       if (entries.length === 0) return { tree, count: 0, oldest: null }
-      const log: Array<{ seq: number, entryId: string, at: string, regionCode: string, leafHash: string }> = []
-      const nodes: Array<{ level: number, index: number, hash: string }> = []
+      const log: repo.LogRow[] = []
+      const nodes: repo.TreeNodeRow[] = []
       for (const e of entries) {
         const seq = tree.size + 1
         const leaf = entryLeafHash(seq, e)
         log.push({ seq, entryId: e.id, at: e.atKey, regionCode: e.regionCode, leafHash: leaf })
         tree.append(Buffer.from(leaf, 'hex'), (level, index, hash) => { nodes.push({ level, index, hash: hash.toString('hex') }) })
       }
-      await repo.appendLog(tx, log)
-      await repo.insertNodes(tx, nodes)
       // The snapshot moves on only when this step took every entry it could see.
-      await repo.saveSequencer(tx, tree.size, entries.length < BATCH ? state.current : state.snapshot, now)
+      await repo.saveStep(tx, log, nodes, tree.size, entries.length < BATCH ? state.current : state.snapshot, now)
       return { tree, count: entries.length, oldest: Math.min(...entries.map(e => new Date(e.at).getTime())) }
     }, { isolationLevel: 'repeatable read' })
     this.tree = result.tree
