@@ -5,12 +5,17 @@
  *
  *   npm run bench:eligibility -- [--households 100000] [--connections 32] [--ids 100]
  *                                [--duration 30] [--registered 0.2] [--pool 10] [--fresh]
+ *                                [--rate R]
  *
  * The server runs in its own process, so the load generator does not share its event
  * loop (it does share the machine's cores). Prints p50/p99 latency and requests/s, and
  * per request over the measured run: CPU of the server process and of the database's
- * backends (utime + stime from /proc), and database transactions (the lookups' own and
- * the read audit's group commits, from pg_stat_database), with audit entries per commit.
+ * backends (utime + stime from /proc), and the read audit's entries per group commit
+ * (one INSERT each) and entries still waiting for the sequencer at the end.
+ *
+ * `--rate R` sends R requests a second in all instead of as many as the connections
+ * can: below saturation the CPU per request is measured with less contention for the
+ * cores, so two builds (BENCH_SERVER_ENTRY) can be compared on it run after run.
  */
 import { randomInt } from 'node:crypto'
 import { loadavg } from 'node:os'
@@ -28,6 +33,7 @@ const { values } = parseArgs({
     registered: { type: 'string', default: '0.2' },
     pool: { type: 'string', default: '10' },
     port: { type: 'string', default: '3917' },
+    rate: { type: 'string', default: '0' },
     fresh: { type: 'boolean', default: false }
   }
 })
@@ -35,6 +41,7 @@ const CONNECTIONS = Number(values.connections)
 const IDS = Number(values.ids)
 const DURATION = Number(values.duration)
 const REGISTERED_SHARE = Number(values.registered)
+const RATE = Number(values.rate)
 
 const url = await benchDatabase('br_bench_elig', Number(values.households), values.fresh)
 const registered = await registeredIds(url, 20_000)
@@ -49,6 +56,7 @@ try {
     url: `${server.base}/api/v1/eligibility`,
     connections: CONNECTIONS,
     duration,
+    ...(RATE > 0 ? { overallRate: RATE } : {}),
     requests: [{
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -63,7 +71,7 @@ try {
     const { rows } = await c.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')
     return rows.reduce((sum, p) => sum + cpuSecondsOf(p.pid), 0)
   }
-  const { rows: [last] } = await c.query<{ seq: string }>('SELECT coalesce(max(seq), 0) AS seq FROM audit_events')
+  const { rows: [last] } = await c.query<{ id: string }>('SELECT coalesce(max(id), 0) AS id FROM audit_events')
   const cpu0 = server.cpuSeconds()
   const own0 = process.cpuUsage()
   const db0 = await dbCpu()
@@ -71,9 +79,10 @@ try {
   const cpu1 = server.cpuSeconds()
   const own = process.cpuUsage(own0)
   const db1 = await dbCpu()
-  // The entries of one group commit are one INSERT: they share their transaction id (xmin).
+  // The entries of one group commit are one INSERT: they share their transaction id.
   const { rows: [audit] } = await c.query<{ entries: string, commits: string }>(
-    "SELECT count(*) AS entries, count(DISTINCT xmin::text) AS commits FROM audit_events WHERE seq > $1 AND action = 'eligibility.check'", [last!.seq])
+    "SELECT count(*) AS entries, count(DISTINCT txid) AS commits FROM audit_events WHERE id > $1 AND action = 'eligibility.check'", [last!.id])
+  const { rows: [pending] } = await c.query<{ n: string }>('SELECT count(*) AS n FROM audit_events e WHERE e.id > $1 AND NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.entry_id = e.id AND l.at = e.at)', [last!.id])
   const errors = r.errors + r.non2xx + r.timeouts
   const n = r.requests.total
   const { rows: [size] } = await c.query<{ h: string, m: string }>('SELECT (SELECT count(*) FROM households) AS h, (SELECT count(*) FROM members WHERE active) AS m')
@@ -82,14 +91,14 @@ try {
   const commits = Number(audit!.commits)
   console.log([
     `registry: ${size!.h} households, ${size!.m} active members (PostgreSQL, pool ${values.pool})`,
-    `load: ${IDS} IDs per request (~${Math.round(REGISTERED_SHARE * 100)}% registered), ${CONNECTIONS} connections, ${DURATION} s after a 5 s warm-up`,
+    `load: ${IDS} IDs per request (~${Math.round(REGISTERED_SHARE * 100)}% registered), ${CONNECTIONS} connections${RATE > 0 ? ` at ${RATE} requests/s in all` : ''}, ${DURATION} s after a 5 s warm-up`,
     `requests: ${r.requests.total} (${errors} errors/non-2xx/timeouts)`,
     `latency ms: p50 ${r.latency.p50}, p90 ${r.latency.p90}, p99 ${r.latency.p99}, max ${r.latency.max}`,
     `throughput: ${r.requests.average.toFixed(0)} req/s, ${(r.requests.average * IDS).toFixed(0)} IDs/s`,
     `per request: server CPU ${((cpu1 - cpu0) * 1000 / n).toFixed(2)} ms, PostgreSQL CPU ${((db1 - db0) * 1000 / n).toFixed(2)} ms, ` +
       `load generator (this process) CPU ${((own.user + own.system) / 1000 / n).toFixed(2)} ms`,
-    `read audit: ${entries} entries in ${commits} group commits (${(entries / Math.max(1, commits)).toFixed(1)} each); ` +
-      `SQL statements per request ${(1 + 5 * commits / n).toFixed(2)} (the lookup, and BEGIN, lock, head, insert, COMMIT per commit)`,
+    `read audit: ${entries} entries in ${commits} group commits (${(entries / Math.max(1, commits)).toFixed(1)} each, one INSERT per commit); ` +
+      `${pending!.n} not yet sequenced when the load stopped`,
     `load average at the end: ${loadavg().map(l => l.toFixed(2)).join(' ')}`
   ].join('\n'))
   if (errors > 0) process.exitCode = 1
