@@ -1,8 +1,8 @@
 import { PGlite } from '@electric-sql/pglite'
-import { getTableColumns, sql, type ExtractTablesWithRelations, type SQL } from 'drizzle-orm'
+import { getTableColumns, getTableName, sql, type ExtractTablesWithRelations, type SQL } from 'drizzle-orm'
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres'
 import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator'
-import type { PgDatabase, PgQueryResultHKT, PgTable, PgTransaction } from 'drizzle-orm/pg-core'
+import { PgDialect, type PgDatabase, type PgQueryResultHKT, type PgTable, type PgTransaction } from 'drizzle-orm/pg-core'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator'
 import pg from 'pg'
@@ -202,12 +202,28 @@ export async function queryRows<T> (db: DbOrTx, query: SQL): Promise<T[]> {
   return result.rows
 }
 
+const dialect = new PgDialect()
+
+/**
+ * A raw statement whose values are `sql.placeholder(…)`s, compiled to text once; run
+ * with the values on a database or a transaction, it returns the rows. Named, it is a
+ * prepared statement (as the query builders' `.prepare(name)`, for statements they cannot
+ * express): each connection parses it once and may keep its plan, where an unnamed one is
+ * parsed and planned every time. One text per name — a connection refuses a name it
+ * prepared with another text; '' sends it unnamed.
+ */
+export function preparedStatement<T> (name: string, query: SQL): (db: DbOrTx, values: Record<string, unknown>) => Promise<T[]> {
+  const compiled = dialect.sqlToQuery(query)
+  return async (db, values) => ((await db._.session.prepareQuery(compiled, undefined, name, false).execute(values)) as { rows: T[] }).rows
+}
+
 const toJson = (v: unknown): unknown => (typeof v === 'bigint' ? v.toString() : v ?? null)
 
 /**
  * Inserts many rows with one statement and one parameter — a JSON array unpacked by
  * `jsonb_to_recordset` — instead of one parameter per value: batches of thousands of
- * rows stay cheap to send and to plan. Columns no row sets take their defaults.
+ * rows stay cheap to send, and the statement of each set of columns is prepared once per
+ * connection. Columns no row sets take their defaults.
  */
 export async function insertMany<T extends PgTable> (db: DbOrTx, table: T, rows: ReadonlyArray<T['$inferInsert']>): Promise<void> {
   if (rows.length === 0) return
@@ -217,33 +233,39 @@ export async function insertMany<T extends PgTable> (db: DbOrTx, table: T, rows:
     for (const [k, name] of set) o[name] = toJson((r as Record<string, unknown>)[k])
     return o
   }))
-  const { names, defs } = statementParts(table, set)
-  await db.execute(sql`INSERT INTO ${table} (${names}) SELECT ${names} FROM jsonb_to_recordset(${json}::jsonb) AS v(${defs})`)
+  await insertStatement(table, set)(db, { rows: json })
 }
 
 type InsertColumn = [key: string, name: string, type: string]
-/** Per table: its columns, and the statement's parts per set of columns, built once (a write's audit insert walks no schema). */
-const insertShapes = new WeakMap<PgTable, { columns: InsertColumn[], parts: Map<string, { names: SQL, defs: SQL }> }>()
+type Insert = (db: DbOrTx, values: { rows: string }) => Promise<unknown>
+/** Per table: its columns, and the statement of each set of columns, built once (a write's audit insert walks no schema). */
+const insertShapes = new WeakMap<PgTable, { columns: InsertColumn[], statements: Map<string, Insert> }>()
+/** Tables have few columns, so few sets; bounded all the same, past it a set's statement is sent unnamed. */
+const MAX_INSERT_STATEMENTS = 256
+let insertStatements = 0
 
-function shapeOf (table: PgTable): { columns: InsertColumn[], parts: Map<string, { names: SQL, defs: SQL }> } {
+function shapeOf (table: PgTable): { columns: InsertColumn[], statements: Map<string, Insert> } {
   let shape = insertShapes.get(table)
   if (shape === undefined) {
     const columns = Object.entries(getTableColumns(table)).map(([k, c]): InsertColumn => [k, c.name, c.getSQLType().replace(/\s+COLLATE\s+.*$/i, '')])
-    insertShapes.set(table, shape = { columns, parts: new Map() })
+    insertShapes.set(table, shape = { columns, statements: new Map() })
   }
   return shape
 }
 
 const columnsOf = (table: PgTable): InsertColumn[] => shapeOf(table).columns
 
-function statementParts (table: PgTable, set: InsertColumn[]): { names: SQL, defs: SQL } {
-  const { parts } = shapeOf(table)
+function insertStatement (table: PgTable, set: InsertColumn[]): Insert {
+  const { statements } = shapeOf(table)
   const key = set.map(([k]) => k).join()
-  let found = parts.get(key)
+  let found = statements.get(key)
   if (found === undefined) {
-    found = { names: sql.raw(set.map(([, name]) => `"${name}"`).join(', ')), defs: sql.raw(set.map(([, name, type]) => `"${name}" ${type}`).join(', ')) }
-    // Tables have few columns, so few sets; bounded all the same.
-    if (parts.size < 256) parts.set(key, found)
+    const names = sql.raw(set.map(([, name]) => `"${name}"`).join(', '))
+    const defs = sql.raw(set.map(([, name, type]) => `"${name}" ${type}`).join(', '))
+    const kept = insertStatements < MAX_INSERT_STATEMENTS
+    found = preparedStatement(kept ? `insert_${getTableName(table)}_${++insertStatements}` : '',
+      sql`INSERT INTO ${table} (${names}) SELECT ${names} FROM jsonb_to_recordset(${sql.placeholder('rows')}::jsonb) AS v(${defs})`)
+    if (kept) statements.set(key, found)
   }
   return found
 }

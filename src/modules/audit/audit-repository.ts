@@ -1,5 +1,5 @@
 import { sql, type SQL } from 'drizzle-orm'
-import { insertMany, queryRows, type DbOrTx } from '../../db/index.js'
+import { insertMany, preparedStatement, queryRows, type DbOrTx } from '../../db/index.js'
 import { auditEvents } from '../../db/schema/index.js'
 import type { Principal } from '../../shared/principal.js'
 
@@ -77,43 +77,57 @@ export async function lockSequencer (tx: DbOrTx): Promise<SequencerState> {
  * Entries committed but not yet in the log: those of transactions invisible to the
  * sequencer's last complete look (`snapshot`, its text `xmin:xmax:xip,…`: begun after it,
  * txid ≥ xmax, or in progress then, txid ∈ xip) that this transaction sees. The two halves
- * are separate statements with constant bounds, so that each partition answers by its
- * `txid` index — a range from xmax and a few keys — however long the log, and a long
- * transaction elsewhere does not widen the scan; an entry already logged is skipped by
- * the log's (entry_id, at) index, in the entry's own partition.
+ * are separate subqueries, so that each partition answers by its `txid` index — a range
+ * from xmax and a few keys — however long the log, and a long transaction elsewhere does
+ * not widen the scan; an entry already logged is skipped by the log's (entry_id, at)
+ * index, in the entry's own partition.
  *
  * The range is closed above by the xmax of the reader's own snapshot (it sees no entry of
  * a transaction at or after it, so nothing is left out): the planner then keeps to the
- * index whatever the statistics say. Open-ended, `txid >= xmax` on a month's partition
+ * index whatever the statistics say, in a plan for the values (custom) as in one for any
+ * values (generic: a range between two unknowns is estimated at 0.5 %). Open-ended, `txid >= xmax` on a month's partition
  * not analysed since it filled (autovacuum behind or off, a new month, a bulk load) was
  * estimated at a third of the partition and read by a sequential scan — every step
  * costing time in proportion to the month's entries (19 ms a step at 50,000).
  */
-function unsequenced (snapshot: string, columns: SQL, limit: number | null): SQL {
-  const [, xmax, xip = ''] = snapshot.split(':')
+function unsequenced (withXip: boolean, columns: SQL, limited: boolean): SQL {
   const notLogged = sql`NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.entry_id = e.id AND l.at = e.at)`
-  const tail = limit === null ? sql`` : sql`ORDER BY e.txid, e.id LIMIT ${limit}`
-  const halves = [sql`(SELECT ${columns} FROM audit_events e WHERE e.txid >= ${xmax}::xid8 AND e.txid < pg_snapshot_xmax(pg_current_snapshot()) AND ${notLogged} ${tail})`]
-  if (xip !== '') halves.push(sql`(SELECT ${columns} FROM audit_events e WHERE e.txid = ANY(${`{${xip}}`}::xid8[]) AND ${notLogged} ${tail})`)
+  const tail = limited ? sql`ORDER BY e.txid, e.id LIMIT ${sql.placeholder('limit')}` : sql``
+  const halves = [sql`(SELECT ${columns} FROM audit_events e WHERE e.txid >= ${sql.placeholder('xmax')}::xid8 AND e.txid < pg_snapshot_xmax(pg_current_snapshot()) AND ${notLogged} ${tail})`]
+  if (withXip) halves.push(sql`(SELECT ${columns} FROM audit_events e WHERE e.txid = ANY(${sql.placeholder('xip')}::xid8[]) AND ${notLogged} ${tail})`)
   return sql.join(halves, sql` UNION ALL `)
+}
+
+/** The values of `unsequenced`'s placeholders for a saved snapshot, and whether it has transactions in progress (xip). */
+export function snapshotValues (snapshot: string): { withXip: boolean, values: { xmax: string, xip: string } } {
+  const [, xmax = '', xip = ''] = snapshot.split(':')
+  return { withXip: xip !== '', values: { xmax, xip: `{${xip}}` } }
 }
 
 /** An entry as the sequencer reads it, with its `at` exactly as stored (to the microsecond): the log's partition key. */
 export interface UnsequencedRow extends EntryRow { atKey: string }
 
+/** The statement of `unsequencedEntries`, placeholders `xmax`, `xip` and `limit` (exported for the test of its plan). */
+export const unsequencedQuery = (withXip: boolean): SQL => sql`SELECT c.* FROM (${unsequenced(withXip, sql`${ENTRY_COLUMNS}, e.at::text AS "atKey", e.txid AS "txid", e.id AS "order"`, true)}) c
+    ORDER BY c."txid", c."order" LIMIT ${sql.placeholder('limit')}`
+
+// Prepared: the look runs 20 times a second under load, and parsing and planning it (six
+// partitions) cost more than running it.
+const looks = [false, true].map(withXip => preparedStatement<UnsequencedRow>(`audit_unsequenced_${withXip ? 'xip' : 'range'}`, unsequencedQuery(withXip)))
+const pendings = [false, true].map(withXip => preparedStatement<{ n: number }>(`audit_pending_${withXip ? 'xip' : 'range'}`,
+  sql`SELECT count(*)::int AS n FROM (${unsequenced(withXip, sql`1`, false)}) c`))
+
 /** Oldest transaction first, each in insert order. */
 export async function unsequencedEntries (tx: DbOrTx, snapshot: string, limit: number): Promise<UnsequencedRow[]> {
-  return await queryRows<UnsequencedRow>(tx, unsequencedQuery(snapshot, limit))
+  const { withXip, values } = snapshotValues(snapshot)
+  return await looks[Number(withXip)]!(tx, { ...values, limit })
 }
-
-/** The statement of `unsequencedEntries` (exported for the test of its plan). */
-export const unsequencedQuery = (snapshot: string, limit: number): SQL => sql`SELECT c.* FROM (${unsequenced(snapshot, sql`${ENTRY_COLUMNS}, e.at::text AS "atKey", e.txid AS "txid", e.id AS "order"`, limit)}) c
-    ORDER BY c."txid", c."order" LIMIT ${limit}`
 
 /** Committed entries still waiting for their position (any snapshot the sequencer saved will do: an entry not in the log is invisible to each). */
 export async function pendingCount (db: DbOrTx): Promise<number> {
   const [state] = await queryRows<{ snapshot: string }>(db, sql`SELECT snapshot::text AS snapshot FROM audit_sequencer WHERE id = 1`)
-  const [row] = await queryRows<{ n: number }>(db, sql`SELECT count(*)::int AS n FROM (${unsequenced(state!.snapshot, sql`1`, null)}) c`)
+  const { withXip, values } = snapshotValues(state!.snapshot)
+  const [row] = await pendings[Number(withXip)]!(db, values)
   return row?.n ?? 0
 }
 
@@ -121,19 +135,21 @@ export interface LogRow { seq: number, entryId: string, at: string, regionCode: 
 export interface TreeNodeRow { level: number, index: number, hash: string }
 
 /**
- * What a step writes, as one statement (one round trip instead of three): the entries'
+ * What a step writes, as one prepared statement (one round trip instead of three): the entries'
  * positions and leaf hashes, the tree's new complete nodes, and the sequencer's new
  * size and snapshot.
  */
-export async function saveStep (tx: DbOrTx, log: LogRow[], nodes: TreeNodeRow[], treeSize: number, snapshot: string, at: Date): Promise<void> {
-  await tx.execute(sql`WITH log AS (
+const saveStepStatement = preparedStatement('audit_save_step', sql`WITH log AS (
       INSERT INTO audit_log (seq, entry_id, at, region_code, leaf_hash)
-      SELECT (v->>'seq')::bigint, (v->>'entryId')::bigint, (v->>'at')::timestamptz, v->>'regionCode', decode(v->>'leafHash', 'hex') FROM jsonb_array_elements(${JSON.stringify(log)}::jsonb) v
+      SELECT (v->>'seq')::bigint, (v->>'entryId')::bigint, (v->>'at')::timestamptz, v->>'regionCode', decode(v->>'leafHash', 'hex') FROM jsonb_array_elements(${sql.placeholder('log')}::jsonb) v
     ), nodes AS (
       INSERT INTO audit_tree_nodes (level, idx, hash)
-      SELECT (v->>'level')::smallint, (v->>'index')::bigint, decode(v->>'hash', 'hex') FROM jsonb_array_elements(${JSON.stringify(nodes)}::jsonb) v
+      SELECT (v->>'level')::smallint, (v->>'index')::bigint, decode(v->>'hash', 'hex') FROM jsonb_array_elements(${sql.placeholder('nodes')}::jsonb) v
     )
-    UPDATE audit_sequencer SET tree_size = ${treeSize}, snapshot = ${snapshot}::pg_snapshot, updated_at = ${at} WHERE id = 1`)
+    UPDATE audit_sequencer SET tree_size = ${sql.placeholder('treeSize')}, snapshot = ${sql.placeholder('snapshot')}::pg_snapshot, updated_at = ${sql.placeholder('at')}::timestamptz WHERE id = 1`)
+
+export async function saveStep (tx: DbOrTx, log: LogRow[], nodes: TreeNodeRow[], treeSize: number, snapshot: string, at: Date): Promise<void> {
+  await saveStepStatement(tx, { log: JSON.stringify(log), nodes: JSON.stringify(nodes), treeSize, snapshot, at: at.toISOString() })
 }
 
 export async function treeSize (db: DbOrTx): Promise<number> {
