@@ -85,10 +85,11 @@ export async function lockSequencer (tx: DbOrTx): Promise<SequencerState> {
  * The range is closed above by the xmax of the reader's own snapshot (it sees no entry of
  * a transaction at or after it, so nothing is left out): the planner then keeps to the
  * index whatever the statistics say, in a plan for the values (custom) as in one for any
- * values (generic: a range between two unknowns is estimated at 0.5 %). Open-ended, `txid >= xmax` on a month's partition
- * not analysed since it filled (autovacuum behind or off, a new month, a bulk load) was
- * estimated at a third of the partition and read by a sequential scan — every step
- * costing time in proportion to the month's entries (19 ms a step at 50,000).
+ * values (generic: a range between two unknowns is estimated at 0.5 %). Open-ended,
+ * `txid >= xmax` on a month's partition not analysed since it filled (autovacuum behind or
+ * off, a new month, a bulk load) was estimated at a third of the partition and read by a
+ * sequential scan — every step costing time in proportion to the month's entries (19 ms a
+ * step at 50,000).
  */
 function unsequenced (withXip: boolean, columns: SQL, limited: boolean): SQL {
   const notLogged = sql`NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.entry_id = e.id AND l.at = e.at)`
@@ -135,9 +136,9 @@ export interface LogRow { seq: number, entryId: string, at: string, regionCode: 
 export interface TreeNodeRow { level: number, index: number, hash: string }
 
 /**
- * What a step writes, as one prepared statement (one round trip instead of three): the entries'
- * positions and leaf hashes, the tree's new complete nodes, and the sequencer's new
- * size and snapshot.
+ * What a step writes, as one prepared statement (one round trip instead of three): the
+ * entries' positions and leaf hashes, the tree's new complete nodes, and the sequencer's
+ * new size and snapshot.
  */
 const saveStepStatement = preparedStatement('audit_save_step', sql`WITH log AS (
       INSERT INTO audit_log (seq, entry_id, at, region_code, leaf_hash)
