@@ -16,7 +16,8 @@ import { PgDialect } from 'drizzle-orm/pg-core'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import { openDatabase, queryRows } from '../src/db/index.js'
-import { lockSequencer, snapshotValues, unsequencedQuery } from '../src/modules/audit/audit-repository.js'
+import { lockSequencer, saveStep, snapshotValues, unsequencedEntries, unsequencedQuery } from '../src/modules/audit/audit-repository.js'
+import { recordAudit } from '../src/modules/audit/audit-service.js'
 import { migrateAndSeed } from '../src/infra/migrate.js'
 import { paths, projectRoot } from '../src/paths.js'
 import { allSequenced, pending, wellFormed } from './audit-support.js'
@@ -228,4 +229,28 @@ t.test('a step\'s look for new entries keeps to the txid index, with no parallel
     t.ok(scans.every(n => n['Plan Rows'] < entries / 100), `${mode}: the planner expects a short tail, not a share of the month (${scans.map(n => n['Plan Rows']).join(', ')} rows)`)
     t.same(nodes.filter(n => /Gather/.test(n['Node Type'])).map(n => n['Node Type']), [], `${mode}: no parallel workers`)
   }
+})
+
+t.test('the entries\' insert and a step\'s look and write are prepared statements, parsed once per connection whatever the values', async (t) => {
+  const { url } = await machinePgDatabase()
+  // One connection: the prepared statements it holds are those this test made.
+  const database = await openDatabase({ kind: 'postgres', url, poolMax: 1 }, { error: () => {} })
+  t.teardown(async () => { await database.close() })
+  const actor = { sub: uniqueSub(), role: 'OPERATOR' }
+  for (let round = 0; round < 3; round++) {
+    await recordAudit(database.db, actor, new Date(), { action: 'member.update', entity: 'Member', entityId: `m-${round}`, regionCode: '411224', before: { round }, after: { round: round + 1 } })
+    await database.db.transaction(async (tx) => {
+      const state = await lockSequencer(tx)
+      t.ok((await unsequencedEntries(tx, state.snapshot, 10)).length >= 1, `round ${round}: the new entry is seen`)
+      // Written back as read: nothing changes but the statement runs.
+      await saveStep(tx, [], [], Number(state.treeSize), state.snapshot, new Date())
+    }, { isolationLevel: 'repeatable read' })
+  }
+  const prepared = await queryRows<{ name: string, calls: string }>(database.db, sql`SELECT name, (generic_plans + custom_plans)::text AS calls FROM pg_prepared_statements ORDER BY name`)
+  const names = prepared.map(p => p.name)
+  t.ok(names.some(n => /^insert_audit_events_\d+$/.test(n)), `the entries' insert is named (${names.join(', ')})`)
+  t.ok(names.includes('audit_unsequenced_range') || names.includes('audit_unsequenced_xip'), 'the look is named')
+  t.ok(names.includes('audit_save_step'), 'the step\'s write is named')
+  t.equal(prepared.filter(p => p.name.startsWith('insert_audit_events_')).length, 1, 'one insert statement for one set of columns, however many times it ran')
+  t.equal(prepared.find(p => p.name === 'audit_save_step')?.calls, '3', 'the step\'s write prepared once and run three times')
 })
