@@ -29,7 +29,7 @@ const COPY = (fillfactor: number): Variant => ({
 const VARIANTS: Record<string, Variant> = {
   'as shipped': { setup: [] },
   'no foreign key from matches to members': { setup: ['ALTER TABLE exchange_job_matches DROP CONSTRAINT exchange_job_matches_member_id_members_id_fk'] },
-  'audit_events with its primary key only': { setup: ['DROP INDEX audit_events_entity_idx', 'DROP INDEX audit_events_txid_idx'] },
+  'audit_events with its primary key only': { setup: ['DROP INDEX audit_events_entity_id_idx', 'DROP INDEX audit_events_txid_idx'] },
   'lookup by the unique btree (no hash index)': { setup: ['DROP INDEX members_national_id_hash_idx'] },
   'members freshly packed (fillfactor 100)': COPY(100),
   'members freshly written at fillfactor 85': COPY(85)

@@ -1,11 +1,14 @@
 import { sql } from 'drizzle-orm'
 import t from 'tap'
-import { queryRows, type Database } from '../src/db/index.js'
+import { PgDialect } from 'drizzle-orm/pg-core'
+import { openDatabase, queryRows, type Database } from '../src/db/index.js'
+import { listInAreaQuery } from '../src/modules/audit/audit-repository.js'
 import { leafHash, verifyConsistency, verifyInclusion } from '../src/modules/audit/audit-merkle.js'
 import { verifyExport } from '../src/modules/audit/audit-offline.js'
 import { recordAudit } from '../src/modules/audit/audit-service.js'
+import type { Principal } from '../src/shared/principal.js'
 import { headProblem, parsePublicKeys, type TreeHead } from '../src/shared/tree-heads.js'
-import { buildApp, freshDatabase, uniqueSub, type Client, type TestApp } from './helper.js'
+import { buildApp, freshDatabase, machinePgDatabase, uniqueSub, type Client, type TestApp } from './helper.js'
 import { pageBothWays } from './paging.js'
 
 /** The database's own message of a failed statement (drizzle wraps it as the cause). */
@@ -300,6 +303,61 @@ t.test('auditLog pages forward (older) and backward (newer) with Relay cursors, 
   }
   t.same((await auditor.gql('{ auditLog(first: 1, last: 1) { totalCount } }')).errors?.[0]?.extensions.fields?.map(f => f.path), ['last'])
   t.same((await auditor.gql('{ auditLog(last: 1, before: "x") { totalCount } }')).errors?.[0]?.extensions.fields?.map(f => f.path), ['before'])
+})
+
+t.test('a record\'s history: entityId, alone or with its entity, lists that record\'s entries newest first, paged both ways, in the caller\'s area only', async (t) => {
+  const app = await buildApp(t, { database: await freshDatabase() })
+  const admin = app.as({ sub: uniqueSub('admin'), role: 'ADMIN', region: '4112' })
+  // Three changes of one village, between changes of others.
+  for (const value of [1, 2, 3]) await changeRegions(admin, ['411224101201', '411224101206', '411224101202'], value)
+  await app.sequenced()
+  const auditor = app.as({ sub: uniqueSub('auditor'), role: 'AUDITOR', region: '411224' })
+  for (const filter of [{ entityId: '411224101206' }, { entity: 'Region', entityId: '411224101206' }]) {
+    for (const size of [1, 2, 50]) {
+      const seqs = await pageBothWays(t, auditor, { field: 'auditLog', args: ['$f: AuditFilter', 'filter: $f'], variables: { f: filter }, select: 'seq', idOf: n => n.seq }, size)
+      t.same(seqs, ['8', '5', '2'], `${JSON.stringify(filter)}, size ${size}: its three entries, newest first`)
+    }
+  }
+  const history = (await auditor.gql(LOG, { filter: { entityId: '411224101206' } })).data.auditLog
+  t.same(history.edges.map((e: { node: { after: unknown } }) => e.node.after), [{ ruralPopulation: 3 }, { ruralPopulation: 2 }, { ruralPopulation: 1 }])
+  t.equal((await auditor.gql(LOG, { filter: { entity: 'Member', entityId: '411224101206' } })).data.auditLog.totalCount, 0, 'another entity kind: none')
+  const today = new Date().toISOString().slice(0, 10)
+  t.equal((await auditor.gql(LOG, { filter: { entityId: '411224101206', from: today } })).data.auditLog.totalCount, 3, 'from today: all three')
+  t.equal((await auditor.gql(LOG, { filter: { entityId: '411224101206', to: '2020-01-01' } })).data.auditLog.totalCount, 0, 'to 2020: none')
+  // An auditor of another county sees none of it, nor its count.
+  const elsewhere = app.as({ sub: uniqueSub('auditor'), role: 'AUDITOR', region: '411282' })
+  const hidden = (await elsewhere.gql(LOG, { filter: { entityId: '411224101206' } })).data.auditLog
+  t.same({ total: hidden.totalCount, edges: hidden.edges }, { total: 0, edges: [] }, 'another county: nothing')
+})
+
+t.test('a record\'s history is found by the entries\' entity_id index, not by walking the area\'s log (the plan, on the machine\'s PostgreSQL, 30,000 entries)', async (t) => {
+  const { url } = await machinePgDatabase()
+  const database = await openDatabase({ kind: 'postgres', url, poolMax: 1 }, { error: () => {} })
+  t.teardown(async () => { await database.close() })
+  // A long log of one area (positions given directly: only the plan is looked at), and a record with three entries in it.
+  await database.db.execute(sql`INSERT INTO audit_events (at, actor_sub, actor_role, action, entity, entity_id, region_code)
+    SELECT now(), 'load', 'OPERATOR', 'member.update', 'Member', CASE WHEN g % 10000 = 0 THEN 'the-record' ELSE 'm-' || g END, '411224101201' FROM generate_series(1, 30000) g`)
+  await database.db.execute(sql`INSERT INTO audit_log (seq, entry_id, at, region_code, leaf_hash)
+    SELECT row_number() OVER (ORDER BY id), id, at, region_code, sha256(id::text::bytea) FROM audit_events`)
+  await database.db.execute(sql`ANALYZE audit_events`)
+  await database.db.execute(sql`ANALYZE audit_log`)
+  const [{ month }] = await queryRows<{ month: string }>(database.db, sql`SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY_MM') AS month`) as [{ month: string }]
+  const principal: Principal = { sub: 'auditor', role: 'AUDITOR', regionCode: '4112', level: 'CITY', dept: null }
+  interface PlanNode { 'Node Type': string, 'Relation Name'?: string, 'Index Name'?: string, Plans?: PlanNode[] }
+  for (const q of [{ entityId: 'the-record' }, { entity: 'Member', entityId: 'the-record' }]) {
+    const query = new PgDialect().sqlToQuery(listInAreaQuery(principal, q, { after: null, before: null, backward: false }, 51))
+    const literals = query.sql.replace(/\$(\d+)/g, (_, i: string) => `'${String(query.params[Number(i) - 1]).replace(/'/g, "''")}'`)
+    const [row] = await queryRows<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(database.db, sql.raw(`EXPLAIN (FORMAT JSON) ${literals}`))
+    const nodes: PlanNode[] = []
+    const walk = (n: PlanNode): void => { nodes.push(n); n.Plans?.forEach(walk) }
+    walk(row!['QUERY PLAN'][0]!.Plan)
+    const indexes = nodes.flatMap(n => n['Index Name'] ?? [])
+    t.ok(indexes.includes(`audit_events_${month}_entity_id_id_idx`), `${JSON.stringify(q)}: the record's entries by the entity_id index (${indexes.join(', ')})`)
+    t.same(indexes.filter(i => /^audit_log_.*_(pkey|region_code_seq_idx)$/.test(i)), [], `${JSON.stringify(q)}: no walk of the log's positions`)
+    t.same(nodes.filter(n => n['Node Type'] === 'Seq Scan' && n['Relation Name']?.endsWith(month) === true).map(n => n['Relation Name']), [], `${JSON.stringify(q)}: no scan of the month's entries or positions`)
+  }
+  const found = await queryRows(database.db, listInAreaQuery(principal, { entityId: 'the-record' }, { after: null, before: null, backward: false }, 51))
+  t.equal(found.length, 3, 'and it finds the record\'s three entries')
 })
 
 t.test('/metrics: the audit log\'s pending entries, size and sequencer', async (t) => {

@@ -39,7 +39,8 @@ export const auditEvents = pgTable('audit_events', {
 }, (t) => [
   primaryKey({ columns: [t.id, t.at] }),
   index('audit_events_txid_idx').on(t.txid),
-  index('audit_events_entity_idx').on(t.entity, t.entityId, t.id)
+  // A record's history (auditLog's entityId filter) starts here: src/modules/audit/audit-repository.ts `areaEntries`.
+  index('audit_events_entity_id_idx').on(t.entityId, t.id)
 ])
 
 /**

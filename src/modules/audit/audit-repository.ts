@@ -211,13 +211,29 @@ function areaOf (p: Principal): SQL {
   return sql`l.region_code LIKE ${p.regionCode + '%'}`
 }
 
+/**
+ * The entries an area read looks at, each with its position `l` and entry `e`. A record's
+ * history (`entityId` given) starts from that record's entries, by audit_events_entity_id_idx,
+ * and joins their positions by audit_log_entry_idx: a few index probes however long the
+ * log. Any other read walks the area's positions newest (or oldest) first by
+ * audit_log_region_seq_idx, looking up each one's entry, and stops at the end of its page
+ * — cheap for the filters most entries match (an entity kind, a period: `from`/`to` are
+ * on the position's `at`, so only those months' partitions are read); a filter few
+ * entries match (an actor) reads the area's log of the period until a page is full.
+ */
+function areaEntries (q: AuditQuery): SQL {
+  return q.entityId != null
+    ? sql`audit_events e JOIN audit_log l ON l.entry_id = e.id AND l.at = e.at`
+    : sql`audit_log l ${ENTRY_OF_POSITION}`
+}
+
 function where (p: Principal, q: AuditQuery): SQL {
   const parts = [areaOf(p)]
   if (q.entity != null) parts.push(sql`e.entity = ${q.entity}`)
   if (q.entityId != null) parts.push(sql`e.entity_id = ${q.entityId}`)
   if (q.actorSub != null) parts.push(sql`e.actor_sub = ${q.actorSub}`)
-  if (q.from != null) parts.push(sql`e.at >= ${q.from}`)
-  if (q.to != null) parts.push(sql`e.at <= ${q.to}`)
+  if (q.from != null) parts.push(sql`l.at >= ${q.from}`)
+  if (q.to != null) parts.push(sql`l.at <= ${q.to}`)
   return sql.join(parts, sql` AND `)
 }
 
@@ -226,14 +242,17 @@ function where (p: Principal, q: AuditQuery): SQL {
  * cursor `after` and before `before` (both positions, exclusive); a backward page is read
  * from its end (oldest first), the caller turns it around.
  */
-export async function listInArea (db: DbOrTx, p: Principal, q: AuditQuery, range: { after: bigint | null, before: bigint | null, backward: boolean }, limit: number): Promise<LoggedRow[]> {
-  return await queryRows<LoggedRow>(db, sql`SELECT ${LOGGED_COLUMNS} FROM audit_log l ${ENTRY_OF_POSITION}
+export const listInAreaQuery = (p: Principal, q: AuditQuery, range: { after: bigint | null, before: bigint | null, backward: boolean }, limit: number): SQL =>
+  sql`SELECT ${LOGGED_COLUMNS} FROM ${areaEntries(q)}
     WHERE ${where(p, q)} ${range.after !== null ? sql`AND l.seq < ${range.after.toString()}` : sql``} ${range.before !== null ? sql`AND l.seq > ${range.before.toString()}` : sql``}
-    ORDER BY l.seq ${range.backward ? sql`ASC` : sql`DESC`} LIMIT ${limit}`)
+    ORDER BY l.seq ${range.backward ? sql`ASC` : sql`DESC`} LIMIT ${limit}`
+
+export async function listInArea (db: DbOrTx, p: Principal, q: AuditQuery, range: { after: bigint | null, before: bigint | null, backward: boolean }, limit: number): Promise<LoggedRow[]> {
+  return await queryRows<LoggedRow>(db, listInAreaQuery(p, q, range, limit))
 }
 
 export async function countInArea (db: DbOrTx, p: Principal, q: AuditQuery): Promise<number> {
-  const [row] = await queryRows<{ n: number }>(db, sql`SELECT count(*)::int AS n FROM audit_log l ${ENTRY_OF_POSITION} WHERE ${where(p, q)}`)
+  const [row] = await queryRows<{ n: number }>(db, sql`SELECT count(*)::int AS n FROM ${areaEntries(q)} WHERE ${where(p, q)}`)
   return row?.n ?? 0
 }
 
