@@ -2,7 +2,7 @@ import { sql, type SQL } from 'drizzle-orm'
 import t from 'tap'
 import { PgDialect } from 'drizzle-orm/pg-core'
 import { openDatabase, queryRows, type Database } from '../src/db/index.js'
-import { listInAreaQuery } from '../src/modules/audit/audit-repository.js'
+import { countInArea, countInAreaQuery, listInAreaQuery } from '../src/modules/audit/audit-repository.js'
 import { leafHash, verifyConsistency, verifyInclusion } from '../src/modules/audit/audit-merkle.js'
 import { verifyExport } from '../src/modules/audit/audit-offline.js'
 import { recordAudit } from '../src/modules/audit/audit-service.js'
@@ -330,7 +330,7 @@ t.test('a record\'s history: entityId, alone or with its entity, lists that reco
   t.same({ total: hidden.totalCount, edges: hidden.edges }, { total: 0, edges: [] }, 'another county: nothing')
 })
 
-t.test('a record\'s history is found by the entries\' entity_id index, not by walking the area\'s log (the plan, on the machine\'s PostgreSQL, 30,000 entries)', async (t) => {
+t.test('a record\'s history is found by the entries\' entity_id index, not by walking the area\'s log; an area\'s count reads positions alone; a period reads its months (the plans, on the machine\'s PostgreSQL, 30,000 entries)', async (t) => {
   const { url } = await machinePgDatabase()
   const database = await openDatabase({ kind: 'postgres', url, poolMax: 1 }, { error: () => {} })
   t.teardown(async () => { await database.close() })
@@ -364,6 +364,9 @@ t.test('a record\'s history is found by the entries\' entity_id index, not by wa
   }
   const found = await queryRows(database.db, listInAreaQuery(principal, { entityId: 'the-record' }, { after: null, before: null, backward: false }, 51))
   t.equal(found.length, 3, 'and it finds the record\'s three entries')
+  const count = await planOf(countInAreaQuery(principal, {}))
+  t.same(count.flatMap(n => n['Relation Name']?.startsWith('audit_events') === true ? [n['Relation Name']] : []), [], 'the area\'s count: positions alone, no entry looked up')
+  t.equal(await countInArea(database.db, principal, {}), 30_000)
   // A period prunes the log's months: from next month on, this month's positions are not read.
   const now = new Date()
   const nextMonth = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1))

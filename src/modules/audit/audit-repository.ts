@@ -251,8 +251,20 @@ export async function listInArea (db: DbOrTx, p: Principal, q: AuditQuery, range
   return await queryRows<LoggedRow>(db, listInAreaQuery(p, q, range, limit))
 }
 
+/**
+ * How many entries `listInArea` would list in all. With no filter on the entries
+ * themselves (an area, a period) the positions alone are counted, by the log's region
+ * index: every position of a retained month has its entry (a month's positions are
+ * detached with its entries), and looking each one up cost 18 times as much (0.85 s
+ * against 0.05 s for 300,000 entries).
+ */
+export const countInAreaQuery = (p: Principal, q: AuditQuery): SQL => {
+  const positionsOnly = q.entity == null && q.entityId == null && q.actorSub == null
+  return sql`SELECT count(*)::int AS n FROM ${positionsOnly ? sql`audit_log l` : areaEntries(q)} WHERE ${where(p, q)}`
+}
+
 export async function countInArea (db: DbOrTx, p: Principal, q: AuditQuery): Promise<number> {
-  const [row] = await queryRows<{ n: number }>(db, sql`SELECT count(*)::int AS n FROM ${areaEntries(q)} WHERE ${where(p, q)}`)
+  const [row] = await queryRows<{ n: number }>(db, countInAreaQuery(p, q))
   return row?.n ?? 0
 }
 
