@@ -1,7 +1,12 @@
+import { sql } from 'drizzle-orm'
+import { PgDialect } from 'drizzle-orm/pg-core'
 import t from 'tap'
+import { openDatabase, queryRows } from '../src/db/index.js'
+import { changesInArea, changesInAreaQuery } from '../src/modules/audit/audit-repository.js'
 import { recordAudit } from '../src/modules/audit/audit-service.js'
+import type { Principal } from '../src/shared/principal.js'
 import { householdInput, memberInput, nationalId } from './fixtures.js'
-import { buildApp, uniqueSub, type Client, type TestApp } from './helper.js'
+import { buildApp, machinePgDatabase, uniqueSub, type Client, type TestApp } from './helper.js'
 
 const VILLAGE = '411224101201'
 const SIBLING = '411224101202'
@@ -142,4 +147,43 @@ t.test('changes: default and maximum page, roles, bad input', async (t) => {
     t.match(res.headers['content-type'], 'application/problem+json')
     t.same(res.json().errors.map((e: { path: string }) => e.path), paths, query)
   }
+})
+
+t.test('changes: each position says whether its entry is a change; a poll behind many reads looks up the changes alone (the plan, on the machine\'s PostgreSQL, 30,000 reads)', async (t) => {
+  // The sequencer's marks, through the app: a change and a read of one village.
+  current = await buildApp(t)
+  const sub = uniqueSub('op')
+  const op = current.as({ sub, role: 'OPERATOR', region: VILLAGE })
+  await gql(op, 'mutation ($i: HouseholdInput!) { createHousehold(input: $i) { id } }', { i: householdInput(VILLAGE) })
+  t.equal((await op.get('/api/v1/households/export')).statusCode, 200)
+  await current.sequenced()
+  const marks = await queryRows<{ action: string, change: boolean }>(current.database.db, sql`SELECT e.action, l.change FROM audit_log l JOIN audit_events e ON e.id = l.entry_id AND e.at = l.at
+    WHERE e.actor_sub = ${sub} AND e.action IN ('household.create', 'household.export') ORDER BY l.seq`)
+  t.same(marks, [{ action: 'household.create', change: true }, { action: 'household.export', change: false }])
+
+  const { url } = await machinePgDatabase()
+  const database = await openDatabase({ kind: 'postgres', url, poolMax: 1 }, { error: () => {} })
+  t.teardown(async () => { await database.close() })
+  // A city's log: 30,000 eligibility checks, a change before them, one after them, and a
+  // read sequenced before positions said what they were (change null): left out by its action.
+  await database.db.execute(sql`INSERT INTO audit_events (at, actor_sub, actor_role, action, entity, entity_id, region_code)
+    SELECT now(), 'load', 'EXCHANGE', CASE WHEN g IN (1, 30002) THEN 'household.update' ELSE 'eligibility.check' END, 'Household', 'e-' || g, '4112' FROM generate_series(1, 30002) g`)
+  await database.db.execute(sql`INSERT INTO audit_log (seq, entry_id, at, region_code, leaf_hash, change)
+    SELECT row_number() OVER (ORDER BY id), id, at, region_code, sha256(id::text::bytea), CASE WHEN entity_id = 'e-2' THEN NULL ELSE action <> 'eligibility.check' END FROM audit_events`)
+  await database.db.execute(sql`ANALYZE audit_events`)
+  await database.db.execute(sql`ANALYZE audit_log`)
+  const reader: Principal = { sub: 'reader', role: 'VIEWER', regionCode: '4112', level: 'CITY', dept: null }
+  t.same((await changesInArea(database.db, reader, 1n, 101)).map(c => c.entityId), ['e-30002'], 'the poll after the first change finds the one after the reads')
+  interface PlanNode { 'Node Type': string, 'Relation Name'?: string, 'Index Name'?: string, 'Actual Loops': number, Plans?: PlanNode[] }
+  const query = new PgDialect().sqlToQuery(changesInAreaQuery(reader, 1n, 101))
+  const literals = query.sql.replace(/\$(\d+)/g, (_, i: string) => `'${String(query.params[Number(i) - 1]).replace(/'/g, "''")}'`)
+  const [row] = await queryRows<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(database.db, sql.raw(`EXPLAIN (ANALYZE, FORMAT JSON) ${literals}`))
+  const nodes: PlanNode[] = []
+  const walk = (n: PlanNode): void => { nodes.push(n); n.Plans?.forEach(walk) }
+  walk(row!['QUERY PLAN'][0]!.Plan)
+  const lookups = nodes.filter(n => n['Relation Name']?.startsWith('audit_events_') === true).reduce((most, n) => Math.max(most, n['Actual Loops']), 0)
+  t.ok(lookups <= 2, `entries looked up: ${lookups} (the change after the reads, and the read of unknown kind), not one per read`)
+  const ofChanges = (await queryRows<{ name: string }>(database.db, sql`SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'audit_log_changes_idx'::regclass`)).map(r => r.name)
+  const used = nodes.flatMap(n => n['Index Name'] ?? [])
+  t.ok(used.some(name => ofChanges.includes(name)), `by the index of changes (${used.join(', ')})`)
 })

@@ -55,11 +55,20 @@ export const auditLog = pgTable('audit_log', {
   entryId: bigint('entry_id', { mode: 'bigint' }).notNull(),
   at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull(),
   regionCode: regionCode('region_code').notNull(),
-  leafHash: hash('leaf_hash').notNull()
+  leafHash: hash('leaf_hash').notNull(),
+  /**
+   * Whether the entry records a change of a record (false: a read, a refused
+   * registration), copied by the sequencer from the entry's action so that the change
+   * feed pages the changes alone (`audit_log_changes_idx`) without looking up every
+   * read's entry; null on positions sequenced before migration 0016 (the feed looks
+   * their entries up).
+   */
+  change: boolean('change')
 }, (t) => [
   primaryKey({ columns: [t.seq, t.at] }),
   uniqueIndex('audit_log_entry_idx').on(t.entryId, t.at),
-  index('audit_log_region_seq_idx').on(t.regionCode, t.seq)
+  index('audit_log_region_seq_idx').on(t.regionCode, t.seq),
+  index('audit_log_changes_idx').on(t.regionCode, t.seq).where(sql`${t.change} IS NOT FALSE`)
 ])
 
 /**

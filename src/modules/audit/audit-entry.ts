@@ -27,3 +27,17 @@ export function exportedEntry (seq: number, row: EntryRow): ExportedEntry {
 export function entryLeafHash (seq: number, row: EntryRow): string {
   return leafHash(exportedEntry(seq, row)).toString('hex')
 }
+
+/**
+ * Audit entries that record a read (a disclosure of personal data), not a change.
+ * They are written by `recordRead`, and the change feed leaves them out. A new kind
+ * of audited read must be added here.
+ */
+export const READ_ACTIONS = ['eligibility.check', 'household.export'] as const
+export type ReadAction = typeof READ_ACTIONS[number]
+
+/** Entries that change no record, left out of the change feed: reads, and refused registrations (the members module's oracle guard). */
+export const NOT_CHANGES: readonly string[] = [...READ_ACTIONS, 'registration.refuse']
+
+/** Whether an entry records a change of a record (the change feed's): its position says so (`audit_log.change`). */
+export const recordsChange = (action: string): boolean => !NOT_CHANGES.includes(action)

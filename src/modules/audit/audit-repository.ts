@@ -2,6 +2,7 @@ import { sql, type SQL } from 'drizzle-orm'
 import { insertMany, preparedStatement, queryRows, type DbOrTx } from '../../db/index.js'
 import { auditEvents } from '../../db/schema/index.js'
 import type { Principal } from '../../shared/principal.js'
+import { NOT_CHANGES } from './audit-entry.js'
 
 export type AuditInsert = typeof auditEvents.$inferInsert
 
@@ -132,7 +133,7 @@ export async function pendingCount (db: DbOrTx): Promise<number> {
   return row?.n ?? 0
 }
 
-export interface LogRow { seq: number, entryId: string, at: string, regionCode: string, leafHash: string }
+export interface LogRow { seq: number, entryId: string, at: string, regionCode: string, leafHash: string, change: boolean }
 export interface TreeNodeRow { level: number, index: number, hash: string }
 
 /**
@@ -141,8 +142,8 @@ export interface TreeNodeRow { level: number, index: number, hash: string }
  * new size and snapshot.
  */
 const saveStepStatement = preparedStatement('audit_save_step', sql`WITH log AS (
-      INSERT INTO audit_log (seq, entry_id, at, region_code, leaf_hash)
-      SELECT (v->>'seq')::bigint, (v->>'entryId')::bigint, (v->>'at')::timestamptz, v->>'regionCode', decode(v->>'leafHash', 'hex') FROM jsonb_array_elements(${sql.placeholder('log')}::jsonb) v
+      INSERT INTO audit_log (seq, entry_id, at, region_code, leaf_hash, change)
+      SELECT (v->>'seq')::bigint, (v->>'entryId')::bigint, (v->>'at')::timestamptz, v->>'regionCode', decode(v->>'leafHash', 'hex'), (v->>'change')::boolean FROM jsonb_array_elements(${sql.placeholder('log')}::jsonb) v
     ), nodes AS (
       INSERT INTO audit_tree_nodes (level, idx, hash)
       SELECT (v->>'level')::smallint, (v->>'index')::bigint, decode(v->>'hash', 'hex') FROM jsonb_array_elements(${sql.placeholder('nodes')}::jsonb) v
@@ -269,13 +270,22 @@ export async function countInArea (db: DbOrTx, p: Principal, q: AuditQuery): Pro
 }
 
 /** Sequenced in-area entries after position `afterSeq`, oldest first, leaving out the actions listed (reads). */
-export async function changesInArea (db: DbOrTx, p: Principal, afterSeq: bigint, limit: number, excludeActions: readonly string[]): Promise<Array<{ seq: string, at: Date, entity: string, entityId: string, action: string, hasBefore: boolean }>> {
-  return await queryRows(db, sql`SELECT l.seq::text AS "seq", e.at AS "at", e.entity AS "entity", e.entity_id AS "entityId", e.action AS "action",
+/**
+ * The change feed's page: the positions of changes in the area after `afterSeq`, by the
+ * partial index of the positions whose entry records a change (`audit_log_changes_idx`,
+ * migration 0016), so that the reads between them cost nothing, however many. Positions
+ * sequenced before it (`change` null) are in that index too, and their reads are left out
+ * by their entries' action.
+ */
+export const changesInAreaQuery = (p: Principal, afterSeq: bigint, limit: number): SQL => sql`SELECT l.seq::text AS "seq", e.at AS "at", e.entity AS "entity", e.entity_id AS "entityId", e.action AS "action",
       (e.before IS NOT NULL AND e.before <> 'null'::jsonb) AS "hasBefore"
     FROM audit_log l ${ENTRY_OF_POSITION}
-    WHERE ${areaOf(p)} AND l.seq > ${afterSeq.toString()}
-      ${excludeActions.length > 0 ? sql`AND e.action NOT IN (${sql.join(excludeActions.map(a => sql`${a}`), sql`, `)})` : sql``}
-    ORDER BY l.seq LIMIT ${limit}`)
+    WHERE ${areaOf(p)} AND l.seq > ${afterSeq.toString()} AND l.change IS NOT FALSE
+      AND e.action NOT IN (${sql.join(NOT_CHANGES.map(a => sql`${a}`), sql`, `)})
+    ORDER BY l.seq LIMIT ${limit}`
+
+export async function changesInArea (db: DbOrTx, p: Principal, afterSeq: bigint, limit: number): Promise<Array<{ seq: string, at: Date, entity: string, entityId: string, action: string, hasBefore: boolean }>> {
+  return await queryRows(db, changesInAreaQuery(p, afterSeq, limit))
 }
 
 // ---- partitions and archives ------------------------------------------------------

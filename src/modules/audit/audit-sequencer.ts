@@ -6,7 +6,7 @@ import type { Database, Db, DbOrTx, Session } from '../../db/index.js'
 import { BackgroundLoop } from '../../shared/background-loop.js'
 import type { Clock } from '../../shared/context.js'
 import { signHead, type TreeHead } from '../../shared/tree-heads.js'
-import { entryLeafHash } from './audit-entry.js'
+import { entryLeafHash, recordsChange } from './audit-entry.js'
 import { CompactRange, frontierNodes, nodesNeeded, treeRoot } from './audit-merkle.js'
 import * as repo from './audit-repository.js'
 
@@ -184,7 +184,7 @@ export class AuditSequencer extends BackgroundLoop {
       for (const e of entries) {
         const seq = tree.size + 1
         const leaf = entryLeafHash(seq, e)
-        log.push({ seq, entryId: e.id, at: e.atKey, regionCode: e.regionCode, leafHash: leaf })
+        log.push({ seq, entryId: e.id, at: e.atKey, regionCode: e.regionCode, leafHash: leaf, change: recordsChange(e.action) })
         tree.append(Buffer.from(leaf, 'hex'), (level, index, hash) => { nodes.push({ level, index, hash: hash.toString('hex') }) })
       }
       // The snapshot moves on only when this step took every entry it could see.

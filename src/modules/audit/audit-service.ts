@@ -6,7 +6,7 @@ import { connection, decodeCursor, pageSize, type Connection, type PageArgs } fr
 import { authorize } from '../../shared/policy.js'
 import type { Principal } from '../../shared/principal.js'
 import { headProblem, type TreeHead } from '../../shared/tree-heads.js'
-import { entryLeafHash, exportedEntry, type ExportedEntry } from './audit-entry.js'
+import { entryLeafHash, exportedEntry, type ExportedEntry, type ReadAction } from './audit-entry.js'
 import { CompactRange, consistencyProof, inclusionPath, nodesNeeded, type NodeReader } from './audit-merkle.js'
 import * as repo from './audit-repository.js'
 import { headOf, rootAt, signCurrentHead } from './audit-sequencer.js'
@@ -49,17 +49,6 @@ async function appendEntries (tx: DbOrTx, entries: ReadonlyArray<{ actor: Actor,
     after: e.after ?? null
   })))
 }
-
-/**
- * Audit entries that record a read (a disclosure of personal data), not a change.
- * They are written by `recordRead`, and the change feed leaves them out. A new kind
- * of audited read must be added here.
- */
-export const READ_ACTIONS = ['eligibility.check', 'household.export'] as const
-export type ReadAction = typeof READ_ACTIONS[number]
-
-/** Entries that change no record, left out of the change feed: reads, and refused registrations (the members module's oracle guard). */
-const NOT_CHANGES = [...READ_ACTIONS, 'registration.refuse']
 
 interface PendingRead { actor: Actor, at: Date, event: AuditEvent, done: (err?: unknown) => void }
 
@@ -288,7 +277,7 @@ export class AuditService {
         throw badInput([{ path: paths.after, message: `the changes up to position ${archived.lastSeq} are archived (months ${archived.months.join(', ')}; npm run audit:archive): take them from the archive and resume with after=${archived.lastSeq}` }])
       }
     }
-    const rows = await repo.changesInArea(this.deps.db, this.principal, from, size + 1, NOT_CHANGES)
+    const rows = await repo.changesInArea(this.deps.db, this.principal, from, size + 1)
     const items = rows.slice(0, size).map((r): Change => ({ seq: r.seq, at: new Date(r.at).toISOString(), entity: r.entity, id: r.entityId, op: changeOp(r.action, r.hasBefore) }))
     return { items, next: rows.length > size ? items.at(-1)!.seq : null }
   }
