@@ -97,15 +97,20 @@ export function cpuSecondsOf (pid: number): number {
   }
 }
 
+/** How a server process is started: its Node (default this process's), a command it runs under (`valgrind …`), how long it may take to be ready (default 60 s). */
+export interface Launch { node?: string, wrapper?: string[], readyTimeoutMs?: number }
+
 /**
  * A server in its own process on 127.0.0.1:port, `node ...args` run from the project's
  * root with only PATH and `env` in its environment, ready once GET `readyPath` answers
- * below 500. `node` defaults to this process's Node.
+ * below 500.
  */
-export async function startProcess (args: string[], port: number, env: Record<string, string>, readyPath: string, node = process.execPath): Promise<BenchServer> {
+export async function startProcess (args: string[], port: number, env: Record<string, string>, readyPath: string, launch: Launch = {}): Promise<BenchServer> {
+  const { node = process.execPath, wrapper = [], readyTimeoutMs = 60_000 } = launch
   // Another server already on the port would answer the readiness check in this one's place.
   if (await fetch(`http://127.0.0.1:${port}/`).then(() => true, () => false)) throw new Error(`port ${port} is in use`)
-  const child = spawn(node, args, { cwd: projectRoot, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'inherit', 'inherit'] })
+  const [command, ...rest] = [...wrapper, node, ...args] as [string, ...string[]]
+  const child = spawn(command, rest, { cwd: projectRoot, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'inherit', 'inherit'] })
   const base = `http://127.0.0.1:${port}`
   const exited = new Promise<void>(resolve => { child.once('exit', () => { resolve() }) })
   /** Stops the server and waits until it has exited (and freed its port). */
@@ -115,7 +120,7 @@ export async function startProcess (args: string[], port: number, env: Record<st
   /** The process's peak resident memory so far (VmHWM). */
   const peakRssKiB = (): number => status('VmHWM')
   const cpuSeconds = (): number => cpuSecondsOf(child.pid!)
-  for (let i = 0; i < 600 && child.exitCode === null; i++) {
+  for (let i = 0; i < readyTimeoutMs / 100 && child.exitCode === null; i++) {
     try {
       if ((await fetch(`${base}${readyPath}`)).status < 500) return { child, base, rssKiB, peakRssKiB, cpuSeconds, stop }
     } catch {}
@@ -138,9 +143,10 @@ function build (): void {
  * first; run through tsx, every function would carry esbuild's `__name` wrapper) on 127.0.0.1:port.
  * `env` adds variables (e.g. IMPORT_BATCH_ROWS, or PGOPTIONS for PostgreSQL settings of
  * its connections); BENCH_NODE_ARGS adds options to its node, e.g. `--cpu-prof` to profile it;
- * BENCH_SERVER_ENTRY runs another build's entry (e.g. a copy of dist/ from an earlier commit).
+ * BENCH_SERVER_ENTRY runs another build's entry (e.g. a copy of dist/ from an earlier commit);
+ * `launch` runs it under another command (bench/instructions.ts: valgrind).
  */
-export async function startServer (url: string, port: number, poolMax: number, env: Record<string, string> = {}): Promise<BenchServer> {
+export async function startServer (url: string, port: number, poolMax: number, env: Record<string, string> = {}, launch: Launch = {}): Promise<BenchServer> {
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(a => a !== '')
   build()
   // As the Dockerfile's CMD runs it (BENCH_NODE_ARGS come after: they may override it).
@@ -159,7 +165,7 @@ export async function startServer (url: string, port: number, poolMax: number, e
     RATE_LIMIT_PER_MINUTE: '1000000',
     RATE_LIMIT_EXCHANGE_PER_MINUTE: '1000000',
     ...env
-  }, '/readyz')
+  }, '/readyz', launch)
 }
 
 /** autocannon as a promise. */
@@ -170,9 +176,9 @@ export async function load (opts: autocannon.Options): Promise<autocannon.Result
 }
 
 /** A valid national ID that is (almost surely) not registered: an area code outside 三门峡市. */
-export function unregisteredId (): string {
-  const first17 = '4101' + String(randomInt(10, 99)) + String(randomInt(1950, 2015)) + String(randomInt(1, 13)).padStart(2, '0') +
-    String(randomInt(1, 29)).padStart(2, '0') + String(randomInt(0, 1000)).padStart(3, '0')
+export function unregisteredId (random: (min: number, max: number) => number = randomInt): string {
+  const first17 = '4101' + String(random(10, 99)) + String(random(1950, 2015)) + String(random(1, 13)).padStart(2, '0') +
+    String(random(1, 29)).padStart(2, '0') + String(random(0, 1000)).padStart(3, '0')
   return first17 + nationalIdCheckDigit(first17)
 }
 

@@ -124,7 +124,7 @@ const candidates = ([
   {
     key: 'postgraphile',
     name: 'PostGraphile 5',
-    start: async (port, pgOptions) => await startProcess(['--import', 'tsx', 'bench/postgraphile-server.ts'], port, env(port, pgOptions), '/graphql', node22()),
+    start: async (port, pgOptions) => await startProcess(['--import', 'tsx', 'bench/postgraphile-server.ts'], port, env(port, pgOptions), '/graphql', { node: node22() }),
     request: (s, i) => {
       if (s === 'a') return gql({}, pglQueries.household, { id: householdIds[i % householdIds.length] })
       if (s === 'b') return gql({}, pglQueries.page, { region: townships[i % townships.length] })
