@@ -1,6 +1,5 @@
-import { sql, type SQL } from 'drizzle-orm'
+import { sql } from 'drizzle-orm'
 import t from 'tap'
-import { PgDialect } from 'drizzle-orm/pg-core'
 import { openDatabase, queryRows, type Database } from '../src/db/index.js'
 import { countInArea, countInAreaQuery, listInAreaQuery } from '../src/modules/audit/audit-repository.js'
 import { leafHash, verifyConsistency, verifyInclusion } from '../src/modules/audit/audit-merkle.js'
@@ -10,6 +9,7 @@ import type { Principal } from '../src/shared/principal.js'
 import { headProblem, parsePublicKeys, type TreeHead } from '../src/shared/tree-heads.js'
 import { buildApp, freshDatabase, machinePgDatabase, uniqueSub, type Client, type TestApp } from './helper.js'
 import { pageBothWays } from './paging.js'
+import { planNodes } from './plans.js'
 
 /** The database's own message of a failed statement (drizzle wraps it as the cause). */
 async function failure (p: Promise<unknown>): Promise<string> {
@@ -343,20 +343,8 @@ t.test('a record\'s history is found by the entries\' entity_id index, not by wa
   await database.db.execute(sql`ANALYZE audit_log`)
   const [{ month }] = await queryRows<{ month: string }>(database.db, sql`SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY_MM') AS month`) as [{ month: string }]
   const principal: Principal = { sub: 'auditor', role: 'AUDITOR', regionCode: '4112', level: 'CITY', dept: null }
-  interface PlanNode { 'Node Type': string, 'Relation Name'?: string, 'Index Name'?: string, Plans?: PlanNode[] }
-  /** The nodes of the plan of a statement, its parameters written in (a plan for these values). */
-  const planOf = async (statement: SQL): Promise<PlanNode[]> => {
-    const query = new PgDialect().sqlToQuery(statement)
-    const literal = (v: unknown): string => `'${(v instanceof Date ? v.toISOString() : String(v)).replace(/'/g, "''")}'`
-    const literals = query.sql.replace(/\$(\d+)/g, (_, i: string) => literal(query.params[Number(i) - 1]))
-    const [row] = await queryRows<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(database.db, sql.raw(`EXPLAIN (FORMAT JSON) ${literals}`))
-    const nodes: PlanNode[] = []
-    const walk = (n: PlanNode): void => { nodes.push(n); n.Plans?.forEach(walk) }
-    walk(row!['QUERY PLAN'][0]!.Plan)
-    return nodes
-  }
   for (const q of [{ entityId: 'the-record' }, { entity: 'Member', entityId: 'the-record' }]) {
-    const nodes = await planOf(listInAreaQuery(principal, q, { after: null, before: null, backward: false }, 51))
+    const nodes = await planNodes(database.db, listInAreaQuery(principal, q, { after: null, before: null, backward: false }, 51))
     const indexes = nodes.flatMap(n => n['Index Name'] ?? [])
     t.ok(indexes.includes(`audit_events_${month}_entity_id_id_idx`), `${JSON.stringify(q)}: the record's entries by the entity_id index (${indexes.join(', ')})`)
     t.same(indexes.filter(i => /^audit_log_.*_(pkey|region_code_seq_idx)$/.test(i)), [], `${JSON.stringify(q)}: no walk of the log's positions`)
@@ -364,13 +352,13 @@ t.test('a record\'s history is found by the entries\' entity_id index, not by wa
   }
   const found = await queryRows(database.db, listInAreaQuery(principal, { entityId: 'the-record' }, { after: null, before: null, backward: false }, 51))
   t.equal(found.length, 3, 'and it finds the record\'s three entries')
-  const count = await planOf(countInAreaQuery(principal, {}))
+  const count = await planNodes(database.db, countInAreaQuery(principal, {}))
   t.same(count.flatMap(n => n['Relation Name']?.startsWith('audit_events') === true ? [n['Relation Name']] : []), [], 'the area\'s count: positions alone, no entry looked up')
   t.equal(await countInArea(database.db, principal, {}), 30_000)
   // A period prunes the log's months: from next month on, this month's positions are not read.
   const now = new Date()
   const nextMonth = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1))
-  const later = await planOf(listInAreaQuery(principal, { actorSub: 'load', from: nextMonth }, { after: null, before: null, backward: false }, 51))
+  const later = await planNodes(database.db, listInAreaQuery(principal, { actorSub: 'load', from: nextMonth }, { after: null, before: null, backward: false }, 51))
   t.notOk(later.some(n => n['Relation Name'] === `audit_log_${month}`), `from next month: no read of this month's positions (${later.flatMap(n => n['Relation Name'] ?? []).join(', ')})`)
 })
 

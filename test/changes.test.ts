@@ -1,5 +1,4 @@
 import { sql } from 'drizzle-orm'
-import { PgDialect } from 'drizzle-orm/pg-core'
 import t from 'tap'
 import { openDatabase, queryRows } from '../src/db/index.js'
 import { changesInArea, changesInAreaQuery } from '../src/modules/audit/audit-repository.js'
@@ -7,6 +6,7 @@ import { recordAudit } from '../src/modules/audit/audit-service.js'
 import type { Principal } from '../src/shared/principal.js'
 import { householdInput, memberInput, nationalId } from './fixtures.js'
 import { buildApp, machinePgDatabase, uniqueSub, type Client, type TestApp } from './helper.js'
+import { planNodes } from './plans.js'
 
 const VILLAGE = '411224101201'
 const SIBLING = '411224101202'
@@ -174,14 +174,8 @@ t.test('changes: each position says whether its entry is a change; a poll behind
   await database.db.execute(sql`ANALYZE audit_log`)
   const reader: Principal = { sub: 'reader', role: 'VIEWER', regionCode: '4112', level: 'CITY', dept: null }
   t.same((await changesInArea(database.db, reader, 1n, 101)).map(c => c.entityId), ['e-30002'], 'the poll after the first change finds the one after the reads')
-  interface PlanNode { 'Node Type': string, 'Relation Name'?: string, 'Index Name'?: string, 'Actual Loops': number, Plans?: PlanNode[] }
-  const query = new PgDialect().sqlToQuery(changesInAreaQuery(reader, 1n, 101))
-  const literals = query.sql.replace(/\$(\d+)/g, (_, i: string) => `'${String(query.params[Number(i) - 1]).replace(/'/g, "''")}'`)
-  const [row] = await queryRows<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(database.db, sql.raw(`EXPLAIN (ANALYZE, FORMAT JSON) ${literals}`))
-  const nodes: PlanNode[] = []
-  const walk = (n: PlanNode): void => { nodes.push(n); n.Plans?.forEach(walk) }
-  walk(row!['QUERY PLAN'][0]!.Plan)
-  const lookups = nodes.filter(n => n['Relation Name']?.startsWith('audit_events_') === true).reduce((most, n) => Math.max(most, n['Actual Loops']), 0)
+  const nodes = await planNodes(database.db, changesInAreaQuery(reader, 1n, 101), true)
+  const lookups = nodes.filter(n => n['Relation Name']?.startsWith('audit_events_') === true).reduce((most, n) => Math.max(most, n['Actual Loops'] ?? 0), 0)
   t.ok(lookups <= 2, `entries looked up: ${lookups} (the change after the reads, and the read of unknown kind), not one per read`)
   const ofChanges = (await queryRows<{ name: string }>(database.db, sql`SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'audit_log_changes_idx'::regclass`)).map(r => r.name)
   const used = nodes.flatMap(n => n['Index Name'] ?? [])
