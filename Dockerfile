@@ -7,7 +7,7 @@
 # Tokens and migrations (tsx is not in the image; the commands are compiled):
 #   docker run --rm … beneficiary-registry node dist/src/cli/token.js --role ADMIN --region 4112
 #   docker run --rm … beneficiary-registry node dist/src/cli/migrate.js
-# test/image.test.ts runs this file's layout (its COPY, ENV, data directory and CMD) as a
+# test/machine-pg/image.test.ts runs this file's layout (its COPY, ENV, data directory and CMD) as a
 # non-root user from a read-only copy, since no image can be built there.
 ARG NODE_VERSION=24
 

@@ -133,7 +133,7 @@ t.test('every REST response conforms to openapi.yaml: status, media type and bod
     ['get', '/readyz', async () => await anonymous('/readyz')],
     ['get', '/healthz', async () => await anonymous('/healthz?verbose=1')],
     ['get', '/readyz', async () => await anonymous('/readyz?verbose=1')],
-    // With a read replica that does not answer: listed as down (test/replicas.test.ts has a real one).
+    // With a read replica that does not answer: listed as down (test/machine-pg/replicas.test.ts has a real one).
     ['get', '/readyz', async () => await (await replicatedApp(t)).inject('/readyz')],
     ['get', '/openapi.yaml', async () => await anonymous('/openapi.yaml')],
     ['get', '/metrics', async () => await admin.get('/metrics')],

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A streaming replica of the machine's PostgreSQL, for test/read-replicas.test.ts and
+# A streaming replica of the machine's PostgreSQL, for test/machine-pg/read-replicas.test.ts and
 # `npm run bench:replicas`: a second PostgreSQL cluster (Debian's pg_createcluster) on
 # REPLICA_PORT, made with `pg_basebackup -R` from the server at 127.0.0.1:5432 and kept
 # streaming from it. Idempotent: a replica already running and streaming is kept; one

@@ -5,9 +5,9 @@
  * queries', in one trace. On the machine's PostgreSQL (pg is what is instrumented).
  */
 import t from 'tap'
-import { projectRoot } from '../src/paths.js'
-import { machinePgDatabase, TEST_AUDIT_KEY, TEST_DATA_KEY, TEST_SECRET, token } from './helper.js'
-import { attr, cleanEnv, freePort, otlpCollector, run, waitForSpans, waitReady, type Span } from './processes.js'
+import { projectRoot } from '../../src/paths.js'
+import { machinePgDatabase, TEST_AUDIT_KEY, TEST_DATA_KEY, TEST_SECRET, token } from '../helper.js'
+import { attr, cleanEnv, freePort, otlpCollector, run, waitForSpans, waitReady, type Span } from '../processes.js'
 
 t.test('a GraphQL request exports its HTTP, GraphQL and pg spans over OTLP/HTTP', async (t) => {
   const collector = await otlpCollector()

@@ -13,9 +13,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import t, { type Test } from 'tap'
-import { projectRoot } from '../src/paths.js'
-import { MACHINE_PG_URL, TEST_AUDIT_KEY, TEST_DATA_KEY, TEST_SECRET, withDatabase } from './helper.js'
-import { attr, cleanEnv, freePort, JWT, otlpCollector, run, runToEnd, waitForSpans, waitReady, type Running } from './processes.js'
+import { projectRoot } from '../../src/paths.js'
+import { MACHINE_PG_URL, TEST_AUDIT_KEY, TEST_DATA_KEY, TEST_SECRET, withDatabase } from '../helper.js'
+import { attr, cleanEnv, freePort, JWT, otlpCollector, run, runToEnd, waitForSpans, waitReady, type Running } from '../processes.js'
 
 const NOBODY = { uid: 65534, gid: 65534 }
 const dockerfile = readFileSync(join(projectRoot, 'Dockerfile'), 'utf8').replace(/\\\n\s*/g, ' ')
