@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm'
 import t from 'tap'
 import { openDatabase, queryRows, type Database } from '../src/db/index.js'
-import { countInArea, countInAreaQuery, listInAreaQuery } from '../src/modules/audit/audit-repository.js'
+import { ACTOR_ENTRIES_FIRST, countInArea, countInAreaQuery, listInAreaQuery, readFrom } from '../src/modules/audit/audit-repository.js'
 import { leafHash, verifyConsistency, verifyInclusion } from '../src/modules/audit/audit-merkle.js'
 import { verifyExport } from '../src/modules/audit/audit-offline.js'
 import { recordAudit } from '../src/modules/audit/audit-service.js'
@@ -330,13 +330,41 @@ t.test('a record\'s history: entityId, alone or with its entity, lists that reco
   t.same({ total: hidden.totalCount, edges: hidden.edges }, { total: 0, edges: [] }, 'another county: nothing')
 })
 
-t.test('a record\'s history is found by the entries\' entity_id index, not by walking the area\'s log; an area\'s count reads positions alone; a period reads its months (the plans, on the machine\'s PostgreSQL, 30,000 entries)', async (t) => {
+t.test('one person\'s actions: actorSub lists that user\'s entries newest first, paged both ways, of a period, in the caller\'s area only', async (t) => {
+  const app = await buildApp(t, { database: await freshDatabase() })
+  const sub = uniqueSub('clerk')
+  const clerk = app.as({ sub, role: 'ADMIN', region: '4112' })
+  const other = app.as({ sub: uniqueSub('other'), role: 'ADMIN', region: '4112' })
+  // The clerk's three changes between another user's.
+  for (const value of [1, 2, 3]) {
+    await changeRegions(other, ['411224101201'], value)
+    await changeRegions(clerk, ['411224101206'], value)
+  }
+  await app.sequenced()
+  const auditor = app.as({ sub: uniqueSub('auditor'), role: 'AUDITOR', region: '411224' })
+  for (const size of [1, 2, 50]) {
+    const seqs = await pageBothWays(t, auditor, { field: 'auditLog', args: ['$f: AuditFilter', 'filter: $f'], variables: { f: { actorSub: sub } }, select: 'seq', idOf: n => n.seq }, size)
+    t.same(seqs, ['6', '4', '2'], `size ${size}: the clerk's three entries, newest first`)
+  }
+  const log = (await auditor.gql(LOG, { filter: { actorSub: sub } })).data.auditLog
+  t.same(log.edges.map((e: { node: { actorSub: string, after: unknown } }) => [e.node.actorSub, e.node.after]),
+    [[sub, { ruralPopulation: 3 }], [sub, { ruralPopulation: 2 }], [sub, { ruralPopulation: 1 }]])
+  t.equal((await auditor.gql(LOG, { filter: { actorSub: sub, entity: 'Member' } })).data.auditLog.totalCount, 0, 'another entity kind: none')
+  const today = new Date().toISOString().slice(0, 10)
+  t.equal((await auditor.gql(LOG, { filter: { actorSub: sub, from: today } })).data.auditLog.totalCount, 3, 'from today: all three')
+  t.equal((await auditor.gql(LOG, { filter: { actorSub: sub, to: '2020-01-01' } })).data.auditLog.totalCount, 0, 'to 2020: none')
+  const elsewhere = app.as({ sub: uniqueSub('auditor'), role: 'AUDITOR', region: '411282' })
+  const hidden = (await elsewhere.gql(LOG, { filter: { actorSub: sub } })).data.auditLog
+  t.same({ total: hidden.totalCount, edges: hidden.edges }, { total: 0, edges: [] }, 'another county: nothing')
+})
+
+t.test('a record\'s history and a person\'s few actions are found by the entries\' indexes, not by walking the area\'s log, and page the same either way; an area\'s count reads positions alone; a period reads its months (the plans, on the machine\'s PostgreSQL, 30,000 entries)', async (t) => {
   const { url } = await machinePgDatabase()
   const database = await openDatabase({ kind: 'postgres', url, poolMax: 1 }, { error: () => {} })
   t.teardown(async () => { await database.close() })
   // A long log of one area (positions given directly: only the plan is looked at), and a record with three entries in it.
   await database.db.execute(sql`INSERT INTO audit_events (at, actor_sub, actor_role, action, entity, entity_id, region_code)
-    SELECT now(), 'load', 'OPERATOR', 'member.update', 'Member', CASE WHEN g % 10000 = 0 THEN 'the-record' ELSE 'm-' || g END, '411224101201' FROM generate_series(1, 30000) g`)
+    SELECT now(), CASE WHEN g % 10000 = 5 THEN 'the-clerk' ELSE 'load' END, 'OPERATOR', 'member.update', 'Member', CASE WHEN g % 10000 = 0 THEN 'the-record' ELSE 'm-' || g END, '411224101201' FROM generate_series(1, 30000) g`)
   await database.db.execute(sql`INSERT INTO audit_log (seq, entry_id, at, region_code, leaf_hash)
     SELECT row_number() OVER (ORDER BY id), id, at, region_code, sha256(id::text::bytea) FROM audit_events`)
   await database.db.execute(sql`ANALYZE audit_events`)
@@ -344,22 +372,45 @@ t.test('a record\'s history is found by the entries\' entity_id index, not by wa
   const [{ month }] = await queryRows<{ month: string }>(database.db, sql`SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY_MM') AS month`) as [{ month: string }]
   const principal: Principal = { sub: 'auditor', role: 'AUDITOR', regionCode: '4112', level: 'CITY', dept: null }
   for (const q of [{ entityId: 'the-record' }, { entity: 'Member', entityId: 'the-record' }]) {
-    const nodes = await planNodes(database.db, listInAreaQuery(principal, q, { after: null, before: null, backward: false }, 51))
+    t.equal(await readFrom(database.db, q), 'entries')
+    const nodes = await planNodes(database.db, listInAreaQuery(principal, q, { after: null, before: null, backward: false }, 51, 'entries'))
     const indexes = nodes.flatMap(n => n['Index Name'] ?? [])
     t.ok(indexes.includes(`audit_events_${month}_entity_id_id_idx`), `${JSON.stringify(q)}: the record's entries by the entity_id index (${indexes.join(', ')})`)
     t.same(indexes.filter(i => /^audit_log_.*_(pkey|region_code_seq_idx)$/.test(i)), [], `${JSON.stringify(q)}: no walk of the log's positions`)
     t.same(nodes.filter(n => n['Node Type'] === 'Seq Scan' && n['Relation Name']?.endsWith(month) === true).map(n => n['Relation Name']), [], `${JSON.stringify(q)}: no scan of the month's entries or positions`)
   }
-  const found = await queryRows(database.db, listInAreaQuery(principal, { entityId: 'the-record' }, { after: null, before: null, backward: false }, 51))
+  const found = await queryRows(database.db, listInAreaQuery(principal, { entityId: 'the-record' }, { after: null, before: null, backward: false }, 51, 'entries'))
   t.equal(found.length, 3, 'and it finds the record\'s three entries')
+  // A person with few entries: from theirs, by the actor_sub index; one with many: by walking the log.
+  t.equal(await readFrom(database.db, { actorSub: 'the-clerk' }), 'entries')
+  t.equal(await readFrom(database.db, { actorSub: 'load' }), 'positions', `more than ${ACTOR_ENTRIES_FIRST} entries: the walk`)
+  const clerk = await planNodes(database.db, listInAreaQuery(principal, { actorSub: 'the-clerk' }, { after: null, before: null, backward: false }, 51, 'entries'))
+  const clerkIndexes = clerk.flatMap(n => n['Index Name'] ?? [])
+  t.ok(clerkIndexes.includes(`audit_events_${month}_actor_sub_at_idx`), `a person's entries by the actor_sub index (${clerkIndexes.join(', ')})`)
+  t.same(clerkIndexes.filter(i => /^audit_log_.*_(pkey|region_code_seq_idx)$/.test(i)), [], 'no walk of the log\'s positions')
+  t.same(clerk.filter(n => n['Node Type'] === 'Seq Scan' && n['Relation Name']?.endsWith(month) === true).map(n => n['Relation Name']), [], 'no scan of the month\'s entries or positions')
+  // Either way a page holds the same entries, with any cursor, a period and either direction.
+  const seqs = (rows: Array<{ seq: string }>): string[] => rows.map(r => r.seq)
+  for (const q of [{ actorSub: 'the-clerk' }, { actorSub: 'load' }, { actorSub: 'the-clerk', entity: 'Member', from: new Date(Date.now() - 3600_000) }]) {
+    for (const range of [{ after: null, before: null, backward: false }, { after: 25_000n, before: null, backward: false }, { after: null, before: 15_000n, backward: true }]) {
+      const [a, b] = await Promise.all((['entries', 'positions'] as const).map(async from => seqs(await queryRows<{ seq: string }>(database.db, listInAreaQuery(principal, q, range, 7, from)))))
+      t.same(a, b, `${JSON.stringify(q)} ${JSON.stringify(range, (_, v) => typeof v === 'bigint' ? String(v) : v)}: the same page from the entries as from the positions (${a!.join(', ')})`)
+    }
+  }
+  t.equal(await countInArea(database.db, principal, { actorSub: 'the-clerk' }), 3)
+  t.equal(await countInArea(database.db, principal, { actorSub: 'load' }), 29_997)
+  const clerkCount = await planNodes(database.db, countInAreaQuery(principal, { actorSub: 'the-clerk' }))
+  t.same(clerkCount.flatMap(n => n['Index Name'] ?? []).filter(i => /^audit_log_.*_(pkey|region_code_seq_idx)$/.test(i)), [], 'a person\'s count: from their entries')
   const count = await planNodes(database.db, countInAreaQuery(principal, {}))
   t.same(count.flatMap(n => n['Relation Name']?.startsWith('audit_events') === true ? [n['Relation Name']] : []), [], 'the area\'s count: positions alone, no entry looked up')
   t.equal(await countInArea(database.db, principal, {}), 30_000)
   // A period prunes the log's months: from next month on, this month's positions are not read.
   const now = new Date()
   const nextMonth = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1))
-  const later = await planNodes(database.db, listInAreaQuery(principal, { actorSub: 'load', from: nextMonth }, { after: null, before: null, backward: false }, 51))
+  const later = await planNodes(database.db, listInAreaQuery(principal, { actorSub: 'load', from: nextMonth }, { after: null, before: null, backward: false }, 51, 'positions'))
   t.notOk(later.some(n => n['Relation Name'] === `audit_log_${month}`), `from next month: no read of this month's positions (${later.flatMap(n => n['Relation Name'] ?? []).join(', ')})`)
+  const laterEntries = await planNodes(database.db, listInAreaQuery(principal, { actorSub: 'the-clerk', from: nextMonth }, { after: null, before: null, backward: false }, 51, 'entries'))
+  t.notOk(laterEntries.some(n => n['Relation Name'] === `audit_events_${month}`), `from next month: no read of this month's entries (${laterEntries.flatMap(n => n['Relation Name'] ?? []).join(', ')})`)
 })
 
 t.test('/metrics: the audit log\'s pending entries, size and sequencer', async (t) => {

@@ -40,7 +40,9 @@ export const auditEvents = pgTable('audit_events', {
   primaryKey({ columns: [t.id, t.at] }),
   index('audit_events_txid_idx').on(t.txid),
   // A record's history (auditLog's entityId filter) starts here: src/modules/audit/audit-repository.ts `areaEntries`.
-  index('audit_events_entity_id_idx').on(t.entityId, t.id)
+  index('audit_events_entity_id_idx').on(t.entityId, t.id),
+  // One person's entries (auditLog's actorSub filter), of a period: the same function.
+  index('audit_events_actor_sub_idx').on(t.actorSub, t.at)
 ])
 
 /**
