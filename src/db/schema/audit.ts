@@ -39,9 +39,9 @@ export const auditEvents = pgTable('audit_events', {
 }, (t) => [
   primaryKey({ columns: [t.id, t.at] }),
   index('audit_events_txid_idx').on(t.txid),
-  // A record's history (auditLog's entityId filter) starts here: src/modules/audit/audit-repository.ts `areaEntries`.
+  // A record's history (auditLog's entityId filter) starts here: src/modules/audit/audit-repository.ts `readFrom`.
   index('audit_events_entity_id_idx').on(t.entityId, t.id),
-  // One person's entries (auditLog's actorSub filter), of a period: the same function.
+  // And one person's few entries of a period (auditLog's actorSub filter).
   index('audit_events_actor_sub_idx').on(t.actorSub, t.at)
 ])
 

@@ -240,16 +240,18 @@ function areaEntries (from: ReadFrom): SQL {
   return from === 'entries' ? sql`audit_events e ${POSITION_OF_ENTRY}` : sql`audit_log l ${ENTRY_OF_POSITION}`
 }
 
-/** The filters, the period on the side the read starts from (`at` is the same on both) so that only its months are read. */
-function where (p: Principal, q: AuditQuery, from: ReadFrom): SQL {
+/** The period's bounds on the `at` of the side a read starts from (the same on both), so that only its months are read. */
+function period (q: AuditQuery, from: ReadFrom): SQL[] {
   const at = sql.raw(from === 'entries' ? 'e.at' : 'l.at')
+  return [...(q.from != null ? [sql`${at} >= ${q.from}`] : []), ...(q.to != null ? [sql`${at} <= ${q.to}`] : [])]
+}
+
+function where (p: Principal, q: AuditQuery, from: ReadFrom): SQL {
   const parts = [areaOf(p)]
   if (q.entity != null) parts.push(sql`e.entity = ${q.entity}`)
   if (q.entityId != null) parts.push(sql`e.entity_id = ${q.entityId}`)
   if (q.actorSub != null) parts.push(sql`e.actor_sub = ${q.actorSub}`)
-  if (q.from != null) parts.push(sql`${at} >= ${q.from}`)
-  if (q.to != null) parts.push(sql`${at} <= ${q.to}`)
-  return sql.join(parts, sql` AND `)
+  return sql.join([...parts, ...period(q, from)], sql` AND `)
 }
 
 /**
@@ -260,10 +262,8 @@ function where (p: Principal, q: AuditQuery, from: ReadFrom): SQL {
 export async function readFrom (db: DbOrTx, q: AuditQuery): Promise<ReadFrom> {
   if (q.entityId != null) return 'entries'
   if (q.actorSub == null) return 'positions'
-  const period = [sql`e.actor_sub = ${q.actorSub}`]
-  if (q.from != null) period.push(sql`e.at >= ${q.from}`)
-  if (q.to != null) period.push(sql`e.at <= ${q.to}`)
-  const [row] = await queryRows<{ n: number }>(db, sql`SELECT count(*)::int AS n FROM (SELECT 1 FROM audit_events e WHERE ${sql.join(period, sql` AND `)} LIMIT ${ACTOR_ENTRIES_FIRST + 1}) x`)
+  const theirs = sql.join([sql`e.actor_sub = ${q.actorSub}`, ...period(q, 'entries')], sql` AND `)
+  const [row] = await queryRows<{ n: number }>(db, sql`SELECT count(*)::int AS n FROM (SELECT 1 FROM audit_events e WHERE ${theirs} LIMIT ${ACTOR_ENTRIES_FIRST + 1}) x`)
   return row!.n <= ACTOR_ENTRIES_FIRST ? 'entries' : 'positions'
 }
 
