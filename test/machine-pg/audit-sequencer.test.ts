@@ -199,35 +199,44 @@ t.test('a step\'s look for new entries keeps to the txid index, with no parallel
     `SELECT pg_current_snapshot()::text AS snapshot, 'audit_events_' || to_char(now() AT TIME ZONE 'UTC', 'YYYY_MM') AS month`)).rows[0]!
   const entries = 30_000
   await backlog(client, entries, 'stale')
-  interface PlanNode { 'Node Type': string, 'Relation Name'?: string, 'Index Name'?: string, 'Plan Rows': number, Plans?: PlanNode[] }
+  interface PlanNode { 'Node Type': string, 'Relation Name'?: string, 'Index Name'?: string, 'Index Cond'?: string, 'Recheck Cond'?: string, 'Plan Rows': number, Plans?: PlanNode[] }
   // The look is a prepared statement: PostgreSQL may plan it for the step's values or,
-  // after a few steps, once for any values. Both plans are checked.
-  const { withXip, values } = snapshotValues(snapshot)
-  const query = new PgDialect().sqlToQuery(unsequencedQuery(withXip))
+  // after a few steps, once for any values. Both plans are checked, of both shapes of the
+  // look: without and with transactions in progress at the last look (xip). Which shape a
+  // snapshot of the shared server has depends on what else runs on it, so the xip is given.
+  const { values } = snapshotValues(snapshot)
   const literal = (v: string | number): string => `'${String(v).replace(/'/g, "''")}'`
-  const args = query.params.map(p => literal({ ...values, limit: 5000 }[(p as { name: keyof typeof values | 'limit' }).name]))
-  for (const mode of ['force_custom_plan', 'force_generic_plan']) {
-    const plan = await database.db.transaction(async (tx) => {
-      // Parallel workers made to look free: the step must still start none.
-      await tx.execute(sql`SET LOCAL parallel_setup_cost = 0`)
-      await tx.execute(sql`SET LOCAL parallel_tuple_cost = 0`)
-      await tx.execute(sql`SET LOCAL min_parallel_index_scan_size = 0`)
-      await tx.execute(sql.raw(`SET LOCAL plan_cache_mode = ${mode}`))
-      await lockSequencer(tx)
-      await tx.execute(sql.raw(`PREPARE look AS ${query.sql}`))
-      const [row] = await queryRows<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(tx, sql.raw(`EXPLAIN (FORMAT JSON) EXECUTE look(${args.join(', ')})`))
-      await tx.execute(sql`DEALLOCATE look`)
-      return row!['QUERY PLAN'][0]!.Plan
-    }, { isolationLevel: 'repeatable read' })
-    const nodes: PlanNode[] = []
-    const walk = (n: PlanNode): void => { nodes.push(n); n.Plans?.forEach(walk) }
-    walk(plan)
-    const scans = nodes.filter(n => n['Relation Name'] === month || n['Index Name'] === `${month}_txid_idx`)
-    t.ok(scans.length > 0 && scans.every(n => !/Seq Scan/.test(n['Node Type'])), `${mode}: the month's entries are found by the txid index (${scans.map(n => n['Node Type']).join(', ')})`)
-    // Open-ended, the range was estimated at a third of the partition: the plan that, as the
-    // month grows, turns into reading all of it on every step.
-    t.ok(scans.every(n => n['Plan Rows'] < entries / 100), `${mode}: the planner expects a short tail, not a share of the month (${scans.map(n => n['Plan Rows']).join(', ')} rows)`)
-    t.same(nodes.filter(n => /Gather/.test(n['Node Type'])).map(n => n['Node Type']), [], `${mode}: no parallel workers`)
+  for (const withXip of [false, true]) {
+    const query = new PgDialect().sqlToQuery(unsequencedQuery(withXip))
+    const given = { ...values, xip: withXip ? `{${values.xmax}}` : '{}', limit: 5000 }
+    const args = query.params.map(p => literal(given[(p as { name: keyof typeof given }).name]))
+    for (const mode of ['force_custom_plan', 'force_generic_plan']) {
+      const plan = await database.db.transaction(async (tx) => {
+        // Parallel workers made to look free: the step must still start none.
+        await tx.execute(sql`SET LOCAL parallel_setup_cost = 0`)
+        await tx.execute(sql`SET LOCAL parallel_tuple_cost = 0`)
+        await tx.execute(sql`SET LOCAL min_parallel_index_scan_size = 0`)
+        await tx.execute(sql.raw(`SET LOCAL plan_cache_mode = ${mode}`))
+        await lockSequencer(tx)
+        await tx.execute(sql.raw(`PREPARE look AS ${query.sql}`))
+        const [row] = await queryRows<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(tx, sql.raw(`EXPLAIN (FORMAT JSON) EXECUTE look(${args.join(', ')})`))
+        await tx.execute(sql`DEALLOCATE look`)
+        return row!['QUERY PLAN'][0]!.Plan
+      }, { isolationLevel: 'repeatable read' })
+      const nodes: PlanNode[] = []
+      const walk = (n: PlanNode): void => { nodes.push(n); n.Plans?.forEach(walk) }
+      walk(plan)
+      const label = `${withXip ? 'with' : 'without'} transactions in progress, ${mode}`
+      const scans = nodes.filter(n => n['Relation Name'] === month || n['Index Name'] === `${month}_txid_idx`)
+      t.ok(scans.length > 0 && scans.every(n => !/Seq Scan/.test(n['Node Type'])), `${label}: the month's entries are found by the txid index (${scans.map(n => n['Node Type']).join(', ')})`)
+      // Open-ended, the range was estimated at a third of the partition: the plan that, as the
+      // month grows, turns into reading all of it on every step. (The in-progress half, a
+      // txid = ANY(xip), is estimated in a generic plan at a fixed share of the month, 10
+      // unknown values; a share that keeps it on the index at any size.)
+      const range = scans.filter(n => !/ANY/.test(n['Index Cond'] ?? n['Recheck Cond'] ?? ''))
+      t.ok(range.length > 0 && range.every(n => n['Plan Rows'] < entries / 100), `${label}: the planner expects a short tail, not a share of the month (${range.map(n => n['Plan Rows']).join(', ')} rows)`)
+      t.same(nodes.filter(n => /Gather/.test(n['Node Type'])).map(n => n['Node Type']), [], `${label}: no parallel workers`)
+    }
   }
 })
 
