@@ -15,8 +15,8 @@ import { sql } from 'drizzle-orm'
 import { PgDialect } from 'drizzle-orm/pg-core'
 import pg from 'pg'
 import t, { type Test } from 'tap'
-import { openDatabase, queryRows } from '../../src/db/index.js'
-import { lockSequencer, saveStep, snapshotValues, unsequencedEntries, unsequencedQuery } from '../../src/modules/audit/audit-repository.js'
+import { type DbOrTx, openDatabase, queryRows } from '../../src/db/index.js'
+import { lockSequencer, pendingCount, saveStep, snapshotValues, unsequencedEntries, unsequencedQuery } from '../../src/modules/audit/audit-repository.js'
 import { recordAudit } from '../../src/modules/audit/audit-service.js'
 import { migrateAndSeed } from '../../src/infra/migrate.js'
 import { paths, projectRoot } from '../../src/paths.js'
@@ -238,6 +238,50 @@ t.test('a step\'s look for new entries keeps to the txid index, with no parallel
       t.same(nodes.filter(n => /Gather/.test(n['Node Type'])).map(n => n['Node Type']), [], `${label}: no parallel workers`)
     }
   }
+})
+
+t.test('a look planned while the month was nearly empty still reads by index once it has filled: neither a step nor the pending count scans a partition whole', async (t) => {
+  const { url } = await machinePgDatabase()
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  t.teardown(async () => { await client.end() })
+  // One connection: every look below runs, and is prepared, on the same session.
+  const database = await openDatabase({ kind: 'postgres', url, poolMax: 1 }, { error: () => {} })
+  t.teardown(async () => { await database.close() })
+  await client.query('ANALYZE audit_events')
+  await client.query('ANALYZE audit_log')
+  const [xmin, xmax] = (await client.query<{ s: string }>('SELECT pg_current_snapshot()::text AS s')).rows[0]!.s.split(':')
+  // Both shapes of the look: without and with transactions in progress at the last look.
+  const snapshots = [`${xmin}:${xmax}:`, `${xmin}:${xmax}:${BigInt(xmax!) - 1n}`]
+  const wholeScans = async (tx: DbOrTx): Promise<string[]> => (await queryRows<{ relname: string }>(tx, sql`SELECT relname FROM pg_stat_xact_user_tables
+    WHERE (relname LIKE 'audit\_events\_%' OR relname LIKE 'audit\_log\_%') AND seq_scan > 0 ORDER BY relname`)).map(r => r.relname)
+  const step = async (snapshot: string): Promise<{ found: number, scanned: string[] }> => await database.db.transaction(async (tx) => {
+    await lockSequencer(tx)
+    return { found: (await unsequencedEntries(tx, snapshot, 5000)).length, scanned: await wholeScans(tx) }
+  }, { isolationLevel: 'repeatable read' })
+  const count = async (): Promise<{ n: number, scanned: string[] }> => await database.db.transaction(async (tx) => ({ n: await pendingCount(tx), scanned: await wholeScans(tx) }))
+
+  // A new month: a few entries, and enough looks for PostgreSQL to settle on one plan for any values.
+  await backlog(client, 20, 'early')
+  for (let i = 0; i < 8; i++) {
+    for (const s of snapshots) await step(s)
+    await count()
+  }
+  const plans = await queryRows<{ name: string, generic: number }>(database.db, sql`SELECT name, generic_plans::int AS generic FROM pg_prepared_statements
+    WHERE name LIKE 'audit\_unsequenced\_%' OR name LIKE 'audit\_pending\_%' ORDER BY name`)
+  t.match(plans.map(p => p.name), [/^audit_pending_/, 'audit_unsequenced_range', 'audit_unsequenced_xip'], 'the looks are prepared statements of the connection')
+  t.ok(plans.every(p => p.generic > 0), `each now runs its generic plan, made while the month held 20 entries (${plans.map(p => `${p.name} ${p.generic}`).join(', ')})`)
+
+  // The month fills, and nothing analyses it again (autovacuum behind or off).
+  await backlog(client, 30_000, 'late')
+  for (const s of snapshots) {
+    const { found, scanned } = await step(s)
+    t.equal(found, 5000, 'a step finds a batch')
+    t.same(scanned, [], `${s.endsWith(':') ? 'without' : 'with'} transactions in progress: the step reads no partition whole`)
+  }
+  const { n, scanned } = await count()
+  t.equal(n, 30_020, 'every entry is pending')
+  t.same(scanned, [], 'the pending count reads no partition whole')
 })
 
 t.test('the entries\' insert and a step\'s look and write are prepared statements, parsed once per connection whatever the values', async (t) => {

@@ -60,15 +60,31 @@ const LOGGED_COLUMNS = sql.raw(`l.seq::text AS "seq", encode(l.leaf_hash, 'hex')
 export interface SequencerState { treeSize: string, snapshot: string, current: string }
 
 /**
+ * The planner settings of a transaction that looks for unsequenced entries (a step, a
+ * pending count), as `set_config(…, true)` (SET LOCAL) calls to run in the same round trip
+ * as the transaction's first statement. A look reads a few index entries whatever the
+ * log's size, and its plans must stay that shape:
+ * - no parallel workers: costing the anti-join at a few thousand, the planner started two
+ *   for the look — about 8 ms of process start-up on every step, 20 steps a second;
+ * - no sequential scan, hash join or merge join. The look is a prepared statement, and
+ *   PostgreSQL keeps the generic plan it settles on for the connection's life, replanning
+ *   only when the tables' statistics change. Planned while the month was nearly empty (a
+ *   new month, a new database) — where scanning it whole and hashing the log is cheapest —
+ *   that plan read the whole month on every step as it filled, unless an ANALYZE came to
+ *   replan it: with autovacuum behind or off, a cost growing with the month (939 scans of
+ *   up to 80,000 entries in one benchmark run). With these off, every plan is the index
+ *   ranges on `txid` and one `(entry_id, at)` probe of the log per candidate.
+ */
+const LOOK_SETTINGS = sql`set_config('max_parallel_workers_per_gather', '0', true), set_config('enable_seqscan', 'off', true),
+  set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)`
+
+/**
  * The sequencer's row, locked, with the snapshot this (repeatable read) transaction
  * sees. A second sequencer at the same moment waits here, then fails to serialise.
- * The step's statements then run without parallel workers: each looks at a few index
- * entries, and the planner, costing the look's anti-join at a few thousand, started two
- * workers for it — about 8 ms of process start-up on every step, 20 steps a second.
+ * The step's statements then run with the look's planner settings (`LOOK_SETTINGS`).
  */
 export async function lockSequencer (tx: DbOrTx): Promise<SequencerState> {
-  // set_config(…, true) is SET LOCAL, in the same round trip as the lock.
-  const [row] = await queryRows<SequencerState>(tx, sql`SELECT set_config('max_parallel_workers_per_gather', '0', true),
+  const [row] = await queryRows<SequencerState>(tx, sql`SELECT ${LOOK_SETTINGS},
     tree_size::text AS "treeSize", snapshot::text AS "snapshot", pg_current_snapshot()::text AS "current"
     FROM audit_sequencer WHERE id = 1 FOR UPDATE`)
   return row!
@@ -125,12 +141,18 @@ export async function unsequencedEntries (tx: DbOrTx, snapshot: string, limit: n
   return await looks[Number(withXip)]!(tx, { ...values, limit })
 }
 
-/** Committed entries still waiting for their position (any snapshot the sequencer saved will do: an entry not in the log is invisible to each). */
+/**
+ * Committed entries still waiting for their position (any snapshot the sequencer saved
+ * will do: an entry not in the log is invisible to each), counted in a transaction with
+ * the look's planner settings.
+ */
 export async function pendingCount (db: DbOrTx): Promise<number> {
-  const [state] = await queryRows<{ snapshot: string }>(db, sql`SELECT snapshot::text AS snapshot FROM audit_sequencer WHERE id = 1`)
-  const { withXip, values } = snapshotValues(state!.snapshot)
-  const [row] = await pendings[Number(withXip)]!(db, values)
-  return row?.n ?? 0
+  return await db.transaction(async (tx) => {
+    const [state] = await queryRows<{ snapshot: string }>(tx, sql`SELECT ${LOOK_SETTINGS}, snapshot::text AS snapshot FROM audit_sequencer WHERE id = 1`)
+    const { withXip, values } = snapshotValues(state!.snapshot)
+    const [row] = await pendings[Number(withXip)]!(tx, values)
+    return row?.n ?? 0
+  })
 }
 
 export interface LogRow { seq: number, entryId: string, at: string, regionCode: string, leafHash: string, change: boolean }
