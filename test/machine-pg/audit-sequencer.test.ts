@@ -15,7 +15,7 @@ import { sql } from 'drizzle-orm'
 import { PgDialect } from 'drizzle-orm/pg-core'
 import pg from 'pg'
 import t, { type Test } from 'tap'
-import { type DbOrTx, openDatabase, queryRows } from '../../src/db/index.js'
+import { type Database, type DbOrTx, openDatabase, queryRows } from '../../src/db/index.js'
 import { lockSequencer, pendingCount, saveStep, snapshotValues, unsequencedEntries, unsequencedQuery } from '../../src/modules/audit/audit-repository.js'
 import { recordAudit } from '../../src/modules/audit/audit-service.js'
 import { migrateAndSeed } from '../../src/infra/migrate.js'
@@ -185,18 +185,28 @@ t.test('entries chained before the Merkle log are sequenced first, in their old 
   t.same(check.data.verifyAuditChain, { valid: true, treeSize: 6 })
 })
 
-t.test('a step\'s look for new entries keeps to the txid index, with no parallel workers, however stale the statistics (a month analysed empty, then 30,000 entries), in a plan for its values as in a generic one', async (t) => {
+/**
+ * A database of its own whose audit tables were analysed while the month held nothing —
+ * later loads leave the statistics stale, with no autovacuum to analyse again (as on a
+ * server where it is off or behind) — with a client, the app's database on one connection
+ * (every look runs, and is prepared, on the same session), and the snapshot before any entry.
+ */
+async function emptyMonth (t: Test): Promise<{ client: pg.Client, database: Database, snapshot: string }> {
   const { url } = await machinePgDatabase()
   const client = new pg.Client({ connectionString: url })
   await client.connect()
   t.teardown(async () => { await client.end() })
   const database = await openDatabase({ kind: 'postgres', url, poolMax: 1 }, { error: () => {} })
   t.teardown(async () => { await database.close() })
-  // Statistics taken while the month held (almost) nothing, then a bulk load, with no
-  // autovacuum to analyse again (as on a server where it is off or behind).
   await client.query('ANALYZE audit_events')
-  const { snapshot, month } = (await client.query<{ snapshot: string, month: string }>(
-    `SELECT pg_current_snapshot()::text AS snapshot, 'audit_events_' || to_char(now() AT TIME ZONE 'UTC', 'YYYY_MM') AS month`)).rows[0]!
+  await client.query('ANALYZE audit_log')
+  const snapshot = (await client.query<{ s: string }>('SELECT pg_current_snapshot()::text AS s')).rows[0]!.s
+  return { client, database, snapshot }
+}
+
+t.test('a step\'s look for new entries keeps to the txid index, with no parallel workers, however stale the statistics (a month analysed empty, then 30,000 entries), in a plan for its values as in a generic one', async (t) => {
+  const { client, database, snapshot } = await emptyMonth(t)
+  const { month } = (await client.query<{ month: string }>(`SELECT 'audit_events_' || to_char(now() AT TIME ZONE 'UTC', 'YYYY_MM') AS month`)).rows[0]!
   const entries = 30_000
   await backlog(client, entries, 'stale')
   interface PlanNode { 'Node Type': string, 'Relation Name'?: string, 'Index Name'?: string, 'Index Cond'?: string, 'Recheck Cond'?: string, 'Plan Rows': number, Plans?: PlanNode[] }
@@ -241,16 +251,8 @@ t.test('a step\'s look for new entries keeps to the txid index, with no parallel
 })
 
 t.test('a look planned while the month was nearly empty still reads by index once it has filled: neither a step nor the pending count scans a partition whole', async (t) => {
-  const { url } = await machinePgDatabase()
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  t.teardown(async () => { await client.end() })
-  // One connection: every look below runs, and is prepared, on the same session.
-  const database = await openDatabase({ kind: 'postgres', url, poolMax: 1 }, { error: () => {} })
-  t.teardown(async () => { await database.close() })
-  await client.query('ANALYZE audit_events')
-  await client.query('ANALYZE audit_log')
-  const [xmin, xmax] = (await client.query<{ s: string }>('SELECT pg_current_snapshot()::text AS s')).rows[0]!.s.split(':')
+  const { client, database, snapshot } = await emptyMonth(t)
+  const [xmin, xmax] = snapshot.split(':')
   // Both shapes of the look: without and with transactions in progress at the last look.
   const snapshots = [`${xmin}:${xmax}:`, `${xmin}:${xmax}:${BigInt(xmax!) - 1n}`]
   const wholeScans = async (tx: DbOrTx): Promise<string[]> => (await queryRows<{ relname: string }>(tx, sql`SELECT relname FROM pg_stat_xact_user_tables
